@@ -1,0 +1,98 @@
+# pggate build: `make` builds ./pggate; `make check` installs what is missing,
+# builds and runs every test (also under ASan+UBSan); `make demo` starts a
+# throwaway primary + replica with pggate in front of them.
+
+-include config.mk
+
+# config.mk comes from ./configure, which comes from configure.ac; on a fresh
+# clone the missing packages are installed first so configure can find them.
+config.mk: configure config.mk.in
+	./configure
+configure: configure.ac
+	contrib/install-deps.sh
+	autoconf
+
+BUILD ?= release
+OUT := build/$(BUILD)
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast \
+        -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference -Wformat=2
+CXXSTD := -std=c++20
+ifeq ($(BUILD),asan)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDOPT := -fsanitize=address,undefined
+else
+  OPT := -O2 -g
+  LDOPT :=
+endif
+CPPFLAGS_ALL := -Isrc -DPGGATE_VERSION='"$(VERSION)"' -DPG_BINDIR='"$(PG_BINDIR)"' $(DEPS_CFLAGS)
+CXXFLAGS_ALL := $(CXXSTD) $(WARN) $(OPT) -MMD -MP $(CXXFLAGS)
+
+LIB_SRC := $(filter-out src/main.cpp,$(shell find src -name '*.cpp' | sort))
+UNIT_SRC := $(shell find tests/unit -name '*.cpp' | sort)
+INTEG_SRC := $(shell find tests/integration -name '*.cpp' | sort)
+
+LIB_OBJ := $(LIB_SRC:%.cpp=$(OUT)/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.cpp=$(OUT)/%.o)
+INTEG_OBJ := $(INTEG_SRC:%.cpp=$(OUT)/%.o)
+
+ifeq ($(BUILD),release)
+  BIN := pggate
+else
+  BIN := $(OUT)/pggate
+endif
+
+.PHONY: all check check-asan unit integration demo demo-stop clean distclean install
+all: $(BIN)
+
+$(OUT)/%.o: %.cpp config.mk
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS_ALL) $(CXXFLAGS_ALL) -c $< -o $@
+
+$(OUT)/libpggate.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(OUT)/src/main.o $(OUT)/libpggate.a
+	$(CXX) $(LDOPT) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+$(OUT)/unit_tests: $(UNIT_OBJ) $(OUT)/libpggate.a
+	$(CXX) $(LDOPT) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+$(OUT)/integration_tests: $(INTEG_OBJ) $(OUT)/libpggate.a
+	$(CXX) $(LDOPT) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+tests: $(BIN) $(OUT)/unit_tests $(OUT)/integration_tests
+
+# Runs both suites against this build; tests/run.sh prints the totals.
+unit integration: tests
+check-one: tests
+	tests/run.sh $(OUT) $(abspath $(BIN))
+
+check: config.mk
+	rm -rf build/results
+	-$(MAKE) BUILD=release check-one
+	-$(MAKE) BUILD=asan check-one
+	tests/run.sh --summary
+
+demo: config.mk
+	$(MAKE) BUILD=release all
+	contrib/demo.sh start
+
+demo-stop:
+	contrib/demo.sh stop
+
+install: $(BIN)
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/pggate $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man5
+	install -m 755 $(BIN) $(DESTDIR)$(sbindir)/pggate
+	install -m 644 etc/pggate.ini $(DESTDIR)$(sysconfdir)/pggate/pggate.ini
+	install -m 644 man/pggate.1 $(DESTDIR)$(mandir)/man1/pggate.1
+	install -m 644 man/pggate.ini.5 $(DESTDIR)$(mandir)/man5/pggate.ini.5
+
+clean:
+	rm -rf build pggate
+
+distclean: clean
+	rm -rf config.mk config.log config.status configure autom4te.cache
+
+-include $(shell find build -name '*.d' 2>/dev/null)

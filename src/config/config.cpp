@@ -1,0 +1,505 @@
+// Loads pggate.ini: inih splits the text into entries, one table of keys turns
+// each entry into a Config field, and every problem becomes a ConfigError
+// that names the file, the line and the key.
+#include "config/config.hpp"
+
+#include <arpa/inet.h>
+#include <ini.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <system_error>
+#include <thread>
+
+namespace pggate::config {
+
+namespace {
+
+// Matches the `workers` range: more worker slots than this are never laid out.
+constexpr int kMaxWorkers = 256;
+// A year; larger values only overflow timer arithmetic further down.
+constexpr double kMaxShutdownTimeout = 31536000.0;
+// The Unix socket is "<dir>/.s.PGSQL.<port>", the name libpq looks for.
+constexpr std::string_view kSocketFilePattern = "/.s.PGSQL.65535";
+
+// What a setter reports: empty when it took the value, else what is wrong.
+using GlobalSetter = std::string (*)(Config&, std::string_view);
+using NodeSetter = std::string (*)(Node&, std::string_view);
+
+// One accepted key. `key` is "section.name"; [pggate] keys set a Config
+// field, "nodes.*" keys are the fields of one [nodes] line.
+struct KeySpec {
+    std::string_view key;
+    GlobalSetter set_global;
+    NodeSetter set_node;
+
+    std::string_view section() const { return key.substr(0, key.find('.')); }
+    std::string_view name() const { return key.substr(key.find('.') + 1); }
+};
+
+bool is_space(char c) {
+    return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+std::string quoted(std::string_view s) {
+    return "\"" + std::string(s) + "\"";
+}
+
+std::string range_text(long long lo, long long hi) {
+    return "(" + std::to_string(lo) + ".." + std::to_string(hi) + ")";
+}
+
+template <typename T>
+std::string set_int(std::string_view value, long long lo, long long hi, T& out) {
+    long long n = 0;
+    const char* last = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), last, n);
+    if (value.empty() || ptr != last || ec == std::errc::invalid_argument)
+        return quoted(value) + " is not an integer";
+    if (ec == std::errc::result_out_of_range || n < lo || n > hi)
+        return std::string(value) + " is out of range " + range_text(lo, hi);
+    out = static_cast<T>(n);
+    return {};
+}
+
+std::string set_bool(std::string_view value, bool& out) {
+    for (std::string_view yes : {"1", "on", "true", "yes"}) {
+        if (iequals(value, yes)) {
+            out = true;
+            return {};
+        }
+    }
+    for (std::string_view no : {"0", "off", "false", "no"}) {
+        if (iequals(value, no)) {
+            out = false;
+            return {};
+        }
+    }
+    return quoted(value) + " is not a boolean (use 1/0, on/off, true/false or yes/no)";
+}
+
+std::string set_seconds(std::string_view value, double max, double& out) {
+    double d = 0;
+    const char* last = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), last, d);
+    // from_chars also reads "inf" and "nan", which are no durations.
+    if (value.empty() || ptr != last || ec != std::errc() || !std::isfinite(d))
+        return quoted(value) + " is not a number of seconds";
+    if (d < 0 || d > max)
+        return std::string(value) + " is out of range (0.." + std::to_string(static_cast<long long>(max)) + ")";
+    out = d;
+    return {};
+}
+
+// RFC 1123 host names, plus '_' which container platforms hand out.
+bool is_host_name(std::string_view s) {
+    if (s.empty() || s.size() > 253) return false;
+    std::string_view last_label;
+    while (!s.empty()) {
+        auto dot = s.find('.');
+        std::string_view label = s.substr(0, dot);
+        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+        for (char c : label)
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+        last_label = label;
+        s = dot == std::string_view::npos ? std::string_view() : s.substr(dot + 1);
+        if (dot != std::string_view::npos && s.empty()) break;  // one trailing dot: a rooted name
+    }
+    // "300.1.2.3" looks like a host name but is a mistyped IPv4 address.
+    return !std::all_of(last_label.begin(), last_label.end(),
+                        [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+bool is_ip_literal(std::string_view s) {
+    std::string text(s);
+    unsigned char buf[sizeof(in6_addr)];
+    if (inet_pton(AF_INET, text.c_str(), buf) == 1) return true;
+    // A zone ("fe80::1%eth0") is resolved later by getaddrinfo.
+    auto percent = text.find('%');
+    if (percent != std::string::npos) {
+        if (percent + 1 == text.size()) return false;
+        text.resize(percent);
+    }
+    return inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
+std::string set_listen_addr(Config& c, std::string_view value) {
+    std::vector<std::string> addrs;
+    if (!value.empty()) {
+        while (true) {
+            auto comma = value.find(',');
+            std::string_view entry = trim(value.substr(0, comma));
+            if (entry.empty()) return "empty entry in the address list";
+            if (entry != "*" && !is_ip_literal(entry) && !is_host_name(entry))
+                return quoted(entry) + " is not an IP address, a host name or *";
+            if (std::find(addrs.begin(), addrs.end(), entry) != addrs.end())
+                return quoted(entry) + " is listed twice";
+            addrs.emplace_back(entry);
+            if (comma == std::string_view::npos) break;
+            value.remove_prefix(comma + 1);
+        }
+    }
+    // "*" already binds every address, so another entry could only fail with EADDRINUSE.
+    if (addrs.size() > 1 && std::find(addrs.begin(), addrs.end(), "*") != addrs.end())
+        return "* cannot be combined with other addresses";
+    c.listen_addr = std::move(addrs);
+    return {};
+}
+
+std::string set_unix_socket_dir(Config& c, std::string_view value) {
+    // The socket path has to fit in sockaddr_un, or bind() fails at start-up.
+    constexpr std::size_t kMaxDir = sizeof(sockaddr_un::sun_path) - 1 - kSocketFilePattern.size();
+    if (value.size() > kMaxDir)
+        return "directory name is too long for a Unix socket (at most " + std::to_string(kMaxDir) + " characters)";
+    c.unix_socket_dir = value;
+    return {};
+}
+
+std::string set_syslog_facility(Config& c, std::string_view value) {
+    static constexpr std::string_view kFacilities[] = {
+        "daemon", "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
+    };
+    for (std::string_view f : kFacilities) {
+        if (iequals(value, f)) {
+            c.syslog_facility = f;
+            return {};
+        }
+    }
+    return quoted(value) + " is not a facility (use daemon, user or local0..local7)";
+}
+
+std::string set_string(std::string_view value, std::string& out) {
+    out = value;
+    return {};
+}
+
+std::string set_non_empty(std::string_view value, std::string& out) {
+    if (value.empty()) return "must not be empty";
+    out = value;
+    return {};
+}
+
+std::string set_node_host(Node& n, std::string_view value) {
+    if (value.empty()) return "must not be empty";
+    // '/' starts a Unix socket directory, as in libpq's host=.
+    if (value.front() != '/' && !is_ip_literal(value) && !is_host_name(value))
+        return quoted(value) + " is not an IP address, a host name or a socket directory";
+    n.host = value;
+    return {};
+}
+
+std::string set_node_role(Node& n, std::string_view value) {
+    if (iequals(value, "auto")) n.role = NodeRole::Auto;
+    else if (iequals(value, "primary")) n.role = NodeRole::Primary;
+    else if (iequals(value, "replica")) n.role = NodeRole::Replica;
+    else return quoted(value) + " is not a role (use auto, primary or replica)";
+    return {};
+}
+
+// The one list of accepted keys: the loader, known_keys() and through it the
+// man page test all read it.
+constexpr KeySpec kKeys[] = {
+    {"pggate.listen_addr", set_listen_addr, nullptr},
+    {"pggate.listen_port", [](Config& c, std::string_view v) { return set_int(v, 1, 65535, c.listen_port); }, nullptr},
+    {"pggate.listen_backlog", [](Config& c, std::string_view v) { return set_int(v, 1, 65535, c.listen_backlog); },
+     nullptr},
+    {"pggate.unix_socket_dir", set_unix_socket_dir, nullptr},
+    {"pggate.workers", [](Config& c, std::string_view v) { return set_int(v, 0, kMaxWorkers, c.workers); }, nullptr},
+    {"pggate.max_client_conn", [](Config& c, std::string_view v) { return set_int(v, 1, 1000000, c.max_client_conn); },
+     nullptr},
+    {"pggate.max_packet_size",
+     [](Config& c, std::string_view v) { return set_int(v, 1024, 2147483647, c.max_packet_size); }, nullptr},
+    {"pggate.shutdown_timeout",
+     [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.shutdown_timeout); }, nullptr},
+    {"pggate.logfile", [](Config& c, std::string_view v) { return set_string(v, c.logfile); }, nullptr},
+    {"pggate.syslog", [](Config& c, std::string_view v) { return set_bool(v, c.syslog); }, nullptr},
+    {"pggate.syslog_ident", [](Config& c, std::string_view v) { return set_non_empty(v, c.syslog_ident); }, nullptr},
+    {"pggate.syslog_facility", set_syslog_facility, nullptr},
+    {"pggate.verbose", [](Config& c, std::string_view v) { return set_int(v, 0, 2, c.verbose); }, nullptr},
+    {"pggate.pidfile", [](Config& c, std::string_view v) { return set_string(v, c.pidfile); }, nullptr},
+    {"pggate.user", [](Config& c, std::string_view v) { return set_string(v, c.user); }, nullptr},
+    {"nodes.host", nullptr, set_node_host},
+    {"nodes.port", nullptr, [](Node& n, std::string_view v) { return set_int(v, 1, 65535, n.port); }},
+    {"nodes.role", nullptr, set_node_role},
+    {"nodes.weight", nullptr, [](Node& n, std::string_view v) { return set_int(v, 0, 1000000, n.weight); }},
+};
+
+const KeySpec* find_key(std::string_view section, std::string_view name) {
+    for (const KeySpec& spec : kKeys)
+        if (spec.section() == section && spec.name() == name) return &spec;
+    return nullptr;
+}
+
+bool is_known_section(std::string_view section) {
+    return std::any_of(std::begin(kKeys), std::end(kKeys),
+                       [&](const KeySpec& spec) { return spec.section() == section; });
+}
+
+bool is_node_name(std::string_view name) {
+    return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    });
+}
+
+// Everything inih's callbacks share. They must not throw (they are called
+// from C), so the first problem is kept here and thrown after ini_parse_stream.
+struct Parser {
+    std::string_view text;
+    std::size_t pos = 0;
+    int line = 0;  // the line the reader handed out last, which the handler is looking at
+    const std::string& source;
+    Config config;
+    std::map<std::string, int, std::less<>> node_lines;
+    int primary_line = 0;
+
+    std::string error;
+    int error_line = 0;
+
+    Parser(std::string_view t, const std::string& s) : text(t), source(s) {}
+
+    void fail(std::string_view key, std::string_view what) {
+        if (!error.empty()) return;
+        error = source + ":" + std::to_string(line) + ": " + std::string(key) + ": " + std::string(what);
+        error_line = line;
+    }
+
+    void fail_line(std::string_view what) {
+        if (!error.empty()) return;
+        error = source + ":" + std::to_string(line) + ": " + std::string(what);
+        error_line = line;
+    }
+
+    // Copies the next physical line into inih's buffer of `size` bytes.
+    char* next_line(char* buf, int size) {
+        if (!error.empty() || pos >= text.size()) return nullptr;
+        auto newline = text.find('\n', pos);
+        std::string_view raw = text.substr(pos, newline == std::string_view::npos ? std::string_view::npos : newline - pos);
+        pos = newline == std::string_view::npos ? text.size() : newline + 1;
+        ++line;
+
+        if (raw.find('\0') != std::string_view::npos) {
+            fail_line("line contains a NUL byte");
+            return nullptr;
+        }
+        if (line == 1 && raw.substr(0, 3) == "\xEF\xBB\xBF") raw.remove_prefix(3);
+        // Leading blanks are dropped so that inih never treats an indented
+        // line as the continuation of the previous value.
+        std::string_view content = trim(raw);
+        if (!content.empty() && (content.front() == ';' || content.front() == '#')) {
+            // Only a comment: its length does not matter, so pass a stub.
+            content = ";";
+        }
+        // inih would silently cut a longer line and parse the rest as a new one.
+        const std::size_t max = static_cast<std::size_t>(size) - 2;  // room for "\n\0"
+        if (content.size() > max) {
+            fail_line("line is too long (" + std::to_string(content.size()) + " characters; at most " +
+                      std::to_string(max) + ")");
+            return nullptr;
+        }
+        // inih calls the handler only for entries, so an unknown section
+        // without entries would go unnoticed unless headers are checked here.
+        if (!content.empty() && content.front() == '[') {
+            for (std::size_t i = 1; i < content.size(); ++i) {
+                if (content[i] == ']') {
+                    std::string_view section = content.substr(1, i - 1);
+                    if (!is_known_section(section)) {
+                        fail("[" + std::string(section) + "]", "unknown section");
+                        return nullptr;
+                    }
+                    break;
+                }
+                if (content[i] == ';' && is_space(content[i - 1])) break;  // inih reports the missing ']'
+            }
+        }
+        std::memcpy(buf, content.data(), content.size());
+        buf[content.size()] = '\n';
+        buf[content.size() + 1] = '\0';
+        return buf;
+    }
+
+    void on_entry(std::string_view section, std::string_view name, std::string_view value) {
+        if (section.empty()) {
+            fail(name, "key before any section (start with [pggate] or [nodes])");
+        } else if (section == "nodes") {
+            on_node(name, value);
+        } else if (!is_known_section(section)) {
+            fail("[" + std::string(section) + "]", "unknown section");
+        } else {
+            const KeySpec* spec = find_key(section, name);
+            if (spec == nullptr || spec->set_global == nullptr) {
+                fail(name, "unknown key in [" + std::string(section) + "]");
+                return;
+            }
+            std::string what = spec->set_global(config, value);
+            if (!what.empty()) fail(name, what);
+        }
+    }
+
+    void on_node(std::string_view name, std::string_view value) {
+        if (!is_node_name(name)) {
+            fail(name, "a node name may only contain A-Z a-z 0-9 _ . -");
+            return;
+        }
+        if (auto it = node_lines.find(name); it != node_lines.end()) {
+            fail(name, "duplicate node name (first defined on line " + std::to_string(it->second) + ")");
+            return;
+        }
+        Node node;
+        node.name = name;
+        std::vector<std::string_view> seen;
+        while (true) {
+            value = trim(value);
+            if (value.empty()) break;
+            auto end = std::find_if(value.begin(), value.end(), is_space) - value.begin();
+            std::string_view token = value.substr(0, static_cast<std::size_t>(end));
+            value.remove_prefix(static_cast<std::size_t>(end));
+
+            auto eq = token.find('=');
+            if (eq == std::string_view::npos || eq == 0) {
+                fail(name, quoted(token) + " is not key=value");
+                return;
+            }
+            std::string_view key = token.substr(0, eq);
+            std::string field = std::string(name) + "." + std::string(key);
+            const KeySpec* spec = find_key("nodes", key);
+            if (spec == nullptr) {
+                fail(field, "unknown node key (use " + node_key_list() + ")");
+                return;
+            }
+            if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+                fail(field, "given twice");
+                return;
+            }
+            seen.push_back(key);
+            std::string what = spec->set_node(node, token.substr(eq + 1));
+            if (!what.empty()) {
+                fail(field, what);
+                return;
+            }
+        }
+        if (node.host.empty()) {
+            fail(name, "host= is required");
+            return;
+        }
+        if (node.role == NodeRole::Primary) {
+            if (primary_line != 0) {
+                fail(name, "role=primary is already given to node " + config.primary().name + " on line " +
+                               std::to_string(primary_line) + "; there can be only one primary");
+                return;
+            }
+            primary_line = line;
+        }
+        node_lines.emplace(node.name, line);
+        config.nodes.push_back(std::move(node));
+    }
+
+    static std::string node_key_list() {
+        std::string list;
+        for (const KeySpec& spec : kKeys) {
+            if (spec.section() != "nodes") continue;
+            if (!list.empty()) list += ", ";
+            list += spec.name();
+        }
+        return list;
+    }
+};
+
+char* read_line(char* buf, int size, void* stream) {
+    auto* parser = static_cast<Parser*>(stream);
+    try {
+        return parser->next_line(buf, size);
+    } catch (const std::exception& e) {
+        parser->fail_line(e.what());
+        return nullptr;
+    }
+}
+
+int handle_entry(void* user, const char* section, const char* name, const char* value) {
+    auto* parser = static_cast<Parser*>(user);
+    try {
+        parser->on_entry(section, name, value);
+    } catch (const std::exception& e) {
+        parser->fail(name, e.what());
+    }
+    return parser->error.empty() ? 1 : 0;
+}
+
+}  // namespace
+
+const Node& Config::primary() const {
+    assert(!nodes.empty() && "parse_config never returns a Config without nodes");
+    for (const Node& node : nodes)
+        if (node.role == NodeRole::Primary) return node;
+    return nodes.front();
+}
+
+Config parse_config(std::string_view text, const std::string& source) {
+    Parser parser(text, source);
+    parser.config.source = source;
+    int rc = ini_parse_stream(read_line, &parser, handle_entry, &parser);
+    if (rc > 0 && (parser.error.empty() || rc < parser.error_line))
+        throw ConfigError(source + ":" + std::to_string(rc) + ": syntax error");
+    if (!parser.error.empty()) throw ConfigError(parser.error);
+    if (rc < 0) throw ConfigError(source + ": cannot parse (inih error " + std::to_string(rc) + ")");
+
+    Config& config = parser.config;
+    if (config.nodes.empty()) throw ConfigError(source + ": [nodes]: at least one node is required");
+    if (config.listen_addr.empty() && config.unix_socket_dir.empty())
+        throw ConfigError(source + ": [pggate]: listen_addr and unix_socket_dir are both empty, so nothing would listen");
+    return std::move(config);
+}
+
+std::string read_config_file(const std::string& path) {
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
+    if (!file) throw ConfigError(path + ": cannot read: " + std::strerror(errno));
+    std::string text;
+    char buf[8192];
+    while (true) {
+        std::size_t n = std::fread(buf, 1, sizeof buf, file.get());
+        text.append(buf, n);
+        if (n < sizeof buf) break;
+    }
+    // fopen() succeeds on a directory; the read is what fails (EISDIR).
+    if (std::ferror(file.get())) throw ConfigError(path + ": cannot read: " + std::strerror(errno));
+    return text;
+}
+
+int effective_workers(const Config& config) {
+    if (config.workers > 0) return config.workers;
+    auto cpus = static_cast<int>(std::thread::hardware_concurrency());
+    return std::clamp(cpus, 1, kMaxWorkers);
+}
+
+const std::vector<std::string_view>& known_keys() {
+    static const std::vector<std::string_view> keys = [] {
+        std::vector<std::string_view> v;
+        for (const KeySpec& spec : kKeys) v.push_back(spec.key);
+        return v;
+    }();
+    return keys;
+}
+
+}  // namespace pggate::config

@@ -1,0 +1,75 @@
+// The immutable configuration pggate runs with, and its loader: inih parses
+// the bytes of pggate.ini into a validated Config or a ConfigError that names
+// the file, the line and the key.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pggate::config {
+
+enum class NodeRole { Auto, Primary, Replica };
+
+struct Node {
+    std::string name;
+    std::string host;  // a host name, an IP address, or a Unix socket directory (starts with '/')
+    int port = 5432;
+    NodeRole role = NodeRole::Auto;
+    int weight = 1;
+};
+
+struct Config {
+    // [pggate]
+    std::vector<std::string> listen_addr{"127.0.0.1"};  // comma-separated in the file; "*" = all IPv4 and IPv6
+    int listen_port = 6432;
+    int listen_backlog = 128;
+    std::string unix_socket_dir = "/tmp";  // empty: no Unix socket
+    int workers = 0;                       // 0: one per CPU
+    int max_client_conn = 100;
+    std::uint32_t max_packet_size = 2147483647;
+    double shutdown_timeout = 30.0;  // seconds
+    std::string logfile;             // empty: stderr (or nothing when daemonized)
+    bool syslog = false;
+    std::string syslog_ident = "pggate";
+    std::string syslog_facility = "daemon";
+    int verbose = 0;  // 0 = info, 1 = debug, 2 = noise
+    std::string pidfile;
+    std::string user;  // drop privileges to this user after binding
+
+    // [nodes]
+    std::vector<Node> nodes;
+
+    // Where this configuration was read from (for messages).
+    std::string source;
+
+    // The node all traffic goes to until routing lands: the node with
+    // role=primary, else the first node.
+    const Node& primary() const;
+};
+
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Parses and validates configuration text. `source` names the file in error
+// messages, which read "<source>:<line>: <key>: <what is wrong>".
+// Throws ConfigError; never returns an invalid Config.
+Config parse_config(std::string_view text, const std::string& source);
+
+// Reads a whole file into memory. Throws ConfigError naming the file and errno.
+std::string read_config_file(const std::string& path);
+
+// The number of worker processes `workers = 0` stands for.
+int effective_workers(const Config& config);
+
+// Every key the loader accepts, as "section.key" ("pggate.listen_port"), in
+// the order of its one table. The fields of a [nodes] line appear as
+// "nodes.host", "nodes.port", "nodes.role" and "nodes.weight". Tests compare
+// this list with the man page so neither drifts.
+const std::vector<std::string_view>& known_keys();
+
+}  // namespace pggate::config

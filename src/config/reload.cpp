@@ -1,0 +1,29 @@
+// Restart-only settings across a reload.
+#include "config/reload.hpp"
+
+namespace pggate::config {
+
+namespace {
+
+template <typename T>
+void carry(const char* key, const T& running, T& next, std::vector<std::string>& changed) {
+    if (!(running == next)) changed.emplace_back(key);
+    next = running;
+}
+
+}  // namespace
+
+std::vector<std::string> carry_restart_settings(const Config& running, Config& next) {
+    std::vector<std::string> changed;
+    carry("listen_addr", running.listen_addr, next.listen_addr, changed);
+    carry("listen_port", running.listen_port, next.listen_port, changed);
+    carry("listen_backlog", running.listen_backlog, next.listen_backlog, changed);
+    carry("unix_socket_dir", running.unix_socket_dir, next.unix_socket_dir, changed);
+    carry("workers", running.workers, next.workers, changed);
+    carry("max_client_conn", running.max_client_conn, next.max_client_conn, changed);
+    carry("user", running.user, next.user, changed);
+    carry("pidfile", running.pidfile, next.pidfile, changed);
+    return changed;
+}
+
+}  // namespace pggate::config

@@ -1,0 +1,40 @@
+// Frames on the master-to-worker channel: a 4-byte big-endian length, then the payload.
+#include "master/channel.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdint>
+
+#include "core/bytes.hpp"
+
+namespace pggate::master {
+
+bool write_channel_frame(int fd, std::string_view payload) {
+    Bytes frame(4);
+    store_be32(frame.data(), static_cast<std::uint32_t>(payload.size()));
+    frame.insert(frame.end(), payload.begin(), payload.end());
+    std::size_t off = 0;
+    while (off < frame.size()) {
+        ssize_t n = send(fd, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        off += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+bool read_channel_frame(evbuffer* in, std::string& payload) {
+    std::uint8_t len_bytes[4];
+    if (evbuffer_copyout(in, len_bytes, 4) != 4) return false;
+    std::size_t len = load_be32(len_bytes);
+    if (evbuffer_get_length(in) < 4 + len) return false;
+    evbuffer_drain(in, 4);
+    payload.resize(len);
+    evbuffer_remove(in, payload.data(), len);
+    return true;
+}
+
+}  // namespace pggate::master

@@ -1,0 +1,246 @@
+// Master process: signal loop (signalfd), worker table, respawn with backoff,
+// reload, graceful and fast shutdown.
+#include "master/master.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+
+#include "config/log_target.hpp"
+#include "config/reload.hpp"
+#include "core/log.hpp"
+#include "master/channel.hpp"
+#include "session/worker.hpp"
+
+namespace pggate::master {
+
+namespace {
+
+constexpr int kMaxBackoffMs = 5000;
+constexpr int kFirstBackoffMs = 100;
+constexpr std::int64_t kStableAfterMs = 1000;  // a worker that lived this long restarts at once
+constexpr std::int64_t kFastShutdownGraceMs = 5000;
+constexpr std::int64_t kGracefulExtraMs = 5000;  // beyond shutdown_timeout before SIGKILL
+
+std::int64_t now_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+sigset_t handled_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGHUP, SIGTERM, SIGINT, SIGCHLD, SIGUSR1}) sigaddset(&set, s);
+    return set;
+}
+
+}  // namespace
+
+Master::Master(std::string config_path, config::Config config)
+    : config_path_(std::move(config_path)), config_(std::move(config)) {}
+
+void Master::prepare() {
+    workers_ = static_cast<std::uint32_t>(config::effective_workers(config_));
+    listeners_ = net::open_listeners(config_, static_cast<int>(workers_));
+    shm_ = shm::Segment::create(workers_, static_cast<std::uint32_t>(config_.max_client_conn));
+}
+
+int Master::run() {
+    sigset_t set = handled_signals();
+    if (sigprocmask(SIG_BLOCK, &set, nullptr) < 0) throw std::runtime_error("sigprocmask() failed");
+    signal_fd_.reset(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signal_fd_) throw std::runtime_error(std::string("signalfd() failed: ") + std::strerror(errno));
+    signal(SIGPIPE, SIG_IGN);
+
+    children_.resize(workers_);
+    log_info("pggate %s starting %u workers", PGGATE_VERSION, workers_);
+    for (std::uint32_t i = 0; i < workers_; ++i) spawn(i);
+
+    while (true) {
+        std::int64_t now = now_ms();
+        if (stopping_ && !any_child_alive()) break;
+        if (stopping_ && now >= stop_deadline_ms_) {
+            log_warning("workers did not stop in time; killing them");
+            signal_children(SIGKILL);
+            stop_deadline_ms_ = now + 1000;
+        }
+        for (std::uint32_t i = 0; i < workers_; ++i) {
+            Child& c = children_[i];
+            if (!stopping_ && c.pid == 0 && !c.fatal && c.respawn_at_ms >= 0 && now >= c.respawn_at_ms)
+                spawn(i);
+        }
+
+        pollfd pfd{signal_fd_.get(), POLLIN, 0};
+        int rc = poll(&pfd, 1, poll_timeout_ms(now_ms()));
+        if (rc < 0 && errno != EINTR) {
+            log_error("poll() failed (master signal loop): %s", std::strerror(errno));
+            exit_code_ = 2;
+            break;
+        }
+        signalfd_siginfo info;
+        while (read(signal_fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+            switch (info.ssi_signo) {
+                case SIGCHLD: reap(); break;
+                case SIGHUP: reload(); break;
+                case SIGTERM:
+                case SIGINT: start_shutdown(static_cast<int>(info.ssi_signo)); break;
+                case SIGUSR1:
+                    log_reopen();
+                    signal_children(SIGUSR1);
+                    break;
+                default: break;
+            }
+        }
+    }
+    listeners_.close_all();
+    log_info("pggate stopped");
+    return exit_code_;
+}
+
+int Master::poll_timeout_ms(std::int64_t now) const {
+    std::int64_t next = -1;
+    auto consider = [&](std::int64_t at) { next = next < 0 ? at : std::min(next, at); };
+    if (stopping_) consider(stop_deadline_ms_);
+    for (const Child& c : children_)
+        if (!stopping_ && c.pid == 0 && !c.fatal && c.respawn_at_ms >= 0) consider(c.respawn_at_ms);
+    if (next < 0) return -1;
+    return static_cast<int>(std::clamp<std::int64_t>(next - now, 0, 60000));
+}
+
+void Master::spawn(std::uint32_t index) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_error("socketpair() failed (worker %u channel): %s", index, std::strerror(errno));
+        children_[index].respawn_at_ms = now_ms() + kMaxBackoffMs;
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork() failed (worker %u): %s", index, std::strerror(errno));
+        close(sv[0]);
+        close(sv[1]);
+        children_[index].respawn_at_ms = now_ms() + kMaxBackoffMs;
+        return;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        signal_fd_.reset();
+        for (Child& c : children_) c.channel.reset();
+        sigset_t set = handled_signals();
+        sigprocmask(SIG_UNBLOCK, &set, nullptr);
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGHUP, SIG_IGN);  // reloads reach workers through the channel
+
+        session::WorkerSetup setup;
+        setup.index = index;
+        setup.config = config_;
+        setup.shm = shm_;
+        for (UniqueFd& fd : listeners_.tcp[index]) setup.listen_fds.push_back(std::move(fd));
+        if (listeners_.unix_socket) setup.listen_fds.push_back(std::move(listeners_.unix_socket));
+        listeners_.tcp.clear();  // other workers' sockets
+        setup.channel.reset(sv[1]);
+        fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+        session::worker_main(std::move(setup));
+    }
+    close(sv[1]);
+    Child& c = children_[index];
+    c.pid = pid;
+    c.channel.reset(sv[0]);
+    c.started_ms = now_ms();
+    c.respawn_at_ms = -1;
+    log_info("worker %u started with pid %d", index, static_cast<int>(pid));
+}
+
+void Master::reap() {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        auto it = std::find_if(children_.begin(), children_.end(), [&](const Child& c) { return c.pid == pid; });
+        if (it == children_.end()) continue;
+        auto index = static_cast<std::uint32_t>(it - children_.begin());
+        Child& c = *it;
+        c.pid = 0;
+        c.channel.reset();
+        shm_.reclaim_worker(index);
+
+        bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == 2;
+        if (WIFSIGNALED(status))
+            log_warning("worker %u (pid %d) killed by signal %d", index, static_cast<int>(pid), WTERMSIG(status));
+        else if (!stopping_ || WEXITSTATUS(status) != 0)
+            log_warning("worker %u (pid %d) exited with code %d", index, static_cast<int>(pid), WEXITSTATUS(status));
+        if (stopping_) continue;
+        if (fatal) {
+            log_error("worker %u failed fatally; not respawning it", index);
+            c.fatal = true;
+            if (std::all_of(children_.begin(), children_.end(), [](const Child& ch) { return ch.fatal; })) {
+                log_error("every worker failed fatally; stopping");
+                exit_code_ = 2;
+                start_shutdown(SIGINT);
+            }
+            continue;
+        }
+        std::int64_t now = now_ms();
+        c.backoff_ms = now - c.started_ms >= kStableAfterMs ? 0 : std::clamp(c.backoff_ms * 2, kFirstBackoffMs, kMaxBackoffMs);
+        c.respawn_at_ms = now + c.backoff_ms;
+        ++c.restarts;
+        shm_.worker(index).restarts.store(c.restarts, std::memory_order_relaxed);
+        log_info("worker %u respawns in %d ms", index, c.backoff_ms);
+    }
+}
+
+void Master::reload() {
+    std::string text;
+    config::Config next;
+    try {
+        text = config::read_config_file(config_path_);
+        next = config::parse_config(text, config_path_);
+    } catch (const config::ConfigError& e) {
+        log_error("reload failed, keeping the running configuration: %s", e.what());
+        return;
+    }
+    for (const std::string& key : config::carry_restart_settings(config_, next))
+        log_warning("reload: %s changed but needs a restart; the running value is kept", key.c_str());
+    config_ = std::move(next);
+    log_configure(config::log_target(config_, log_quiet()));
+    for (Child& c : children_)
+        if (c.pid != 0 && !write_channel_frame(c.channel.get(), text))
+            log_warning("reload: could not send the configuration to worker pid %d", static_cast<int>(c.pid));
+    log_info("configuration reloaded from %s", config_path_.c_str());
+}
+
+void Master::start_shutdown(int sig) {
+    std::int64_t now = now_ms();
+    if (sig == SIGTERM && !stopping_) {
+        log_info("graceful shutdown: no new connections, waiting up to %.0f s for clients", config_.shutdown_timeout);
+        stop_deadline_ms_ = now + static_cast<std::int64_t>(config_.shutdown_timeout * 1000) + kGracefulExtraMs;
+    } else if (sig == SIGINT) {
+        log_info("fast shutdown");
+        stop_deadline_ms_ = now + kFastShutdownGraceMs;
+    } else {
+        return;
+    }
+    stopping_ = true;
+    listeners_.close_all();
+    signal_children(sig);
+}
+
+void Master::signal_children(int sig) {
+    for (const Child& c : children_)
+        if (c.pid != 0) kill(c.pid, sig);
+}
+
+bool Master::any_child_alive() const {
+    return std::any_of(children_.begin(), children_.end(), [](const Child& c) { return c.pid != 0; });
+}
+
+}  // namespace pggate::master

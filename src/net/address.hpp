@@ -1,0 +1,25 @@
+// Socket addresses of PostgreSQL nodes: a host name or IP resolved once when a
+// configuration is applied, or a Unix socket directory.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace pggate::net {
+
+struct SocketAddress {
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+    int family() const { return storage.ss_family; }
+};
+
+// Resolves a node's address (blocking getaddrinfo for names); nullopt and a
+// logged reason when it cannot be resolved.
+std::optional<SocketAddress> resolve_node(const config::Node& node);
+
+}  // namespace pggate::net

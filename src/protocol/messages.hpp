@@ -1,0 +1,38 @@
+// Typed protocol messages pggate reads or writes itself (as opposed to the
+// ones it only forwards): builders append whole frames, parsers read bodies.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/bytes.hpp"
+
+namespace pggate::protocol {
+
+// ErrorResponse with severity FATAL or ERROR, a SQLSTATE and a message.
+void build_error(Bytes& out, std::string_view severity, std::string_view sqlstate,
+                 std::string_view message);
+void build_backend_key_data(Bytes& out, std::uint32_t pid, std::uint32_t secret);
+void build_cancel_request(Bytes& out, std::uint32_t pid, std::uint32_t secret);
+
+struct BackendKey {
+    std::uint32_t pid = 0;
+    std::uint32_t secret = 0;
+};
+std::optional<BackendKey> parse_backend_key_data(std::span<const std::uint8_t> body);
+
+// Transaction status byte of ReadyForQuery: 'I', 'T' or 'E'.
+std::optional<char> parse_ready_for_query(std::span<const std::uint8_t> body);
+
+struct ErrorFields {
+    std::string severity;
+    std::string sqlstate;
+    std::string message;
+};
+// Reads an ErrorResponse/NoticeResponse body; missing fields stay empty.
+std::optional<ErrorFields> parse_error_fields(std::span<const std::uint8_t> body);
+
+}  // namespace pggate::protocol

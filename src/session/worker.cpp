@@ -1,0 +1,272 @@
+// The worker process: its event loop, accepting, the master channel, signals,
+// graceful and fast shutdown, and collection of finished sessions.
+#include "session/worker.hpp"
+
+#include <event2/buffer.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+
+#include "core/bytes.hpp"
+#include "config/log_target.hpp"
+#include "config/reload.hpp"
+#include "core/log.hpp"
+#include "master/channel.hpp"
+#include "session/cancel.hpp"
+#include "session/session.hpp"
+
+namespace pggate::session {
+
+namespace {
+
+std::string describe_peer(const sockaddr* addr, int len) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (addr->sa_family == AF_INET) {
+        auto* in = reinterpret_cast<const sockaddr_in*>(addr);
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+    }
+    if (addr->sa_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+    }
+    (void)len;
+    return "unix";
+}
+
+constexpr timeval kAcceptPause{1, 0};
+
+}  // namespace
+
+Worker::Worker(WorkerSetup setup)
+    : index_(setup.index),
+      config_(std::move(setup.config)),
+      shm_(setup.shm),
+      listen_fds_(std::move(setup.listen_fds)),
+      channel_fd_(std::move(setup.channel)),
+      rng_(std::random_device{}()) {
+    for (std::uint32_t i = shm_.slots_per_worker(); i > 0; --i)
+        free_slots_.push_back(index_ * shm_.slots_per_worker() + i - 1);
+}
+
+Worker::~Worker() = default;
+
+std::uint32_t Worker::random_secret() {
+    std::uint32_t v;
+    do v = static_cast<std::uint32_t>(rng_()); while (v == 0);
+    return v;
+}
+
+std::optional<std::uint32_t> Worker::take_slot() {
+    if (free_slots_.empty()) return std::nullopt;
+    std::uint32_t s = free_slots_.back();
+    free_slots_.pop_back();
+    return s;
+}
+
+void Worker::give_slot(std::uint32_t slot) { free_slots_.push_back(slot); }
+
+void Worker::apply_config(config::Config config) {
+    config_ = std::move(config);
+    node_addresses_.clear();
+    for (const config::Node& n : config_.nodes) node_addresses_.push_back(net::resolve_node(n));
+    primary_node_ = static_cast<std::uint32_t>(&config_.primary() - config_.nodes.data());
+}
+
+int Worker::run() {
+    base_.reset(event_base_new());
+    if (!base_) {
+        log_error("event_base_new() failed");
+        return 2;
+    }
+    apply_config(std::move(config_));
+
+    for (int sig : {SIGTERM, SIGINT, SIGUSR1}) {
+        signal_events_.emplace_back(evsignal_new(base_.get(), sig, on_signal, this));
+        event_add(signal_events_.back().get(), nullptr);
+    }
+    reaper_.reset(event_new(base_.get(), -1, 0, on_reap, this));
+    shutdown_timer_.reset(evtimer_new(base_.get(), on_shutdown_deadline, this));
+    resume_accept_timer_.reset(evtimer_new(base_.get(), on_resume_accept, this));
+
+    channel_.reset(bufferevent_socket_new(base_.get(), channel_fd_.release(), BEV_OPT_CLOSE_ON_FREE));
+    bufferevent_setcb(channel_.get(), on_channel_read, nullptr, on_channel_event, this);
+    bufferevent_enable(channel_.get(), EV_READ);
+
+    for (UniqueFd& fd : listen_fds_) {
+        evconnlistener* l = evconnlistener_new(base_.get(), on_accept, this, LEV_OPT_CLOSE_ON_EXEC, -1, fd.get());
+        if (l == nullptr) {
+            log_error("evconnlistener_new() failed (worker %u)", index_);
+            return 2;
+        }
+        evconnlistener_set_error_cb(l, on_accept_error);
+        listeners_.emplace_back(l);
+    }
+    shm_.worker(index_).pid.store(getpid(), std::memory_order_relaxed);
+    shm_.worker(index_).started_at.store(std::time(nullptr), std::memory_order_relaxed);
+    log_info("worker %u started", index_);
+
+    event_base_dispatch(base_.get());
+
+    // Sessions still open at a fast shutdown or deadline: close them now.
+    sessions_.clear();
+    cancels_.clear();
+    retired_sessions_.clear();
+    retired_cancels_.clear();
+    log_info("worker %u exiting", index_);
+    return exit_code_;
+}
+
+void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    if (w->shutting_down_) {
+        evutil_closesocket(fd);
+        return;
+    }
+    evutil_make_socket_nonblocking(fd);
+    auto s = std::make_unique<Session>(*w, fd, describe_peer(addr, len));
+    Session* raw = s.get();
+    w->sessions_.emplace(raw, std::move(s));
+}
+
+void Worker::on_accept_error(evconnlistener*, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    int err = EVUTIL_SOCKET_ERROR();
+    log_error("accept() failed (worker %u): %s; pausing accepts for a second", w->index_,
+              evutil_socket_error_to_string(err));
+    for (auto& l : w->listeners_) evconnlistener_disable(l.get());
+    evtimer_add(w->resume_accept_timer_.get(), &kAcceptPause);
+}
+
+void Worker::on_resume_accept(evutil_socket_t, short, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    if (w->shutting_down_) return;
+    for (auto& l : w->listeners_) evconnlistener_enable(l.get());
+}
+
+void Worker::forward_cancel(std::uint32_t pid, std::uint32_t secret, net::BuffereventPtr client) {
+    auto c = std::make_unique<CancelForward>(*this, std::move(client));
+    CancelForward* raw = c.get();
+    cancels_.emplace(raw, std::move(c));
+
+    auto target = shm_.find_cancel_target(pid, secret);
+    if (!target || target->node >= node_addresses_.size() || !node_addresses_[target->node]) {
+        log_debug("cancel request with an unknown key ignored");
+        raw->start(nullptr, std::nullopt);
+        return;
+    }
+    std::uint32_t owner = shm_.owner_of_slot(*shm_.slot_of_key(pid));
+    log_info("cancel forwarded for worker %u by worker %u to node %s", owner, index_,
+             config_.nodes[target->node].name.c_str());
+    shm_.worker(index_).cancels_forwarded.fetch_add(1, std::memory_order_relaxed);
+    raw->start(&*node_addresses_[target->node], protocol::BackendKey{target->backend_pid, target->backend_secret});
+}
+
+void Worker::retire(Session* s) {
+    auto it = sessions_.find(s);
+    if (it == sessions_.end()) return;
+    retired_sessions_.push_back(std::move(it->second));
+    sessions_.erase(it);
+    event_active(reaper_.get(), 0, 0);
+}
+
+void Worker::retire(CancelForward* c) {
+    auto it = cancels_.find(c);
+    if (it == cancels_.end()) return;
+    retired_cancels_.push_back(std::move(it->second));
+    cancels_.erase(it);
+    event_active(reaper_.get(), 0, 0);
+}
+
+void Worker::on_reap(evutil_socket_t, short, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    w->retired_sessions_.clear();
+    w->retired_cancels_.clear();
+    w->maybe_finish_shutdown();
+}
+
+void Worker::on_signal(evutil_socket_t sig, short, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    switch (sig) {
+        case SIGTERM:
+            w->begin_shutdown();
+            break;
+        case SIGINT:
+            log_info("worker %u: fast shutdown", w->index_);
+            event_base_loopbreak(w->base_.get());
+            break;
+        case SIGUSR1:
+            log_reopen();
+            break;
+        default:
+            break;
+    }
+}
+
+void Worker::begin_shutdown() {
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    listeners_.clear();
+    listen_fds_.clear();
+    log_info("worker %u: graceful shutdown, waiting for %zu clients (at most %.0f s)", index_,
+             sessions_.size(), config_.shutdown_timeout);
+    double t = config_.shutdown_timeout;
+    timeval tv{static_cast<time_t>(t), static_cast<suseconds_t>((t - static_cast<double>(static_cast<time_t>(t))) * 1e6)};
+    evtimer_add(shutdown_timer_.get(), &tv);
+    maybe_finish_shutdown();
+}
+
+void Worker::maybe_finish_shutdown() {
+    if (shutting_down_ && sessions_.empty() && cancels_.empty()) event_base_loopbreak(base_.get());
+}
+
+void Worker::on_shutdown_deadline(evutil_socket_t, short, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    log_warning("worker %u: shutdown_timeout reached, closing %zu clients", w->index_, w->sessions_.size());
+    event_base_loopbreak(w->base_.get());
+}
+
+void Worker::on_channel_read(bufferevent* bev, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    evbuffer* in = bufferevent_get_input(bev);
+    std::string text;
+    while (master::read_channel_frame(in, text)) {
+        try {
+            config::Config c = config::parse_config(text, w->config_.source);
+            config::carry_restart_settings(w->config_, c);
+            log_configure(config::log_target(c, log_quiet()));
+            w->apply_config(std::move(c));
+            log_info("worker %u: configuration reloaded", w->index_);
+        } catch (const config::ConfigError& e) {
+            log_error("worker %u: configuration from master rejected: %s", w->index_, e.what());
+        }
+    }
+}
+
+void Worker::on_channel_event(bufferevent*, short, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    log_warning("worker %u: master is gone, exiting", w->index_);
+    event_base_loopbreak(w->base_.get());
+}
+
+[[noreturn]] void worker_main(WorkerSetup setup) {
+    std::uint32_t index = setup.index;
+    log_set_role("worker " + std::to_string(index));
+    std::string name = "pggate: w" + std::to_string(index);
+    prctl(PR_SET_NAME, name.c_str(), 0, 0, 0);
+    int code;
+    {
+        Worker w(std::move(setup));
+        code = w.run();
+    }
+    _exit(code);
+}
+
+}  // namespace pggate::session

@@ -1,0 +1,109 @@
+// A worker process: one libevent loop that accepts clients from the shared
+// listening sockets, runs their sessions, forwards cancel requests, and
+// follows the master's orders (new configuration, shutdown).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/fd.hpp"
+#include "net/address.hpp"
+#include "net/event_ptr.hpp"
+#include "shm/segment.hpp"
+
+namespace pggate::session {
+
+class Session;
+class CancelForward;
+
+struct WorkerSetup {
+    std::uint32_t index = 0;
+    config::Config config;
+    shm::Segment shm;
+    std::vector<UniqueFd> listen_fds;  // this worker's TCP sockets and the shared Unix socket
+    UniqueFd channel;                  // to the master; EOF means the master is gone
+};
+
+class Worker {
+public:
+    explicit Worker(WorkerSetup setup);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Runs the loop until shutdown; returns the process exit code.
+    int run();
+
+    event_base* base() const { return base_.get(); }
+    const config::Config& config() const { return config_; }
+    const shm::Segment& shm() const { return shm_; }
+    std::uint32_t index() const { return index_; }
+    std::uint32_t primary_node() const { return primary_node_; }
+    const config::Node& node(std::uint32_t i) const { return config_.nodes[i]; }
+    const std::optional<net::SocketAddress>& node_address(std::uint32_t i) const { return node_addresses_[i]; }
+    std::uint32_t next_connection_id() { return ++connection_ids_; }
+    std::uint32_t random_secret();
+
+    // A cancel slot in shm for a new client; nullopt when this worker has none left.
+    std::optional<std::uint32_t> take_slot();
+    void give_slot(std::uint32_t slot);
+
+    // Forwards a client's CancelRequest to the backend its key leads to, whichever
+    // worker owns that client. `client` is the requester's connection, closed
+    // once the server has taken the request.
+    void forward_cancel(std::uint32_t pid, std::uint32_t secret, net::BuffereventPtr client);
+
+    // Collects a finished session or cancel after the current callback returns.
+    void retire(Session* s);
+    void retire(CancelForward* c);
+
+private:
+    static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
+    static void on_accept_error(evconnlistener* l, void* arg);
+    static void on_signal(evutil_socket_t sig, short events, void* arg);
+    static void on_channel_read(bufferevent* bev, void* arg);
+    static void on_channel_event(bufferevent* bev, short events, void* arg);
+    static void on_reap(evutil_socket_t, short, void* arg);
+    static void on_shutdown_deadline(evutil_socket_t, short, void* arg);
+    static void on_resume_accept(evutil_socket_t, short, void* arg);
+
+    void apply_config(config::Config config);
+    void begin_shutdown();
+    void maybe_finish_shutdown();
+
+    std::uint32_t index_;
+    config::Config config_;
+    shm::Segment shm_;
+    std::vector<UniqueFd> listen_fds_;
+    UniqueFd channel_fd_;
+    std::vector<std::optional<net::SocketAddress>> node_addresses_;
+    std::uint32_t primary_node_ = 0;
+
+    net::EventBasePtr base_;
+    std::vector<net::ListenerPtr> listeners_;
+    std::vector<net::EventPtr> signal_events_;
+    net::BuffereventPtr channel_;
+    net::EventPtr reaper_;
+    net::EventPtr shutdown_timer_;
+    net::EventPtr resume_accept_timer_;
+
+    std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
+    std::unordered_map<CancelForward*, std::unique_ptr<CancelForward>> cancels_;
+    std::vector<std::unique_ptr<Session>> retired_sessions_;
+    std::vector<std::unique_ptr<CancelForward>> retired_cancels_;
+    std::vector<std::uint32_t> free_slots_;
+    std::uint32_t connection_ids_ = 0;
+    std::mt19937 rng_;
+    bool shutting_down_ = false;
+    int exit_code_ = 0;
+};
+
+// Entry point of a forked worker process; never returns.
+[[noreturn]] void worker_main(WorkerSetup setup);
+
+}  // namespace pggate::session

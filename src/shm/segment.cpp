@@ -1,0 +1,108 @@
+// Layout and lock-free accessors of the shared-memory segment.
+#include "shm/segment.hpp"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+namespace pggate::shm {
+
+static_assert(std::is_trivially_destructible_v<WorkerSlot>);
+static_assert(std::is_trivially_destructible_v<CancelSlot>);
+
+namespace {
+
+std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+}  // namespace
+
+Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
+    std::size_t header_size = round_up(sizeof(Header), 64);
+    std::size_t workers_size = round_up(sizeof(WorkerSlot) * workers, 64);
+    std::size_t slots_size = sizeof(CancelSlot) * std::size_t{workers} * slots_per_worker;
+    std::size_t size = header_size + workers_size + slots_size;
+
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        throw std::runtime_error(std::string("mmap() failed (shared memory of ") +
+                                 std::to_string(size) + " bytes): " + std::strerror(errno));
+    // Anonymous mappings are zero-filled: every atomic starts at 0.
+    auto* base = static_cast<unsigned char*>(p);
+    Segment s;
+    s.header_ = new (base) Header{};
+    s.header_->magic = kMagic;
+    s.header_->layout_version = kLayoutVersion;
+    s.header_->workers = workers;
+    s.header_->slots_per_worker = slots_per_worker;
+    s.header_->size = size;
+    s.workers_ = new (base + header_size) WorkerSlot[workers]{};
+    s.slots_ = new (base + header_size + workers_size) CancelSlot[std::size_t{workers} * slots_per_worker]{};
+    return s;
+}
+
+std::optional<std::uint32_t> Segment::slot_of_key(std::uint32_t pid) const {
+    std::uint64_t total = std::uint64_t{workers()} * slots_per_worker();
+    if (pid == 0 || pid > total) return std::nullopt;
+    return pid - 1;
+}
+
+void Segment::publish_backend(std::uint32_t slot, std::uint32_t client_secret, std::uint32_t node,
+                              std::uint32_t backend_pid, std::uint32_t backend_secret) const {
+    CancelSlot& s = slots_[slot];
+    s.client_secret.store(0, std::memory_order_release);
+    s.node.store(node, std::memory_order_relaxed);
+    s.backend.store((std::uint64_t{backend_pid} << 32) | backend_secret, std::memory_order_relaxed);
+    s.client_secret.store(client_secret, std::memory_order_release);
+}
+
+void Segment::release_slot(std::uint32_t slot) const {
+    slots_[slot].client_secret.store(0, std::memory_order_release);
+}
+
+std::optional<CancelTarget> Segment::find_cancel_target(std::uint32_t pid, std::uint32_t secret) const {
+    auto slot = slot_of_key(pid);
+    if (!slot || secret == 0) return std::nullopt;
+    const CancelSlot& s = slots_[*slot];
+    if (s.client_secret.load(std::memory_order_acquire) != secret) return std::nullopt;
+    CancelTarget t;
+    t.node = s.node.load(std::memory_order_relaxed);
+    std::uint64_t backend = s.backend.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    // The key must still be current after reading: the slot was not reused meanwhile.
+    if (s.client_secret.load(std::memory_order_relaxed) != secret) return std::nullopt;
+    t.backend_pid = static_cast<std::uint32_t>(backend >> 32);
+    t.backend_secret = static_cast<std::uint32_t>(backend);
+    return t;
+}
+
+bool Segment::try_admit_client(std::uint32_t worker, std::uint32_t max_clients) const {
+    std::atomic<std::uint32_t>& total = header_->clients_total;
+    std::uint32_t now = total.load(std::memory_order_relaxed);
+    do {
+        if (now >= max_clients) return false;
+    } while (!total.compare_exchange_weak(now, now + 1, std::memory_order_acq_rel));
+    workers_[worker].clients.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+void Segment::client_left(std::uint32_t worker) const {
+    workers_[worker].clients.fetch_sub(1, std::memory_order_relaxed);
+    header_->clients_total.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void Segment::reclaim_worker(std::uint32_t worker) const {
+    WorkerSlot& w = workers_[worker];
+    std::uint32_t held = w.clients.exchange(0, std::memory_order_acq_rel);
+    header_->clients_total.fetch_sub(held, std::memory_order_acq_rel);
+    w.pid.store(0, std::memory_order_relaxed);
+    std::size_t first = std::size_t{worker} * slots_per_worker();
+    for (std::size_t i = 0; i < slots_per_worker(); ++i)
+        slots_[first + i].client_secret.store(0, std::memory_order_release);
+}
+
+}  // namespace pggate::shm

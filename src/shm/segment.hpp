@@ -1,0 +1,93 @@
+// The shared-memory segment mapped by the master before fork: a header,
+// one cache-line slot per worker, and per-client cancel slots that let any
+// worker find the backend running a client's query.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+namespace pggate::shm {
+
+constexpr std::uint64_t kMagic = 0x7067676174650001ULL;  // "pggate" + 1
+constexpr std::uint32_t kLayoutVersion = 1;
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic<std::int64_t>::is_always_lock_free);
+
+struct Header {
+    std::uint64_t magic;
+    std::uint32_t layout_version;
+    std::uint32_t workers;
+    std::uint32_t slots_per_worker;
+    std::uint32_t pad_;
+    std::uint64_t size;
+    // Clients connected across all workers: admission for max_client_conn.
+    alignas(64) std::atomic<std::uint32_t> clients_total;
+};
+
+// Written by its worker only (and by the master when it reclaims the slot of
+// a dead worker, which by then writes nothing).
+struct alignas(64) WorkerSlot {
+    std::atomic<std::int32_t> pid;
+    std::atomic<std::uint32_t> clients;
+    std::atomic<std::uint32_t> restarts;  // written by the master
+    std::atomic<std::int64_t> started_at;  // unix seconds
+    std::atomic<std::uint64_t> cancels_forwarded;
+};
+
+// Links the cancel key pggate gave a client to its current backend.
+// client_secret == 0 means free. The owner writes backend and node first,
+// then publishes client_secret; it clears client_secret first on release.
+struct CancelSlot {
+    std::atomic<std::uint32_t> client_secret;
+    std::atomic<std::uint32_t> node;
+    std::atomic<std::uint64_t> backend;  // backend pid << 32 | backend secret
+};
+
+struct CancelTarget {
+    std::uint32_t node;
+    std::uint32_t backend_pid;
+    std::uint32_t backend_secret;
+};
+
+// A view of a mapped segment; copies share the mapping.
+class Segment {
+public:
+    // Maps a fresh shared anonymous segment (MAP_SHARED, so children share it).
+    // Throws std::runtime_error if mmap fails.
+    static Segment create(std::uint32_t workers, std::uint32_t slots_per_worker);
+    Segment() = default;
+
+    Header& header() const { return *header_; }
+    WorkerSlot& worker(std::uint32_t index) const { return workers_[index]; }
+    std::uint32_t workers() const { return header_->workers; }
+    std::uint32_t slots_per_worker() const { return header_->slots_per_worker; }
+
+    // Cancel keys: a client's key pid is its global slot index + 1.
+    std::uint32_t key_pid(std::uint32_t slot) const { return slot + 1; }
+    std::optional<std::uint32_t> slot_of_key(std::uint32_t pid) const;
+    std::uint32_t owner_of_slot(std::uint32_t slot) const { return slot / slots_per_worker(); }
+    void publish_backend(std::uint32_t slot, std::uint32_t client_secret, std::uint32_t node,
+                         std::uint32_t backend_pid, std::uint32_t backend_secret) const;
+    void release_slot(std::uint32_t slot) const;
+    // The backend behind a client's cancel key, if the key is current.
+    std::optional<CancelTarget> find_cancel_target(std::uint32_t pid, std::uint32_t secret) const;
+
+    // Admission against max_client_conn across all workers.
+    bool try_admit_client(std::uint32_t worker, std::uint32_t max_clients) const;
+    void client_left(std::uint32_t worker) const;
+
+    // Called by the master after a worker died: gives back its clients and
+    // invalidates its cancel keys.
+    void reclaim_worker(std::uint32_t worker) const;
+
+private:
+    Header* header_ = nullptr;
+    WorkerSlot* workers_ = nullptr;
+    CancelSlot* slots_ = nullptr;
+};
+
+}  // namespace pggate::shm
