@@ -267,44 +267,44 @@ bool is_node_name(std::string_view name) {
 // Everything inih's callbacks share. They must not throw (they are called
 // from C), so the first problem is kept here and thrown after ini_parse_stream.
 struct Parser {
-    std::string_view text;
-    std::size_t pos = 0;
-    int line = 0;  // the line the reader handed out last, which the handler is looking at
-    const std::string& source;
-    Config config;
-    std::map<std::string, int, std::less<>> node_lines;
-    int primary_line = 0;
+    std::string_view text_;
+    std::size_t pos_ = 0;
+    int line_ = 0;  // the line the reader handed out last, which the handler is looking at
+    const std::string& source_;
+    Config config_;
+    std::map<std::string, int, std::less<>> node_lines_;
+    int primary_line_ = 0;
 
-    std::string error;
-    int error_line = 0;
+    std::string error_;
+    int error_line_ = 0;
 
-    Parser(std::string_view t, const std::string& s) : text(t), source(s) {}
+    Parser(std::string_view t, const std::string& s) : text_(t), source_(s) {}
 
     void fail(std::string_view key, std::string_view what) {
-        if (!error.empty()) return;
-        error = source + ":" + std::to_string(line) + ": " + std::string(key) + ": " + std::string(what);
-        error_line = line;
+        if (!error_.empty()) return;
+        error_ = source_ + ":" + std::to_string(line_) + ": " + std::string(key) + ": " + std::string(what);
+        error_line_ = line_;
     }
 
     void fail_line(std::string_view what) {
-        if (!error.empty()) return;
-        error = source + ":" + std::to_string(line) + ": " + std::string(what);
-        error_line = line;
+        if (!error_.empty()) return;
+        error_ = source_ + ":" + std::to_string(line_) + ": " + std::string(what);
+        error_line_ = line_;
     }
 
     // Copies the next physical line into inih's buffer of `size` bytes.
     char* next_line(char* buf, int size) {
-        if (!error.empty() || pos >= text.size()) return nullptr;
-        auto newline = text.find('\n', pos);
-        std::string_view raw = text.substr(pos, newline == std::string_view::npos ? std::string_view::npos : newline - pos);
-        pos = newline == std::string_view::npos ? text.size() : newline + 1;
-        ++line;
+        if (!error_.empty() || pos_ >= text_.size()) return nullptr;
+        auto newline = text_.find('\n', pos_);
+        std::string_view raw = text_.substr(pos_, newline == std::string_view::npos ? std::string_view::npos : newline - pos_);
+        pos_ = newline == std::string_view::npos ? text_.size() : newline + 1;
+        ++line_;
 
         if (raw.find('\0') != std::string_view::npos) {
             fail_line("line contains a NUL byte");
             return nullptr;
         }
-        if (line == 1 && raw.substr(0, 3) == "\xEF\xBB\xBF") raw.remove_prefix(3);
+        if (line_ == 1 && raw.substr(0, 3) == "\xEF\xBB\xBF") raw.remove_prefix(3);
         // Leading blanks are dropped so that inih never treats an indented
         // line as the continuation of the previous value.
         std::string_view content = trim(raw);
@@ -353,7 +353,7 @@ struct Parser {
                 fail(name, "unknown key in [" + std::string(section) + "]");
                 return;
             }
-            std::string what = spec->set_global(config, value);
+            std::string what = spec->set_global(config_, value);
             if (!what.empty()) fail(name, what);
         }
     }
@@ -363,7 +363,7 @@ struct Parser {
             fail(name, "a node name may only contain A-Z a-z 0-9 _ . -");
             return;
         }
-        if (auto it = node_lines.find(name); it != node_lines.end()) {
+        if (auto it = node_lines_.find(name); it != node_lines_.end()) {
             fail(name, "duplicate node name (first defined on line " + std::to_string(it->second) + ")");
             return;
         }
@@ -405,15 +405,15 @@ struct Parser {
             return;
         }
         if (node.role == NodeRole::Primary) {
-            if (primary_line != 0) {
-                fail(name, "role=primary is already given to node " + config.primary().name + " on line " +
-                               std::to_string(primary_line) + "; there can be only one primary");
+            if (primary_line_ != 0) {
+                fail(name, "role=primary is already given to node " + config_.primary().name + " on line " +
+                               std::to_string(primary_line_) + "; there can be only one primary");
                 return;
             }
-            primary_line = line;
+            primary_line_ = line_;
         }
-        node_lines.emplace(node.name, line);
-        config.nodes.push_back(std::move(node));
+        node_lines_.emplace(node.name, line_);
+        config_.nodes.push_back(std::move(node));
     }
 
     static std::string node_key_list() {
@@ -444,7 +444,7 @@ int handle_entry(void* user, const char* section, const char* name, const char* 
     } catch (const std::exception& e) {
         parser->fail(name, e.what());
     }
-    return parser->error.empty() ? 1 : 0;
+    return parser->error_.empty() ? 1 : 0;
 }
 
 }  // namespace
@@ -458,14 +458,14 @@ const Node& Config::primary() const {
 
 Config parse_config(std::string_view text, const std::string& source) {
     Parser parser(text, source);
-    parser.config.source = source;
+    parser.config_.source = source;
     int rc = ini_parse_stream(read_line, &parser, handle_entry, &parser);
-    if (rc > 0 && (parser.error.empty() || rc < parser.error_line))
+    if (rc > 0 && (parser.error_.empty() || rc < parser.error_line_))
         throw ConfigError(source + ":" + std::to_string(rc) + ": syntax error");
-    if (!parser.error.empty()) throw ConfigError(parser.error);
+    if (!parser.error_.empty()) throw ConfigError(parser.error_);
     if (rc < 0) throw ConfigError(source + ": cannot parse (inih error " + std::to_string(rc) + ")");
 
-    Config& config = parser.config;
+    Config& config = parser.config_;
     if (config.nodes.empty()) throw ConfigError(source + ": [nodes]: at least one node is required");
     if (config.listen_addr.empty() && config.unix_socket_dir.empty())
         throw ConfigError(source + ": [pggate]: listen_addr and unix_socket_dir are both empty, so nothing would listen");

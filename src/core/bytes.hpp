@@ -80,7 +80,7 @@ public:
         return v;
     }
     std::string_view cstring() {
-        const void* nul = failed_ ? nullptr : std::memchr(p_, 0, remaining());
+        const void* nul = failed_ || p_ == end_ ? nullptr : std::memchr(p_, 0, remaining());
         if (nul == nullptr) {
             failed_ = true;
             return {};

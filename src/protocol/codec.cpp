@@ -31,8 +31,10 @@ bool parse_startup_params(ByteReader& r, StartupPacket& out) {
 }  // namespace
 
 std::string_view StartupPacket::param(std::string_view name) const {
-    for (const auto& [k, v] : params)
-        if (k == name) return v;
+    // PostgreSQL lets a repeated parameter's last value win; so must we, or
+    // pggate would act on a different user than the server logs in.
+    for (auto it = params.rbegin(); it != params.rend(); ++it)
+        if (it->first == name) return it->second;
     return {};
 }
 

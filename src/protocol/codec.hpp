@@ -41,6 +41,7 @@ struct StartupPacket {
     std::uint32_t cancel_secret = 0;  // CancelRequest only
     std::size_t frame_len = 0;        // bytes the packet occupies
 
+    // The value of a parameter; the last one when it is repeated.
     std::string_view param(std::string_view name) const;
 };
 

@@ -399,6 +399,8 @@ PgConn PgConn::start(const std::string& conninfo) {
     } else {
         // Verbose, so that the message of a refused login carries its SQLSTATE.
         PQsetErrorVerbosity(c.get(), PQERRORS_VERBOSE);
+        // Notices go nowhere unless a test installs its own receiver.
+        PQsetNoticeProcessor(c.get(), [](void*, const char*) {}, nullptr);
         c.polling_ = PGRES_POLLING_WRITING;
     }
     return c;
@@ -454,9 +456,33 @@ int PgConn::local_port() const {
     return 0;
 }
 
-PgResult PgConn::exec(const std::string& sql) {
+PgResult get_result(PGconn* conn, double timeout_s) {
+    auto deadline = deadline_after(timeout_s);
+    while (PQisBusy(conn)) {
+        int left = remaining_ms(deadline);
+        REQUIRE_MESSAGE(left > 0, "no result within " << timeout_s << " s");
+        pollfd p{PQsocket(conn), POLLIN, 0};
+        int r = poll(&p, 1, left);
+        REQUIRE_MESSAGE((r >= 0 || errno == EINTR), "poll() failed: " << std::strerror(errno));
+        if (r > 0 && PQconsumeInput(conn) == 0) break;  // the connection broke: PQgetResult says so
+    }
+    return PgResult(PQgetResult(conn));
+}
+
+PgResult PgConn::exec(const std::string& sql, double timeout_s) {
     REQUIRE_MESSAGE(conn_ != nullptr, "exec on a closed connection");
-    return PgResult(PQexec(conn_.get(), sql.c_str()));
+    PGconn* conn = conn_.get();
+    if (PQsendQuery(conn, sql.c_str()) == 0) return PgResult();
+    PgResult kept;
+    for (;;) {
+        PgResult r = get_result(conn, timeout_s);
+        if (!r) break;
+        ExecStatusType st = r.status();
+        bool copy = st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH;
+        if (!kept || kept.status() != PGRES_FATAL_ERROR) kept = std::move(r);
+        if (copy) break;
+    }
+    return kept;
 }
 
 PgResult PgConn::exec_ok(const std::string& sql) {
@@ -664,9 +690,23 @@ Pggate::Pggate(PggateOptions options) {
     dir_ = make_temp_dir(kPggatePrefix);
     socket_dir_ = dir_;
     ini_path_ = dir_ + "/pggate.ini";
-    write_ini(options);
-    spawn();
-    if (options.wait_ready) wait_ready();
+    try {
+        write_ini(options);
+        spawn();
+        if (options.wait_ready) wait_ready();
+    } catch (...) {
+        // No destructor runs for a half-made object: clean up here.
+        stop();
+        remove_dir();
+        throw;
+    }
+}
+
+void Pggate::remove_dir() noexcept {
+    if (!dir_.empty() && !keep_dir_) {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
 }
 
 void Pggate::write_ini(const PggateOptions& options) {
@@ -791,6 +831,14 @@ long Pggate::total_rss_kb() const {
     return total;
 }
 
+bool Pggate::sanitized() const {
+    if (pid_ == 0) return false;
+    std::string maps = read_text_file("/proc/" + std::to_string(pid_) + "/maps");
+    if (maps.find("libasan") != std::string::npos) return true;
+    // A statically linked runtime (clang's default) leaves its symbols in the binary.
+    return read_text_file(exe_of(pid_)).find("__asan_init") != std::string::npos;
+}
+
 pid_t Pggate::worker_serving(const PgConn& client) const {
     int client_port = client.local_port();
     if (pid_ == 0 || client_port == 0) return 0;
@@ -885,10 +933,7 @@ void Pggate::stop() noexcept {
 
 Pggate::~Pggate() {
     stop();
-    if (!dir_.empty() && !keep_dir_) {
-        std::error_code ec;
-        fs::remove_all(dir_, ec);
-    }
+    remove_dir();
 }
 
 // ---- raw wire protocol --------------------------------------------------------------

@@ -58,6 +58,9 @@ int socket_fd_count(pid_t pid);               // open fds that are sockets
 
 // ---- libpq ------------------------------------------------------------------
 
+// How long a query may go unanswered before a test fails instead of hanging.
+constexpr double kQueryTimeout = 60;
+
 // Owns a PGresult; a missing result reads as PGRES_FATAL_ERROR.
 class PgResult {
 public:
@@ -106,8 +109,9 @@ public:
     // The client-side TCP port of this connection (0 for a Unix socket).
     int local_port() const;
 
-    // One PQexec, whatever its outcome.
-    PgResult exec(const std::string& sql);
+    // Like PQexec (the first error, else the last result, whatever its
+    // outcome) but FAILs instead of hanging when no answer comes in time.
+    PgResult exec(const std::string& sql, double timeout_s = kQueryTimeout);
     // PQexec that REQUIREs PGRES_COMMAND_OK or PGRES_TUPLES_OK.
     PgResult exec_ok(const std::string& sql);
     // The single value of a one-row, one-column query (REQUIREd).
@@ -129,6 +133,10 @@ private:
     std::unique_ptr<PGconn, Finish> conn_;
     PostgresPollingStatusType polling_ = PGRES_POLLING_WRITING;
 };
+
+// The next result of an asynchronous query (nullptr when there is none), or
+// FAIL when none is ready within timeout_s.
+PgResult get_result(PGconn* conn, double timeout_s = kQueryTimeout);
 
 // Opens `n` connections at once (non-blocking libpq), REQUIREing all of them.
 std::vector<PgConn> connect_many(const std::string& conninfo, int n, double timeout_s = 60);
@@ -239,6 +247,9 @@ public:
     std::vector<pid_t> worker_pids() const;
     // VmRSS of the master plus all its children, in kB.
     long total_rss_kb() const;
+    // Built with AddressSanitizer: its quarantine keeps freed memory
+    // resident, so RSS says nothing about pggate's own memory use.
+    bool sanitized() const;
     // The worker holding the server side of this client's TCP connection, or 0.
     pid_t worker_serving(const PgConn& client) const;
 
@@ -258,6 +269,7 @@ private:
     void write_ini(const PggateOptions& options);
     void spawn();
     void stop() noexcept;
+    void remove_dir() noexcept;
 
     std::string dir_;
     std::string ini_path_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <span>
 #include <string>
@@ -981,3 +982,18 @@ TEST_CASE("random and mutated startup packets never decode outside the input") {
 }
 
 }  // TEST_SUITE("codec.frame")
+
+TEST_CASE("a repeated startup parameter takes its last value, as PostgreSQL does") {
+    std::vector<std::uint8_t> pkt = {0, 0, 0, 0, 0, 3, 0, 0};
+    for (const char* s : {"user", "alice", "user", "bob", "database", "db"}) {
+        pkt.insert(pkt.end(), s, s + std::strlen(s));
+        pkt.push_back(0);
+    }
+    pkt.push_back(0);
+    pggate::store_be32(pkt.data(), static_cast<std::uint32_t>(pkt.size()));
+    pggate::protocol::StartupPacket out;
+    pggate::protocol::DecodeError err;
+    REQUIRE(pggate::protocol::decode_startup(pkt, out, err) == pggate::protocol::Decode::Ok);
+    CHECK(out.param("user") == "bob");
+    CHECK(out.param("database") == "db");
+}

@@ -425,7 +425,9 @@ TEST_CASE("mangled files give either a Config or a ConfigError, never anything e
     const std::string base =
         "[pggate]\nlisten_addr = 127.0.0.1, ::1\nlisten_port = 6432\nsyslog = on\nshutdown_timeout = 1.5\n"
         "[nodes]\np = host=127.0.0.1 port=5432 role=primary\nr = host=/tmp role=replica weight=3\n";
-    const std::string alphabet = "[]=;#: \t\r\n\0abcdehlnoprstuw_.-/0123456789*,\xEF\xBB\xBF";
+    // A char array, so that the NUL in it counts.
+    constexpr char kAlphabet[] = "[]=;#: \t\r\n\0abcdehlnoprstuw_.-/0123456789*,\xEF\xBB\xBF";
+    const std::string alphabet(kAlphabet, sizeof kAlphabet - 1);
     std::mt19937 rng(20260101);
     std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1);
     std::uniform_int_distribution<int> edits(1, 6);
