@@ -37,8 +37,9 @@ find_psql() {
     command -v psql
     return
   fi
-  local d
-  d=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+  local d dirs
+  dirs=(/usr/lib/postgresql/*/bin)
+  d=${PG_BINDIR:-$(printf '%s\n' "${dirs[@]}" | sort -V | tail -n 1)}
   [ -x "$d/psql" ] || die "psql not found (apt-get install postgresql-client)"
   echo "$d/psql"
 }

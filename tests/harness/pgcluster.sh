@@ -45,10 +45,12 @@ find_bindir() {
     echo "$PG_BINDIR"
     return
   fi
-  local best
-  best=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$best" ] && [ -x "$best/initdb" ] ||
+  local dirs best
+  dirs=(/usr/lib/postgresql/*/bin)
+  best=$(printf '%s\n' "${dirs[@]}" | sort -V | tail -n 1)
+  if [ ! -x "$best/initdb" ]; then
     die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (apt-get install postgresql), or set PG_BINDIR"
+  fi
   echo "$best"
 }
 
@@ -126,7 +128,7 @@ local   replication  all                 trust
 host    replication  all   127.0.0.1/32  trust
 host    replication  all   ::1/128       trust
 EOF
-  cat >>"$conf" <<EOF
+  cat >>"$conf" <<EOF || die "writing $conf failed"
 
 # ---- pgcluster.sh settings (a later line wins over an earlier one)
 listen_addresses = '127.0.0.1'
@@ -143,7 +145,6 @@ full_page_writes = off
 shared_buffers = 32MB
 cluster_name = 'primary'
 EOF
-  [ $? -eq 0 ] || die "writing $conf failed"
 }
 
 # Clones the primary (listening on $2) into replica $1 with a replication slot
@@ -160,11 +161,10 @@ init_replica() {
   fi
   # cluster_name becomes the walreceiver's application_name, which names the
   # replica in the primary's pg_stat_replication.
-  cat >>"$dir/$node/postgresql.conf" <<EOF
+  cat >>"$dir/$node/postgresql.conf" <<EOF || die "writing $dir/$node/postgresql.conf failed"
 port = $port
 cluster_name = '$node'
 EOF
-  [ $? -eq 0 ] || die "writing $dir/$node/postgresql.conf failed"
 }
 
 cmd_start() {

@@ -17,12 +17,12 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -102,6 +102,7 @@ int run_command(const std::vector<std::string>& argv, std::string* output) {
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0) dup2(devnull, 0);
         close_range(3, ~0U, 0);
+        if (chdir("/tmp") != 0) _exit(126);  // somewhere the postgres user may be
         if (std::getenv("PG_BINDIR") == nullptr && std::strlen(PG_BINDIR) > 0) {
             setenv("PG_BINDIR", PG_BINDIR, 1);
         }
@@ -137,6 +138,26 @@ int run_command(const std::vector<std::string>& argv, std::string* output) {
 }
 
 std::string pgcluster_script() { return repo_root() + "/tests/harness/pgcluster.sh"; }
+
+// $PG_BINDIR, else the build's PG_BINDIR, else the newest installed version.
+std::string pg_bindir() {
+    std::string dir = env_or("PG_BINDIR", PG_BINDIR);
+    if (!dir.empty()) return dir;
+    std::string best;
+    int best_version = -1;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
+        std::string name = entry.path().filename().string();
+        bool numeric = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+        std::string candidate = entry.path().string() + "/bin";
+        if (!numeric || name.size() > 6 || access((candidate + "/pg_ctl").c_str(), X_OK) != 0) continue;
+        if (std::atoi(name.c_str()) > best_version) {
+            best_version = std::atoi(name.c_str());
+            best = candidate;
+        }
+    }
+    return best;
+}
 
 // Removes directories left in /tmp by test processes that died without
 // cleaning up (their owner.pid names a process that is gone), stopping the
@@ -385,9 +406,15 @@ std::string PgResult::describe() const {
 }
 
 std::string sqlstate_in_message(const std::string& message) {
-    static const std::regex re("(FATAL|ERROR|PANIC):  ([0-9A-Z]{5}): ");
-    std::smatch m;
-    if (std::regex_search(message, m, re)) return m[2].str();
+    for (const char* severity : {"FATAL:  ", "ERROR:  ", "PANIC:  "}) {
+        for (auto pos = message.find(severity); pos != std::string::npos; pos = message.find(severity, pos + 1)) {
+            std::string code = message.substr(pos + std::strlen(severity), 7);
+            bool valid = code.size() == 7 && code.compare(5, 2, ": ") == 0 &&
+                         std::all_of(code.begin(), code.begin() + 5,
+                                     [](char ch) { return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z'); });
+            if (valid) return code.substr(0, 5);
+        }
+    }
     return "";
 }
 
@@ -539,54 +566,50 @@ std::vector<PgConn> connect_many(const std::string& conninfo, int n, double time
 
 // ---- the cluster ------------------------------------------------------------------
 
+std::unique_ptr<Cluster> Cluster::create(int replicas) {
+    std::unique_ptr<Cluster> c(new Cluster());
+    std::string failure = c->start(replicas);
+    if (!failure.empty()) {
+        c->destroy();
+        FAIL("starting a PostgreSQL cluster failed:\n" << failure);
+    }
+    return c;
+}
+
 Cluster& cluster() {
     static std::unique_ptr<Cluster> instance;
-    static std::string failure;
-    if (!failure.empty()) FAIL("the test cluster could not be started earlier: " << failure);
+    static bool failed = false;
+    if (failed) FAIL("the shared test cluster failed to start earlier (see the first failure)");
     if (!instance) {
-        std::unique_ptr<Cluster> c(new Cluster());
-        c->start();  // sets root_ before anything can fail, so destroy() cleans up
-        if (c->primary_port_ == 0) {
-            failure = read_text_file(c->root_ + "/pgcluster.out");
-            if (failure.empty()) failure = "pgcluster.sh start failed";
-            c->destroy();
-            FAIL("starting the PostgreSQL cluster failed:\n" << failure);
-        }
-        instance = std::move(c);
+        failed = true;
+        instance = Cluster::create(2);  // FAILs saying why
+        failed = false;
     }
     return *instance;
 }
 
-void Cluster::start() {
+std::string Cluster::start(int replicas) {
     remove_stale_dirs();
     owner_ = getpid();
-    root_ = make_temp_dir(kClusterPrefix);
+    root_ = make_temp_dir(kClusterPrefix);  // from here on destroy() cleans up
     pg_dir_ = root_ + "/pg";
     int primary = free_port();
-    std::vector<int> replicas{free_port(), free_port()};
+    std::vector<int> replica_ports;
+    for (int i = 0; i < replicas; ++i) replica_ports.push_back(free_port());
     std::vector<std::string> argv{pgcluster_script(), "start", pg_dir_, std::to_string(primary)};
-    for (int p : replicas) argv.push_back(std::to_string(p));
+    for (int p : replica_ports) argv.push_back(std::to_string(p));
     std::string out;
     int rc = run_command(argv, &out);
-    std::ofstream(root_ + "/pgcluster.out") << "$ pgcluster.sh start ...\n" << out;
-    if (rc != 0) {
-        std::ofstream(root_ + "/pgcluster.out", std::ios::app) << "(" << decode_status_text(rc) << ")\n";
-        return;
-    }
+    if (rc != 0) return "pgcluster.sh start " + pg_dir_ + " (" + decode_status_text(rc) + "):\n" + out;
     // The superuser gets a password so admin connections keep working under
     // any set_hba() method (a SCRAM secret serves password, md5 and scram).
     PgConn admin = PgConn::attempt(admin_conninfo(primary), 10);
-    if (!admin.ok()) {
-        std::ofstream(root_ + "/pgcluster.out", std::ios::app) << "admin connection failed: " << admin.error_message() << "\n";
-        return;
-    }
+    if (!admin.ok()) return "admin connection to the new primary failed: " + admin.error_message();
     PgResult r = admin.exec(std::string("ALTER ROLE postgres PASSWORD '") + kAdminPassword + "'");
-    if (!r.ok()) {
-        std::ofstream(root_ + "/pgcluster.out", std::ios::app) << "setting the admin password failed: " << r.describe() << "\n";
-        return;
-    }
+    if (!r.ok()) return "setting the admin password failed: " + r.describe();
     primary_port_ = primary;
-    replica_ports_ = replicas;
+    replica_ports_ = replica_ports;
+    return "";
 }
 
 void Cluster::destroy() noexcept {
@@ -665,6 +688,28 @@ void Cluster::set_hba(const std::string& method) {
     hba_method_ = method;
 }
 
+std::string Cluster::node_name(int port) const {
+    if (port == primary_port_) return "primary";
+    for (std::size_t i = 0; i < replica_ports_.size(); ++i) {
+        if (replica_ports_[i] == port) return "replica" + std::to_string(i + 1);
+    }
+    FAIL("no node of this cluster listens on port " << port);
+    return "";
+}
+
+std::string Cluster::node_dir(int port) const { return pg_dir_ + "/" + node_name(port); }
+
+int Cluster::pg_ctl(int port, const std::string& action, std::string* output) const {
+    std::string name = node_name(port);
+    std::vector<std::string> argv;
+    if (geteuid() == 0) argv = {"runuser", "-u", "postgres", "--"};
+    argv.push_back(pg_bindir() + "/pg_ctl");
+    argv.insert(argv.end(), {"-D", pg_dir_ + "/" + name, "-l", pg_dir_ + "/" + name + ".log", "-w"});
+    std::istringstream words(action);
+    for (std::string w; words >> w;) argv.push_back(w);
+    return run_command(argv, output);
+}
+
 void Cluster::wait_replicas_caught_up(double timeout_s) const {
     std::string lsn = admin_scalar("select pg_current_wal_lsn()");
     for (int port : replica_ports_) {
@@ -677,10 +722,11 @@ void Cluster::wait_replicas_caught_up(double timeout_s) const {
 
 // ---- pggate -------------------------------------------------------------------------
 
-Pggate::Pggate(std::vector<std::string> settings) : Pggate(PggateOptions{std::move(settings), {}, "", true}) {}
+Pggate::Pggate(std::vector<std::string> settings) : Pggate(PggateOptions{std::move(settings), {}, "", true, nullptr}) {}
 
 Pggate::Pggate(PggateOptions options) {
-    Cluster& c = cluster();
+    const Cluster& c = options.cluster != nullptr ? *options.cluster : cluster();
+    options.cluster = &c;
     if (direct_mode()) {
         port_ = c.primary_port();
         socket_dir_ = c.socket_dir();
@@ -689,6 +735,7 @@ Pggate::Pggate(PggateOptions options) {
     keep_dir_ = env_flag("PGGATE_KEEP_TMP");
     dir_ = make_temp_dir(kPggatePrefix);
     socket_dir_ = dir_;
+    logfile_ = dir_ + "/pggate.log";
     ini_path_ = dir_ + "/pggate.ini";
     try {
         write_ini(options);
@@ -728,6 +775,7 @@ void Pggate::write_ini(const PggateOptions& options) {
         }
         if (key == "listen_port") port_ = std::atoi(value.c_str());
         if (key == "unix_socket_dir") socket_dir_ = value;
+        if (key == "logfile") logfile_ = value;
     }
     std::ostringstream ini;
     ini << "; written by the pggate integration-test harness\n[pggate]\n";
@@ -736,7 +784,7 @@ void Pggate::write_ini(const PggateOptions& options) {
     if (!options.nodes.empty()) {
         for (const auto& line : options.nodes) ini << line << "\n";
     } else {
-        const Cluster& c = cluster();
+        const Cluster& c = *options.cluster;
         ini << "pg1 = host=127.0.0.1 port=" << c.primary_port() << " role=primary\n";
         int n = 2;
         for (int port : c.replica_ports()) ini << "pg" << n++ << " = host=127.0.0.1 port=" << port << " role=replica\n";

@@ -146,13 +146,17 @@ std::string sqlstate_in_message(const std::string& message);
 
 // ---- the PostgreSQL cluster -------------------------------------------------
 
-// A primary and two streaming replicas on loopback, made by
-// tests/harness/pgcluster.sh in /tmp on first use and destroyed at exit.
-// The superuser is "postgres"; the harness gives it kAdminPassword so its
-// admin connections work whatever set_hba() chose.
+// A primary and streaming replicas on loopback, made by
+// tests/harness/pgcluster.sh in a fresh /tmp directory and destroyed with the
+// object. The superuser is "postgres"; the harness gives it kAdminPassword
+// so its admin connections work whatever set_hba() chose.
 class Cluster {
 public:
     static constexpr const char* kAdminPassword = "pggate-admin";
+
+    // A private cluster, for tests that stop, promote or otherwise change
+    // nodes; everyone else shares cluster(). REQUIREs that it started.
+    static std::unique_ptr<Cluster> create(int replicas = 2);
 
     ~Cluster();
     Cluster(const Cluster&) = delete;
@@ -181,13 +185,20 @@ public:
     // Waits until every replica has replayed all WAL the primary has written.
     void wait_replicas_caught_up(double timeout_s = 30) const;
 
+    // The node listening on `port`: "primary" or "replicaN", its data
+    // directory, and pg_ctl run on it as the postgres user, e.g.
+    // pg_ctl(port, "stop -m fast"), "start", "promote", "restart"
+    // (-D, -l and -w are added). Returns pg_ctl's exit code.
+    std::string node_name(int port) const;
+    std::string node_dir(int port) const;
+    int pg_ctl(int port, const std::string& action, std::string* output = nullptr) const;
+
 private:
-    friend Cluster& cluster();
     Cluster() = default;
-    void start();
+    std::string start(int replicas);  // "" or what went wrong
     void destroy() noexcept;
 
-    std::string root_;    // /tmp/pggate-it-XXXXXX (owner.pid, pgcluster.out)
+    std::string root_;    // /tmp/pggate-it-XXXXXX, holding owner.pid and pg/
     std::string pg_dir_;  // root_/pg, pgcluster.sh's DIR
     int primary_port_ = 0;
     std::vector<int> replica_ports_;
@@ -195,7 +206,8 @@ private:
     pid_t owner_ = 0;
 };
 
-// The cluster of this test process, started on first call (REQUIREd).
+// The cluster shared by the tests of this process (a primary and two
+// replicas), started on first call (REQUIREd) and destroyed at exit.
 Cluster& cluster();
 
 // The repository root: $PGGATE_SRCDIR, else the working directory, else found
@@ -215,6 +227,8 @@ struct PggateOptions {
     std::string extra;
     // Wait until a client gets through before returning from the constructor.
     bool wait_ready = true;
+    // The nodes behind it; nullptr: the shared cluster().
+    const Cluster* cluster = nullptr;
 };
 
 // A pggate process started from $PGGATE_BIN in the foreground with an ini
@@ -233,7 +247,7 @@ public:
     const std::string& unix_socket_dir() const { return socket_dir_; }
     const std::string& dir() const { return dir_; }
     const std::string& ini_path() const { return ini_path_; }
-    std::string log_path() const { return dir_ + "/pggate.log"; }
+    const std::string& log_path() const { return logfile_; }
 
     // "host=127.0.0.1 port=<port> dbname=postgres user=postgres <extra>";
     // keys in `extra` win over the defaults.
@@ -274,6 +288,7 @@ private:
     std::string dir_;
     std::string ini_path_;
     std::string socket_dir_;
+    std::string logfile_;
     int port_ = 0;
     pid_t pid_ = 0;
     std::optional<int> exit_status_;  // raw waitpid status once reaped
