@@ -13,6 +13,7 @@ configure: configure.ac
 	autoconf
 
 BUILD ?= release
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 OUT := build/$(BUILD)
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast \
@@ -71,8 +72,8 @@ check-one: tests
 
 check: config.mk
 	rm -rf build/results
-	-$(MAKE) BUILD=release check-one
-	-$(MAKE) BUILD=asan check-one
+	-$(MAKE) -j$(NPROC) BUILD=release check-one
+	-$(MAKE) -j$(NPROC) BUILD=asan check-one
 	tests/run.sh --summary
 
 demo: config.mk
