@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string>
 
+#include "auth/auth_file.hpp"
 #include "config/config.hpp"
 #include "config/log_target.hpp"
 #include "core/log.hpp"
@@ -126,6 +127,10 @@ int main(int argc, char** argv) {
         config = pggate::config::parse_config(pggate::config::read_config_file(config_path), config_path);
     } catch (const pggate::config::ConfigError& e) {
         std::fprintf(stderr, "pggate: %s\n", e.what());
+        return 1;
+    }
+    if (std::string error; !config.auth_file.empty() && !pggate::auth::load_auth_file(config.auth_file, error)) {
+        std::fprintf(stderr, "pggate: auth_file: %s\n", error.c_str());
         return 1;
     }
     if (test_only) {

@@ -219,6 +219,22 @@ std::string set_node_role(Node& n, std::string_view value) {
     return {};
 }
 
+std::string set_pool_mode(Config& c, std::string_view value) {
+    if (iequals(value, "session")) c.pool_mode = PoolMode::Session;
+    else if (iequals(value, "transaction")) c.pool_mode = PoolMode::Transaction;
+    else return quoted(value) + " is not a pool mode (use session or transaction)";
+    return {};
+}
+
+std::string set_auth_type(Config& c, std::string_view value) {
+    if (iequals(value, "trust")) c.auth_type = AuthType::Trust;
+    else if (iequals(value, "plain")) c.auth_type = AuthType::Plain;
+    else if (iequals(value, "md5")) c.auth_type = AuthType::Md5;
+    else if (iequals(value, "scram-sha-256")) c.auth_type = AuthType::ScramSha256;
+    else return quoted(value) + " is not an auth type (use trust, plain, md5 or scram-sha-256)";
+    return {};
+}
+
 // The one list of accepted keys: the loader, known_keys() and through it the
 // man page test all read it.
 constexpr KeySpec kKeys[] = {
@@ -241,6 +257,16 @@ constexpr KeySpec kKeys[] = {
     {"pggate.verbose", [](Config& c, std::string_view v) { return set_int(v, 0, 2, c.verbose); }, nullptr},
     {"pggate.pidfile", [](Config& c, std::string_view v) { return set_string(v, c.pidfile); }, nullptr},
     {"pggate.user", [](Config& c, std::string_view v) { return set_string(v, c.user); }, nullptr},
+    {"pggate.pool_mode", set_pool_mode, nullptr},
+    {"pggate.default_pool_size",
+     [](Config& c, std::string_view v) { return set_int(v, 1, 100000, c.default_pool_size); }, nullptr},
+    {"pggate.auth_type", set_auth_type, nullptr},
+    {"pggate.auth_file", [](Config& c, std::string_view v) { return set_string(v, c.auth_file); }, nullptr},
+    {"pggate.server_reset_query", [](Config& c, std::string_view v) { return set_string(v, c.server_reset_query); },
+     nullptr},
+    {"pggate.query_wait_timeout",
+     [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.query_wait_timeout); },
+     nullptr},
     {"nodes.host", nullptr, set_node_host},
     {"nodes.port", nullptr, [](Node& n, std::string_view v) { return set_int(v, 1, 65535, n.port); }},
     {"nodes.role", nullptr, set_node_role},
@@ -469,6 +495,13 @@ Config parse_config(std::string_view text, const std::string& source) {
     if (config.nodes.empty()) throw ConfigError(source + ": [nodes]: at least one node is required");
     if (config.listen_addr.empty() && config.unix_socket_dir.empty())
         throw ConfigError(source + ": [pggate]: listen_addr and unix_socket_dir are both empty, so nothing would listen");
+    // Without an auth source the server checks passwords itself, which only
+    // works when each client logs in to a server connection of its own.
+    if (config.auth_file.empty() && config.auth_type != AuthType::Trust && config.auth_type != AuthType::Passthrough)
+        throw ConfigError(source + ": [pggate]: auth_type: needs auth_file (or auth_type = trust)");
+    if (!config.auth_file.empty() && config.auth_type == AuthType::Passthrough) config.auth_type = AuthType::Md5;
+    if (config.auth_type == AuthType::Passthrough && config.pool_mode == PoolMode::Transaction)
+        throw ConfigError(source + ": [pggate]: pool_mode: transaction pooling needs auth_file or auth_type = trust");
     return std::move(config);
 }
 

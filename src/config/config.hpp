@@ -12,6 +12,10 @@
 namespace pggate::config {
 
 enum class NodeRole { Auto, Primary, Replica };
+enum class PoolMode { Session, Transaction };
+// How pggate checks a client's password; Passthrough leaves it to the server
+// (session mode only, when no auth source is configured).
+enum class AuthType { Passthrough, Trust, Plain, Md5, ScramSha256 };
 
 struct Node {
     std::string name;
@@ -38,6 +42,15 @@ struct Config {
     int verbose = 0;  // 0 = info, 1 = debug, 2 = noise
     std::string pidfile;
     std::string user;  // drop privileges to this user after binding
+
+    // Pooling and proxy-side authentication.
+    PoolMode pool_mode = PoolMode::Session;
+    int default_pool_size = 20;
+    // Unset in the file: md5 with an auth_file, else Passthrough.
+    AuthType auth_type = AuthType::Passthrough;
+    std::string auth_file;
+    std::string server_reset_query = "DISCARD ALL";
+    double query_wait_timeout = 120.0;  // seconds; 0 = wait forever
 
     // [nodes]
     std::vector<Node> nodes;

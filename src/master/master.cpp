@@ -15,6 +15,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "auth/auth_file.hpp"
 #include "config/log_target.hpp"
 #include "config/reload.hpp"
 #include "core/log.hpp"
@@ -206,6 +207,10 @@ void Master::reload() {
         next = config::parse_config(text, config_path_);
     } catch (const config::ConfigError& e) {
         log_error("reload failed, keeping the running configuration: %s", e.what());
+        return;
+    }
+    if (std::string error; !next.auth_file.empty() && !auth::load_auth_file(next.auth_file, error)) {
+        log_error("reload failed, keeping the running configuration: auth_file: %s", error.c_str());
         return;
     }
     for (const std::string& key : config::carry_restart_settings(config_, next))

@@ -107,9 +107,10 @@ bool extensions_ok(std::span<const Attr> attrs, std::string_view reserved) {
     return true;
 }
 
-// A positive decimal count without sign or spaces, at most `max`.
+// A positive decimal count without sign, spaces or leading zeros (so that a
+// parsed secret formats back to the same text), at most `max`.
 std::optional<int> parse_count(std::string_view s, int max) {
-    if (s.empty() || s.size() > 10 || s[0] < '0' || s[0] > '9') return std::nullopt;
+    if (s.empty() || s.size() > 10 || s[0] < '1' || s[0] > '9') return std::nullopt;
     long long v = 0;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc{} || end != s.data() + s.size() || v < 1 || v > max) return std::nullopt;

@@ -18,8 +18,12 @@
 #include "config/reload.hpp"
 #include "core/log.hpp"
 #include "master/channel.hpp"
+#include "auth/auth_file.hpp"
+#include "pool/pool.hpp"
+#include "protocol/codec.hpp"
 #include "session/cancel.hpp"
-#include "session/session.hpp"
+#include "session/client_conn.hpp"
+#include "session/server_conn.hpp"
 
 namespace pggate::session {
 
@@ -78,6 +82,29 @@ void Worker::apply_config(config::Config config) {
     node_addresses_.clear();
     for (const config::Node& n : config_.nodes) node_addresses_.push_back(net::resolve_node(n));
     primary_node_ = static_cast<std::uint32_t>(&config_.primary() - config_.nodes.data());
+    load_credentials();
+}
+
+void Worker::load_credentials() {
+    if (config_.auth_file.empty()) {
+        credentials_.clear();
+        return;
+    }
+    std::string error;
+    auto entries = auth::load_auth_file(config_.auth_file, error);
+    if (!entries) {
+        log_error("worker %u: auth_file not loaded, keeping the previous one: %s", index_, error.c_str());
+        return;
+    }
+    std::unordered_map<std::string, auth::Credentials> next;
+    for (auto& [user, secret] : *entries) {
+        auth::Credentials c{secret, std::nullopt};
+        // A ClientKey learned from a client stays valid while the secret is unchanged.
+        auto old = credentials_.find(user);
+        if (old != credentials_.end() && old->second.secret == secret) c.client_key = old->second.client_key;
+        next.emplace(user, std::move(c));
+    }
+    credentials_ = std::move(next);
 }
 
 int Worker::run() {
@@ -95,6 +122,9 @@ int Worker::run() {
     reaper_.reset(event_new(base_.get(), -1, 0, on_reap, this));
     shutdown_timer_.reset(evtimer_new(base_.get(), on_shutdown_deadline, this));
     resume_accept_timer_.reset(evtimer_new(base_.get(), on_resume_accept, this));
+    pool_tick_.reset(event_new(base_.get(), -1, EV_PERSIST, on_pool_tick, this));
+    static constexpr timeval kPoolTick{0, 50000};
+    event_add(pool_tick_.get(), &kPoolTick);
 
     channel_.reset(bufferevent_socket_new(base_.get(), channel_fd_.release(), BEV_OPT_CLOSE_ON_FREE));
     bufferevent_setcb(channel_.get(), on_channel_read, nullptr, on_channel_event, this);
@@ -115,11 +145,11 @@ int Worker::run() {
 
     event_base_dispatch(base_.get());
 
-    // Sessions still open at a fast shutdown or deadline: close them now.
-    sessions_.clear();
-    cancels_.clear();
-    retired_sessions_.clear();
-    retired_cancels_.clear();
+    // Connections still open at a fast shutdown or deadline: close them now.
+    clients_ = {};
+    cancels_ = {};
+    servers_ = {};
+    pools_.clear();
     log_info("worker %u exiting", index_);
     return exit_code_;
 }
@@ -131,9 +161,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
         return;
     }
     evutil_make_socket_nonblocking(fd);
-    auto s = std::make_unique<Session>(*w, fd, describe_peer(addr, len));
-    Session* raw = s.get();
-    w->sessions_.emplace(raw, std::move(s));
+    w->clients_.add(std::make_unique<ClientConn>(*w, fd, describe_peer(addr, len)));
 }
 
 void Worker::on_accept_error(evconnlistener*, void* arg) {
@@ -152,12 +180,11 @@ void Worker::on_resume_accept(evutil_socket_t, short, void* arg) {
 }
 
 void Worker::forward_cancel(std::uint32_t pid, std::uint32_t secret, net::BuffereventPtr client) {
-    auto c = std::make_unique<CancelForward>(*this, std::move(client));
-    CancelForward* raw = c.get();
-    cancels_.emplace(raw, std::move(c));
+    CancelForward* raw = cancels_.add(std::make_unique<CancelForward>(*this, std::move(client)));
 
     auto target = shm_.find_cancel_target(pid, secret);
-    if (!target || target->node >= node_addresses_.size() || !node_addresses_[target->node]) {
+    // A pooled client between transactions has no backend: nothing to cancel.
+    if (!target || target->backend_pid == 0 || target->node >= node_addresses_.size() || !node_addresses_[target->node]) {
         log_debug("cancel request with an unknown key ignored");
         raw->start(nullptr, std::nullopt);
         return;
@@ -169,27 +196,75 @@ void Worker::forward_cancel(std::uint32_t pid, std::uint32_t secret, net::Buffer
     raw->start(&*node_addresses_[target->node], protocol::BackendKey{target->backend_pid, target->backend_secret});
 }
 
-void Worker::retire(Session* s) {
-    auto it = sessions_.find(s);
-    if (it == sessions_.end()) return;
-    retired_sessions_.push_back(std::move(it->second));
-    sessions_.erase(it);
-    event_active(reaper_.get(), 0, 0);
+void Worker::retire(ClientConn* c) {
+    if (clients_.retire(c)) event_active(reaper_.get(), 0, 0);
+}
+
+void Worker::retire(ServerConn* s) {
+    if (servers_.retire(s)) event_active(reaper_.get(), 0, 0);
 }
 
 void Worker::retire(CancelForward* c) {
-    auto it = cancels_.find(c);
-    if (it == cancels_.end()) return;
-    retired_cancels_.push_back(std::move(it->second));
-    cancels_.erase(it);
-    event_active(reaper_.get(), 0, 0);
+    if (cancels_.retire(c)) event_active(reaper_.get(), 0, 0);
 }
 
 void Worker::on_reap(evutil_socket_t, short, void* arg) {
     auto* w = static_cast<Worker*>(arg);
-    w->retired_sessions_.clear();
-    w->retired_cancels_.clear();
+    w->clients_.retired.clear();
+    w->servers_.retired.clear();
+    w->cancels_.retired.clear();
     w->maybe_finish_shutdown();
+}
+
+pool::Pool* Worker::pool_for(const std::string& database, const std::string& user, std::uint32_t node) {
+    auto key = std::make_tuple(database, user, node);
+    auto it = pools_.find(key);
+    if (it != pools_.end()) return it->second.get();
+    auto index = shm_.pool_index(database, user, node);
+    if (!index) return nullptr;
+    auto p = std::make_unique<pool::Pool>(*this, database, user, node, *index);
+    pool::Pool* raw = p.get();
+    pools_.emplace(std::move(key), std::move(p));
+    return raw;
+}
+
+void Worker::open_server(pool::Pool& pool) {
+    Bytes startup;
+    ByteWriter w(startup);
+    w.u32(0);
+    w.u32(protocol::kProtocolV3);
+    w.cstring("user");
+    w.cstring(pool.user());
+    w.cstring("database");
+    w.cstring(pool.database());
+    w.u8(0);
+    w.patch_u32(0, static_cast<std::uint32_t>(startup.size()));
+    const auth::Credentials* known = credentials(pool.user());
+    auth::ServerLogin login(pool.user(), known != nullptr ? *known : auth::Credentials{});
+    ServerConn* s = servers_.add(std::make_unique<ServerConn>(*this, &pool, pool.node(), std::move(login)));
+    s->start(std::move(startup), nullptr);
+}
+
+ServerConn* Worker::open_passthrough_server(Bytes startup, ClientConn* client) {
+    ServerConn* s = servers_.add(std::make_unique<ServerConn>(*this, nullptr, primary_node_, std::nullopt));
+    s->start(std::move(startup), client);
+    return s;
+}
+
+const auth::Credentials* Worker::credentials(const std::string& user) const {
+    auto it = credentials_.find(user);
+    return it == credentials_.end() ? nullptr : &it->second;
+}
+
+void Worker::remember_client_key(const std::string& user, const protocol::ScramKey& key) {
+    auto it = credentials_.find(user);
+    if (it != credentials_.end()) it->second.client_key = key;
+}
+
+void Worker::on_pool_tick(evutil_socket_t, short, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    auto now = pool::Clock::now();
+    for (auto& [key, p] : w->pools_) p->tick(now);
 }
 
 void Worker::on_signal(evutil_socket_t sig, short, void* arg) {
@@ -216,7 +291,7 @@ void Worker::begin_shutdown() {
     listeners_.clear();
     listen_fds_.clear();
     log_info("worker %u: graceful shutdown, waiting for %zu clients (at most %.0f s)", index_,
-             sessions_.size(), config_.shutdown_timeout);
+             clients_.live.size(), config_.shutdown_timeout);
     double t = config_.shutdown_timeout;
     timeval tv{static_cast<time_t>(t), static_cast<suseconds_t>((t - static_cast<double>(static_cast<time_t>(t))) * 1e6)};
     evtimer_add(shutdown_timer_.get(), &tv);
@@ -224,12 +299,12 @@ void Worker::begin_shutdown() {
 }
 
 void Worker::maybe_finish_shutdown() {
-    if (shutting_down_ && sessions_.empty() && cancels_.empty()) event_base_loopbreak(base_.get());
+    if (shutting_down_ && clients_.live.empty() && cancels_.live.empty()) event_base_loopbreak(base_.get());
 }
 
 void Worker::on_shutdown_deadline(evutil_socket_t, short, void* arg) {
     auto* w = static_cast<Worker*>(arg);
-    log_warning("worker %u: shutdown_timeout reached, closing %zu clients", w->index_, w->sessions_.size());
+    log_warning("worker %u: shutdown_timeout reached, closing %zu clients", w->index_, w->clients_.live.size());
     event_base_loopbreak(w->base_.get());
 }
 

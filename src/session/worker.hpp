@@ -4,22 +4,52 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
+#include "auth/credentials.hpp"
 #include "config/config.hpp"
+#include "core/bytes.hpp"
 #include "core/fd.hpp"
 #include "net/address.hpp"
 #include "net/event_ptr.hpp"
 #include "shm/segment.hpp"
 
+namespace pggate::pool {
+class Pool;
+}
+
 namespace pggate::session {
 
-class Session;
+class ClientConn;
+class ServerConn;
 class CancelForward;
+
+// Objects a worker owns, freed only after the callback that retired them.
+template <typename T>
+struct Owned {
+    std::unordered_map<T*, std::unique_ptr<T>> live;
+    std::vector<std::unique_ptr<T>> retired;
+
+    T* add(std::unique_ptr<T> p) {
+        T* raw = p.get();
+        live.emplace(raw, std::move(p));
+        return raw;
+    }
+    bool retire(T* p) {
+        auto it = live.find(p);
+        if (it == live.end()) return false;
+        retired.push_back(std::move(it->second));
+        live.erase(it);
+        return true;
+    }
+};
 
 struct WorkerSetup {
     std::uint32_t index = 0;
@@ -58,9 +88,21 @@ public:
     // once the server has taken the request.
     void forward_cancel(std::uint32_t pid, std::uint32_t secret, net::BuffereventPtr client);
 
-    // Collects a finished session or cancel after the current callback returns.
-    void retire(Session* s);
+    // Collects a finished connection or cancel after the current callback returns.
+    void retire(ClientConn* c);
+    void retire(ServerConn* s);
     void retire(CancelForward* c);
+
+    // The pool of (database, user, node); nullptr when the shared pool table is full.
+    pool::Pool* pool_for(const std::string& database, const std::string& user, std::uint32_t node);
+    // Opens a pooled server connection that logs in with the pool user's credentials.
+    void open_server(pool::Pool& pool);
+    // Opens a server connection that `client` logs in to itself (pass-through).
+    ServerConn* open_passthrough_server(Bytes startup, ClientConn* client);
+
+    // The auth_file secret of a user (nullptr: unknown user).
+    const auth::Credentials* credentials(const std::string& user) const;
+    void remember_client_key(const std::string& user, const protocol::ScramKey& key);
 
 private:
     static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
@@ -71,8 +113,10 @@ private:
     static void on_reap(evutil_socket_t, short, void* arg);
     static void on_shutdown_deadline(evutil_socket_t, short, void* arg);
     static void on_resume_accept(evutil_socket_t, short, void* arg);
+    static void on_pool_tick(evutil_socket_t, short, void* arg);
 
     void apply_config(config::Config config);
+    void load_credentials();
     void begin_shutdown();
     void maybe_finish_shutdown();
 
@@ -91,11 +135,13 @@ private:
     net::EventPtr reaper_;
     net::EventPtr shutdown_timer_;
     net::EventPtr resume_accept_timer_;
+    net::EventPtr pool_tick_;
 
-    std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
-    std::unordered_map<CancelForward*, std::unique_ptr<CancelForward>> cancels_;
-    std::vector<std::unique_ptr<Session>> retired_sessions_;
-    std::vector<std::unique_ptr<CancelForward>> retired_cancels_;
+    Owned<ClientConn> clients_;
+    Owned<ServerConn> servers_;
+    Owned<CancelForward> cancels_;
+    std::map<std::tuple<std::string, std::string, std::uint32_t>, std::unique_ptr<pool::Pool>> pools_;
+    std::unordered_map<std::string, auth::Credentials> credentials_;
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t connection_ids_ = 0;
     std::mt19937 rng_;

@@ -24,8 +24,10 @@ std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to *
 Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     std::size_t header_size = round_up(sizeof(Header), 64);
     std::size_t workers_size = round_up(sizeof(WorkerSlot) * workers, 64);
-    std::size_t slots_size = sizeof(CancelSlot) * std::size_t{workers} * slots_per_worker;
-    std::size_t size = header_size + workers_size + slots_size;
+    std::size_t slots_size = round_up(sizeof(CancelSlot) * std::size_t{workers} * slots_per_worker, 64);
+    std::size_t pools_size = sizeof(PoolEntry) * kMaxPools;
+    std::size_t occupancy_size = sizeof(PoolOccupancy) * kMaxPools * workers;
+    std::size_t size = header_size + workers_size + slots_size + pools_size + occupancy_size;
 
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -42,6 +44,9 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     s.header_->size = size;
     s.workers_ = new (base + header_size) WorkerSlot[workers]{};
     s.slots_ = new (base + header_size + workers_size) CancelSlot[std::size_t{workers} * slots_per_worker]{};
+    s.pools_ = new (base + header_size + workers_size + slots_size) PoolEntry[kMaxPools]{};
+    s.occupancy_ = new (base + header_size + workers_size + slots_size + pools_size)
+        PoolOccupancy[std::size_t{kMaxPools} * workers]{};
     return s;
 }
 
@@ -95,7 +100,68 @@ void Segment::client_left(std::uint32_t worker) const {
     header_->clients_total.fetch_sub(1, std::memory_order_acq_rel);
 }
 
+std::optional<std::size_t> make_pool_key(std::string_view database, std::string_view user, std::uint32_t node,
+                                         char (&out)[kPoolKeySize]) {
+    std::string node_text = std::to_string(node);
+    std::size_t len = database.size() + 1 + user.size() + 1 + node_text.size();
+    if (len >= kPoolKeySize) return std::nullopt;
+    std::memset(out, 0, kPoolKeySize);
+    std::memcpy(out, database.data(), database.size());
+    std::memcpy(out + database.size() + 1, user.data(), user.size());
+    std::memcpy(out + database.size() + 1 + user.size() + 1, node_text.data(), node_text.size());
+    return len;
+}
+
+std::optional<std::uint32_t> Segment::pool_index(std::string_view database, std::string_view user,
+                                                 std::uint32_t node) const {
+    char key[kPoolKeySize];
+    if (!make_pool_key(database, user, node, key)) return std::nullopt;
+    // Entries are never freed, so a key found once stays at its index: each
+    // worker caches the index. Claiming is a CAS on state; a claimer that
+    // loses waits for the winner's key to be published.
+    for (std::uint32_t i = 0; i < kMaxPools; ++i) {
+        PoolEntry& e = pools_[i];
+        std::uint32_t st = e.state.load(std::memory_order_acquire);
+        if (st == 0) {
+            std::uint32_t expected = 0;
+            if (e.state.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+                std::memcpy(e.key, key, kPoolKeySize);
+                e.state.store(2, std::memory_order_release);
+                return i;
+            }
+            st = expected;
+        }
+        while (st == 1) st = e.state.load(std::memory_order_acquire);
+        if (std::memcmp(e.key, key, kPoolKeySize) == 0) return i;
+    }
+    return std::nullopt;
+}
+
+bool Segment::try_take_server(std::uint32_t pool, std::uint32_t worker, std::uint32_t limit) const {
+    std::atomic<std::uint32_t>& servers = pools_[pool].servers;
+    std::uint32_t now = servers.load(std::memory_order_relaxed);
+    do {
+        if (now >= limit) return false;
+    } while (!servers.compare_exchange_weak(now, now + 1, std::memory_order_acq_rel));
+    occupancy(pool, worker).servers.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+void Segment::give_back_server(std::uint32_t pool, std::uint32_t worker) const {
+    occupancy(pool, worker).servers.fetch_sub(1, std::memory_order_relaxed);
+    pools_[pool].servers.fetch_sub(1, std::memory_order_acq_rel);
+}
+
 void Segment::reclaim_worker(std::uint32_t worker) const {
+    for (std::uint32_t p = 0; p < kMaxPools; ++p) {
+        if (pools_[p].state.load(std::memory_order_acquire) != 2) continue;
+        PoolOccupancy& o = occupancy(p, worker);
+        pools_[p].servers.fetch_sub(o.servers.exchange(0), std::memory_order_acq_rel);
+        pools_[p].waiting.fetch_sub(o.cl_waiting.exchange(0), std::memory_order_acq_rel);
+        o.sv_idle.store(0);
+        o.sv_active.store(0);
+        o.cl_active.store(0);
+    }
     WorkerSlot& w = workers_[worker];
     std::uint32_t held = w.clients.exchange(0, std::memory_order_acq_rel);
     header_->clients_total.fetch_sub(held, std::memory_order_acq_rel);

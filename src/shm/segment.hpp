@@ -7,6 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
+
+#include "shm/pool_table.hpp"
 
 namespace pggate::shm {
 
@@ -80,12 +83,25 @@ public:
     bool try_admit_client(std::uint32_t worker, std::uint32_t max_clients) const;
     void client_left(std::uint32_t worker) const;
 
-    // Called by the master after a worker died: gives back its clients and
-    // invalidates its cancel keys.
+    // Finds or creates the pool entry for a key; nullopt when the table is full.
+    std::optional<std::uint32_t> pool_index(std::string_view database, std::string_view user,
+                                            std::uint32_t node) const;
+    PoolEntry& pool(std::uint32_t index) const { return pools_[index]; }
+    PoolOccupancy& occupancy(std::uint32_t pool, std::uint32_t worker) const {
+        return occupancy_[std::size_t{pool} * workers() + worker];
+    }
+    // Takes one of the pool's `limit` server places, counted for `worker`.
+    bool try_take_server(std::uint32_t pool, std::uint32_t worker, std::uint32_t limit) const;
+    void give_back_server(std::uint32_t pool, std::uint32_t worker) const;
+
+    // Called by the master after a worker died: gives back its clients, its
+    // server places and invalidates its cancel keys.
     void reclaim_worker(std::uint32_t worker) const;
 
 private:
     Header* header_ = nullptr;
+    PoolEntry* pools_ = nullptr;
+    PoolOccupancy* occupancy_ = nullptr;
     WorkerSlot* workers_ = nullptr;
     CancelSlot* slots_ = nullptr;
 };

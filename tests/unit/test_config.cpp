@@ -58,10 +58,21 @@ TEST_CASE("a file with only a node gets every default") {
     CHECK(c.verbose == 0);
     CHECK(c.pidfile.empty());
     CHECK(c.user.empty());
+    CHECK(c.pool_mode == PoolMode::Session);
+    CHECK(c.default_pool_size == 20);
+    CHECK(c.auth_type == AuthType::Passthrough);
+    CHECK(c.auth_file.empty());
+    CHECK(c.server_reset_query == "DISCARD ALL");
+    CHECK(c.query_wait_timeout == doctest::Approx(120.0));
     CHECK(c.source == "t.ini");
     // The defaults in the struct and after parsing are the same values.
     CHECK(c.listen_port == d.listen_port);
     CHECK(c.unix_socket_dir == d.unix_socket_dir);
+    CHECK(c.pool_mode == d.pool_mode);
+    CHECK(c.default_pool_size == d.default_pool_size);
+    CHECK(c.auth_type == d.auth_type);
+    CHECK(c.server_reset_query == d.server_reset_query);
+    CHECK(c.query_wait_timeout == doctest::Approx(d.query_wait_timeout));
 
     REQUIRE(c.nodes.size() == 1);
     CHECK(c.nodes[0].name == "db1");
@@ -87,7 +98,13 @@ TEST_CASE("every [pggate] key is parsed into its field") {
         "syslog_facility = local3\n"
         "verbose = 2\n"
         "pidfile = /run/pggate/pggate.pid\n"
-        "user = postgres\n");
+        "user = postgres\n"
+        "pool_mode = transaction\n"
+        "default_pool_size = 50\n"
+        "auth_type = scram-sha-256\n"
+        "auth_file = /etc/pggate/userlist.txt\n"
+        "server_reset_query = RESET ALL\n"
+        "query_wait_timeout = 7.5\n");
     CHECK(c.listen_addr == std::vector<std::string>{"10.0.0.1", "::1"});
     CHECK(c.listen_port == 7000);
     CHECK(c.listen_backlog == 4096);
@@ -103,6 +120,12 @@ TEST_CASE("every [pggate] key is parsed into its field") {
     CHECK(c.verbose == 2);
     CHECK(c.pidfile == "/run/pggate/pggate.pid");
     CHECK(c.user == "postgres");
+    CHECK(c.pool_mode == PoolMode::Transaction);
+    CHECK(c.default_pool_size == 50);
+    CHECK(c.auth_type == AuthType::ScramSha256);
+    CHECK(c.auth_file == "/etc/pggate/userlist.txt");
+    CHECK(c.server_reset_query == "RESET ALL");
+    CHECK(c.query_wait_timeout == doctest::Approx(7.5));
 }
 
 TEST_CASE("the last of two equal [pggate] keys wins") {
@@ -118,6 +141,12 @@ TEST_CASE("boundary values are accepted") {
     CHECK(parse_pggate("shutdown_timeout = 0\n").shutdown_timeout == doctest::Approx(0.0));
     CHECK(parse_pggate("unix_socket_dir =\n").unix_socket_dir.empty());
     CHECK(parse_pggate("logfile =\n").logfile.empty());
+    CHECK(parse_pggate("default_pool_size = 1\n").default_pool_size == 1);
+    CHECK(parse_pggate("default_pool_size = 100000\n").default_pool_size == 100000);
+    CHECK(parse_pggate("query_wait_timeout = 0\n").query_wait_timeout == doctest::Approx(0.0));
+    CHECK(parse_pggate("query_wait_timeout = 31536000\n").query_wait_timeout == doctest::Approx(31536000.0));
+    CHECK(parse_pggate("server_reset_query =\n").server_reset_query.empty());
+    CHECK(parse_pggate("auth_file =\n").auth_file.empty());
 }
 
 TEST_CASE("syslog takes every boolean spelling, in any case") {
@@ -184,6 +213,122 @@ TEST_CASE("numbers that are not numbers or out of range name the line and key") 
           "t.ini:2: shutdown_timeout: \"soon\" is not a number of seconds");
     CHECK(pggate_error("shutdown_timeout = inf") == "t.ini:2: shutdown_timeout: \"inf\" is not a number of seconds");
     CHECK(pggate_error("shutdown_timeout = nan") == "t.ini:2: shutdown_timeout: \"nan\" is not a number of seconds");
+}
+
+TEST_CASE("pool_mode is session or transaction, in any case") {
+    CHECK(parse_pggate("pool_mode = session\n").pool_mode == PoolMode::Session);
+    CHECK(parse_pggate("pool_mode = SESSION\n").pool_mode == PoolMode::Session);
+    CHECK(parse_pggate("pool_mode = transaction\nauth_type = trust\n").pool_mode == PoolMode::Transaction);
+    CHECK(parse_pggate("pool_mode = Transaction\nauth_type = trust\n").pool_mode == PoolMode::Transaction);
+    CHECK(pggate_error("pool_mode = statement") ==
+          "t.ini:2: pool_mode: \"statement\" is not a pool mode (use session or transaction)");
+    CHECK(pggate_error("pool_mode =") == "t.ini:2: pool_mode: \"\" is not a pool mode (use session or transaction)");
+}
+
+TEST_CASE("auth_type takes its four words, in any case") {
+    // trust needs no auth_file; the others are given one.
+    CHECK(parse_pggate("auth_type = trust\n").auth_type == AuthType::Trust);
+    CHECK(parse_pggate("auth_type = TRUST\n").auth_type == AuthType::Trust);
+    const std::string file = "auth_file = /etc/pggate/userlist.txt\n";
+    CHECK(parse_pggate("auth_type = plain\n" + file).auth_type == AuthType::Plain);
+    CHECK(parse_pggate("auth_type = md5\n" + file).auth_type == AuthType::Md5);
+    CHECK(parse_pggate("auth_type = MD5\n" + file).auth_type == AuthType::Md5);
+    CHECK(parse_pggate("auth_type = scram-sha-256\n" + file).auth_type == AuthType::ScramSha256);
+    CHECK(parse_pggate("auth_type = SCRAM-SHA-256\n" + file).auth_type == AuthType::ScramSha256);
+    CHECK(parse_pggate("auth_type = trust\n" + file).auth_type == AuthType::Trust);
+    CHECK(pggate_error("auth_type = scram") ==
+          "t.ini:2: auth_type: \"scram\" is not an auth type (use trust, plain, md5 or scram-sha-256)");
+    CHECK(pggate_error("auth_type = password") ==
+          "t.ini:2: auth_type: \"password\" is not an auth type (use trust, plain, md5 or scram-sha-256)");
+    // The spelling of a wrong value is kept as written.
+    CHECK(pggate_error("auth_type = Scram-Sha-1") ==
+          "t.ini:2: auth_type: \"Scram-Sha-1\" is not an auth type (use trust, plain, md5 or scram-sha-256)");
+    // A bad value is reported on its own line even when other keys follow.
+    CHECK(error_of(std::string("[pggate]\nauth_file = /x\nverbose = 1\nauth_type = pam\n") + kNodes) ==
+          "t.ini:4: auth_type: \"pam\" is not an auth type (use trust, plain, md5 or scram-sha-256)");
+}
+
+TEST_CASE("default_pool_size and query_wait_timeout: numbers in range") {
+    CHECK(parse_pggate("default_pool_size = 300\n").default_pool_size == 300);
+    CHECK(pggate_error("default_pool_size = 0") == "t.ini:2: default_pool_size: 0 is out of range (1..100000)");
+    CHECK(pggate_error("default_pool_size = 100001") ==
+          "t.ini:2: default_pool_size: 100001 is out of range (1..100000)");
+    CHECK(pggate_error("default_pool_size = -5") == "t.ini:2: default_pool_size: -5 is out of range (1..100000)");
+    CHECK(pggate_error("default_pool_size = many") == "t.ini:2: default_pool_size: \"many\" is not an integer");
+    CHECK(pggate_error("default_pool_size = 2.5") == "t.ini:2: default_pool_size: \"2.5\" is not an integer");
+    CHECK(pggate_error("default_pool_size =") == "t.ini:2: default_pool_size: \"\" is not an integer");
+
+    CHECK(parse_pggate("query_wait_timeout = 0.25\n").query_wait_timeout == doctest::Approx(0.25));
+    CHECK(parse_pggate("query_wait_timeout = 3600\n").query_wait_timeout == doctest::Approx(3600.0));
+    CHECK(pggate_error("query_wait_timeout = -1") ==
+          "t.ini:2: query_wait_timeout: -1 is out of range (0..31536000)");
+    CHECK(pggate_error("query_wait_timeout = 31536001") ==
+          "t.ini:2: query_wait_timeout: 31536001 is out of range (0..31536000)");
+    CHECK(pggate_error("query_wait_timeout = 2m") ==
+          "t.ini:2: query_wait_timeout: \"2m\" is not a number of seconds");
+    CHECK(pggate_error("query_wait_timeout = inf") ==
+          "t.ini:2: query_wait_timeout: \"inf\" is not a number of seconds");
+    CHECK(pggate_error("query_wait_timeout =") == "t.ini:2: query_wait_timeout: \"\" is not a number of seconds");
+}
+
+TEST_CASE("server_reset_query and auth_file are taken as written") {
+    CHECK(parse_pggate("server_reset_query = RESET ALL\n").server_reset_query == "RESET ALL");
+    // A ';' right after a word belongs to the value; after a blank it starts a comment.
+    CHECK(parse_pggate("server_reset_query = DISCARD ALL; RESET ROLE\n").server_reset_query ==
+          "DISCARD ALL; RESET ROLE");
+    CHECK(parse_pggate("server_reset_query = DISCARD ALL ; the default\n").server_reset_query == "DISCARD ALL");
+    CHECK(parse_pggate("auth_file = /etc/pggate/user list.txt\n").auth_file == "/etc/pggate/user list.txt");
+    // The loader does not open the file: the workers read it, and on reload.
+    CHECK(parse_pggate("auth_file = /nonexistent/userlist.txt\n").auth_file == "/nonexistent/userlist.txt");
+}
+
+TEST_CASE("auth_type and auth_file: what is unset, and what needs what") {
+    // Nothing set: the server authenticates each client itself.
+    CHECK(parse_pggate("").auth_type == AuthType::Passthrough);
+    CHECK(parse(kNodes).auth_type == AuthType::Passthrough);
+    // An auth_file without auth_type means md5.
+    Config c = parse_pggate("auth_file = /etc/pggate/userlist.txt\n");
+    CHECK(c.auth_type == AuthType::Md5);
+    CHECK(c.auth_file == "/etc/pggate/userlist.txt");
+    // The order of the two keys does not matter.
+    CHECK(parse_pggate("auth_file = /f\nauth_type = plain\n").auth_type == AuthType::Plain);
+    CHECK(parse_pggate("auth_type = plain\nauth_file = /f\n").auth_type == AuthType::Plain);
+    // An auth_file given and then emptied again is no auth_file.
+    CHECK(parse_pggate("auth_file = /f\nauth_file =\n").auth_type == AuthType::Passthrough);
+
+    // Checking passwords needs something to check them against.
+    const std::string needs_file = "t.ini: [pggate]: auth_type: needs auth_file (or auth_type = trust)";
+    for (const char* type : {"plain", "md5", "scram-sha-256"}) {
+        CAPTURE(type);
+        std::string e = pggate_error(std::string("auth_type = ") + type);
+        CHECK(e == needs_file);
+        CHECK(e.find("auth_file") != std::string::npos);
+    }
+    CHECK(pggate_error("auth_file = /f\nauth_file =\nauth_type = md5") == needs_file);
+    CHECK_NOTHROW(parse_pggate("auth_type = trust\n"));
+}
+
+TEST_CASE("transaction pooling needs pggate to authenticate clients") {
+    const std::string needs_auth =
+        "t.ini: [pggate]: pool_mode: transaction pooling needs auth_file or auth_type = trust";
+    CHECK(pggate_error("pool_mode = transaction") == needs_auth);
+    // Pass-through is fine in session mode.
+    CHECK(parse_pggate("pool_mode = session\n").auth_type == AuthType::Passthrough);
+
+    Config c = parse_pggate("pool_mode = transaction\nauth_type = trust\n");
+    CHECK(c.pool_mode == PoolMode::Transaction);
+    CHECK(c.auth_type == AuthType::Trust);
+    CHECK(c.auth_file.empty());
+
+    c = parse_pggate("pool_mode = transaction\nauth_file = /etc/pggate/userlist.txt\n");
+    CHECK(c.pool_mode == PoolMode::Transaction);
+    CHECK(c.auth_type == AuthType::Md5);
+
+    c = parse_pggate("pool_mode = transaction\nauth_type = scram-sha-256\nauth_file = /f\n");
+    CHECK(c.auth_type == AuthType::ScramSha256);
+    // A missing auth_file is reported as such, not as a pooling problem.
+    CHECK(pggate_error("pool_mode = transaction\nauth_type = md5") ==
+          "t.ini: [pggate]: auth_type: needs auth_file (or auth_type = trust)");
 }
 
 TEST_CASE("syslog_facility is one of daemon, user, local0..local7") {
@@ -370,6 +515,10 @@ TEST_CASE("the sample etc/pggate.ini parses and mentions every key") {
         return n.role == NodeRole::Replica && n.host == "127.0.0.1" && n.port == 5433;
     });
     CHECK(has_replica);
+    // The sample changes no pooling or authentication default.
+    CHECK(c.pool_mode == PoolMode::Session);
+    CHECK(c.auth_type == AuthType::Passthrough);
+    CHECK(c.auth_file.empty());
     for (std::string_view key : known_keys()) {
         std::string name(key.substr(key.find('.') + 1));
         CAPTURE(name);
@@ -384,12 +533,14 @@ TEST_CASE("known_keys(): one entry per accepted key") {
     for (const char* k : {"pggate.listen_addr", "pggate.listen_port", "pggate.listen_backlog", "pggate.unix_socket_dir",
                           "pggate.workers", "pggate.max_client_conn", "pggate.max_packet_size",
                           "pggate.shutdown_timeout", "pggate.logfile", "pggate.syslog", "pggate.syslog_ident",
-                          "pggate.syslog_facility", "pggate.verbose", "pggate.pidfile", "pggate.user", "nodes.host",
-                          "nodes.port", "nodes.role", "nodes.weight"}) {
+                          "pggate.syslog_facility", "pggate.verbose", "pggate.pidfile", "pggate.user",
+                          "pggate.pool_mode", "pggate.default_pool_size", "pggate.auth_type", "pggate.auth_file",
+                          "pggate.server_reset_query", "pggate.query_wait_timeout", "nodes.host", "nodes.port",
+                          "nodes.role", "nodes.weight"}) {
         CAPTURE(k);
         CHECK(unique.count(k) == 1);
     }
-    CHECK(keys.size() == 19);
+    CHECK(keys.size() == 25);
     // Every listed [pggate] key is accepted by the loader (with its default's spelling).
     for (std::string_view key : keys) {
         if (key.substr(0, 7) != "pggate.") continue;
@@ -470,4 +621,10 @@ TEST_CASE("the examples in man/pggate.ini.5 parse") {
     Config c = parse(examples);
     CHECK(c.primary().name == "primary");
     CHECK(c.workers == 4);
+    // The transaction pooling example, with an auth_file and so md5.
+    CHECK(c.pool_mode == PoolMode::Transaction);
+    CHECK(c.default_pool_size == 40);
+    CHECK(c.auth_type == AuthType::Md5);
+    CHECK(c.auth_file == "/etc/pggate/userlist.txt");
+    CHECK(c.query_wait_timeout == doctest::Approx(30.0));
 }

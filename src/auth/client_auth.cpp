@@ -1,0 +1,238 @@
+// Client authentication by pggate, and pggate's own login to servers.
+#include "auth/client_auth.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "auth/auth_file.hpp"
+#include "protocol/md5_auth.hpp"
+
+namespace pggate::auth {
+
+namespace {
+
+constexpr std::uint32_t kAuthOk = 0;
+constexpr std::uint32_t kAuthCleartext = 3;
+constexpr std::uint32_t kAuthMd5 = 5;
+constexpr std::uint32_t kAuthSasl = 10;
+constexpr std::uint32_t kAuthSaslContinue = 11;
+constexpr std::uint32_t kAuthSaslFinal = 12;
+constexpr std::string_view kScramMechanism = "SCRAM-SHA-256";
+
+// Appends one Authentication ('R') message: code, then `payload` as is.
+void build_auth(Bytes& out, std::uint32_t code, std::string_view payload = {}) {
+    ByteWriter w(out);
+    w.u8('R');
+    w.u32(static_cast<std::uint32_t>(8 + payload.size()));
+    w.u32(code);
+    w.raw(payload);
+}
+
+// Appends one PasswordMessage / SASL response ('p') with `payload` as its body.
+void build_password_message(Bytes& out, std::string_view payload) {
+    ByteWriter w(out);
+    w.u8('p');
+    w.u32(static_cast<std::uint32_t>(4 + payload.size()));
+    w.raw(payload);
+}
+
+std::string_view as_text(std::span<const std::uint8_t> s) {
+    return {reinterpret_cast<const char*>(s.data()), s.size()};
+}
+
+bool plain_password_matches(std::string_view secret, std::string_view user, std::string_view password) {
+    switch (secret_kind(secret)) {
+        case SecretKind::Plain:
+            return secret.size() == password.size() && CRYPTO_memcmp(secret.data(), password.data(), secret.size()) == 0;
+        case SecretKind::Md5: {
+            std::string computed = protocol::md5_password_secret(password, user);
+            return computed.size() == secret.size() && CRYPTO_memcmp(computed.data(), secret.data(), secret.size()) == 0;
+        }
+        case SecretKind::Scram: {
+            auto stored = protocol::parse_scram_secret(secret);
+            if (!stored) return false;
+            auto derived = protocol::scram_secret_from_password(password, stored->salt, stored->iterations);
+            return CRYPTO_memcmp(derived.stored_key.data(), stored->stored_key.data(), stored->stored_key.size()) == 0;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credentials* known)
+    : user_(std::move(user)), known_(known != nullptr && !known->secret.empty()) {
+    if (known_) secret_ = known->secret;
+    SecretKind kind = known_ ? secret_kind(secret_) : SecretKind::Plain;
+    switch (type) {
+        case config::AuthType::Trust: method_ = Method::Trust; break;
+        case config::AuthType::Plain: method_ = Method::Plain; break;
+        case config::AuthType::Md5: method_ = kind == SecretKind::Scram ? Method::Scram : Method::Md5; break;
+        case config::AuthType::ScramSha256: method_ = Method::Scram; break;
+        case config::AuthType::Passthrough: method_ = Method::Reject; break;
+    }
+    // A SCRAM exchange needs a SCRAM or plain secret; with an md5 one it
+    // cannot succeed, like an unknown user's.
+    if (method_ == Method::Scram && kind == SecretKind::Md5) known_ = false;
+}
+
+AuthResult ClientAuth::fail() {
+    return {AuthStep::Failed, {}, "password authentication failed for user \"" + user_ + "\""};
+}
+
+AuthResult ClientAuth::begin() {
+    AuthResult r;
+    switch (method_) {
+        case Method::Trust:
+            r.step = AuthStep::Done;
+            return r;
+        case Method::Plain:
+            build_auth(r.out, kAuthCleartext);
+            return r;
+        case Method::Md5:
+            RAND_bytes(salt_, sizeof salt_);
+            build_auth(r.out, kAuthMd5, {reinterpret_cast<const char*>(salt_), sizeof salt_});
+            return r;
+        case Method::Scram: {
+            if (known_ && secret_kind(secret_) == SecretKind::Scram) {
+                scram_ = std::make_unique<protocol::ScramServer>(*protocol::parse_scram_secret(secret_));
+            } else {
+                // An unknown user gets a made-up secret: the exchange runs and fails like a wrong password.
+                std::uint8_t fake[16];
+                RAND_bytes(fake, sizeof fake);
+                scram_ = std::make_unique<protocol::ScramServer>(
+                    known_ ? std::string_view(secret_) : std::string_view(reinterpret_cast<char*>(fake), sizeof fake));
+            }
+            std::string mechanisms(kScramMechanism);
+            mechanisms.push_back('\0');
+            mechanisms.push_back('\0');
+            build_auth(r.out, kAuthSasl, mechanisms);
+            return r;
+        }
+        case Method::Reject:
+            break;
+    }
+    return fail();
+}
+
+AuthResult ClientAuth::on_password_message(std::span<const std::uint8_t> body) {
+    switch (method_) {
+        case Method::Plain:
+        case Method::Md5: {
+            ByteReader rd(body.data(), body.size());
+            std::string_view answer = rd.cstring();
+            if (rd.failed() || !rd.at_end() || !known_) return fail();
+            bool ok = method_ == Method::Plain
+                          ? plain_password_matches(secret_, user_, answer)
+                          : protocol::md5_check_response(secret_, user_, std::span<const std::uint8_t, 4>(salt_, 4), answer);
+            return ok ? AuthResult{AuthStep::Done, {}, {}} : fail();
+        }
+        case Method::Scram: {
+            std::string error;
+            AuthResult r;
+            if (!scram_started_) {
+                scram_started_ = true;
+                ByteReader rd(body.data(), body.size());
+                std::string_view mechanism = rd.cstring();
+                std::uint32_t len = rd.u32();
+                if (rd.failed() || mechanism != kScramMechanism || len != rd.remaining()) return fail();
+                auto reply = scram_->client_first(as_text(body.subspan(body.size() - len)), error);
+                if (!reply) return fail();
+                build_auth(r.out, kAuthSaslContinue, *reply);
+                return r;
+            }
+            auto reply = scram_->client_final(as_text(body), error);
+            if (!reply || !known_) return fail();
+            build_auth(r.out, kAuthSaslFinal, *reply);
+            r.step = AuthStep::Done;
+            return r;
+        }
+        default:
+            return fail();
+    }
+}
+
+std::optional<protocol::ScramKey> ClientAuth::client_key() const {
+    if (scram_ && scram_->succeeded()) return scram_->client_key();
+    return std::nullopt;
+}
+
+ServerLogin::ServerLogin(std::string user, Credentials credentials)
+    : user_(std::move(user)), credentials_(std::move(credentials)) {}
+
+ServerLogin::Step ServerLogin::on_auth_request(std::span<const std::uint8_t> body) {
+    Step s;
+    ByteReader rd(body.data(), body.size());
+    std::uint32_t code = rd.u32();
+    if (rd.failed()) return {false, false, {}, "invalid authentication request from server"};
+    const std::string& secret = credentials_.secret;
+    SecretKind kind = secret_kind(secret);
+    auto cannot = [&](const char* what) {
+        return Step{false, false, {}, std::string("server asks for ") + what + " authentication, and pggate has no "
+                                                                               "usable secret for user \"" + user_ + "\""};
+    };
+    switch (code) {
+        case kAuthOk:
+            s.done = true;
+            return s;
+        case kAuthCleartext:
+            if (secret.empty() || kind != SecretKind::Plain) return cannot("cleartext password");
+            build_password_message(s.out, std::string(secret) + '\0');
+            return s;
+        case kAuthMd5: {
+            std::uint8_t salt[4];
+            for (auto& b : salt) b = rd.u8();
+            if (rd.failed()) return {false, false, {}, "invalid MD5 authentication request from server"};
+            if (secret.empty() || kind == SecretKind::Scram) return cannot("MD5");
+            std::string md5 = kind == SecretKind::Md5 ? secret : protocol::md5_password_secret(secret, user_);
+            build_password_message(s.out, protocol::md5_salted_response(md5, std::span<const std::uint8_t, 4>(salt, 4)) + '\0');
+            return s;
+        }
+        case kAuthSasl: {
+            bool offered = false;
+            while (true) {
+                std::string_view m = rd.cstring();
+                if (rd.failed()) return {false, false, {}, "invalid SASL authentication request from server"};
+                if (m.empty()) break;
+                offered = offered || m == kScramMechanism;
+            }
+            if (!offered) return {false, false, {}, "server offers no SASL mechanism pggate supports"};
+            if (kind == SecretKind::Plain && !secret.empty()) {
+                scram_ = std::make_unique<protocol::ScramClient>(secret);
+            } else if (kind == SecretKind::Scram && credentials_.client_key) {
+                scram_ = std::make_unique<protocol::ScramClient>(*credentials_.client_key,
+                                                                 *protocol::parse_scram_secret(secret));
+            } else {
+                return cannot("SCRAM-SHA-256");
+            }
+            std::string first = scram_->client_first();
+            std::string payload(kScramMechanism);
+            payload.push_back('\0');
+            Bytes len;
+            ByteWriter(len).u32(static_cast<std::uint32_t>(first.size()));
+            payload.append(len.begin(), len.end());
+            payload += first;
+            build_password_message(s.out, payload);
+            return s;
+        }
+        case kAuthSaslContinue: {
+            std::string error;
+            if (!scram_) return {false, false, {}, "unexpected SASL continue from server"};
+            auto reply = scram_->server_first(as_text(body.subspan(4)), error);
+            if (!reply) return {false, false, {}, "SCRAM with server failed: " + error};
+            build_password_message(s.out, *reply);
+            return s;
+        }
+        case kAuthSaslFinal: {
+            std::string error;
+            if (!scram_ || !scram_->server_final(as_text(body.subspan(4)), error))
+                return {false, false, {}, "server's SCRAM signature is invalid: " + error};
+            return s;
+        }
+        default:
+            return {false, false, {}, "server asks for an authentication method pggate does not support (code " +
+                                          std::to_string(code) + ")"};
+    }
+}
+
+}  // namespace pggate::auth

@@ -1,0 +1,75 @@
+// pggate authenticating a client itself (sans-IO): it produces the
+// Authentication* messages to send and checks the client's answers against
+// the user's secret. Unknown users go through the same exchange and get the
+// same error as a wrong password, so the reply reveals nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "auth/credentials.hpp"
+#include "config/config.hpp"
+#include "core/bytes.hpp"
+#include "protocol/scram.hpp"
+
+namespace pggate::auth {
+
+enum class AuthStep { Continue, Done, Failed };
+
+struct AuthResult {
+    AuthStep step = AuthStep::Continue;
+    Bytes out;          // messages to send the client (for Done: any final SASL message)
+    std::string error;  // for Failed: the message of a 28P01 error
+};
+
+class ClientAuth {
+public:
+    // `known` is the user's credentials, or nullptr for a user pggate does not know.
+    ClientAuth(config::AuthType type, std::string user, const Credentials* known);
+
+    // The first message(s) to send; Done at once for trust.
+    AuthResult begin();
+    // A PasswordMessage/SASL response ('p') body from the client.
+    AuthResult on_password_message(std::span<const std::uint8_t> body);
+
+    // After a successful SCRAM exchange: the client's ClientKey.
+    std::optional<protocol::ScramKey> client_key() const;
+
+private:
+    enum class Method { Trust, Plain, Md5, Scram, Reject };
+    AuthResult fail();
+
+    Method method_;
+    std::string user_;
+    std::string secret_;
+    bool known_;
+    std::uint8_t salt_[4] = {0, 0, 0, 0};
+    std::unique_ptr<protocol::ScramServer> scram_;
+    bool scram_started_ = false;
+};
+
+// pggate logging in to a server as a user (sans-IO): answers each
+// Authentication* request with what the user's credentials allow.
+class ServerLogin {
+public:
+    ServerLogin(std::string user, Credentials credentials);
+
+    struct Step {
+        bool ok = true;     // false: login cannot go on; `error` says why
+        bool done = false;  // AuthenticationOk seen
+        Bytes out;          // messages to send the server
+        std::string error;
+    };
+    // The body of an 'R' message from the server.
+    Step on_auth_request(std::span<const std::uint8_t> body);
+
+private:
+    std::string user_;
+    Credentials credentials_;
+    std::unique_ptr<protocol::ScramClient> scram_;
+};
+
+}  // namespace pggate::auth

@@ -1,0 +1,48 @@
+// ReadyForQuery accounting, including the Syncs a server ignores in copy-in mode.
+#include "protocol/sync_tracker.hpp"
+
+namespace pggate::protocol {
+
+void SyncTracker::on_frontend(char type) {
+    switch (type) {
+        case 'Q':  // simple query: one ReadyForQuery, even for several statements
+        case 'F':  // function call
+            ++outstanding_;
+            syncs_since_statement_ = 0;
+            break;
+        case 'E':
+            syncs_since_statement_ = 0;
+            break;
+        case 'S':
+            if (copy_in_) break;  // ignored by the server during copy-in
+            ++outstanding_;
+            ++syncs_since_statement_;
+            break;
+        case 'd':
+            if (!copy_in_) {
+                // The client is feeding a COPY FROM STDIN: Syncs it sent after
+                // the statement that started it were ignored by the server.
+                copy_in_ = true;
+                outstanding_ -= syncs_since_statement_ <= outstanding_ ? syncs_since_statement_ : outstanding_;
+                syncs_since_statement_ = 0;
+            }
+            break;
+        case 'c':
+        case 'f':
+            if (!copy_in_) {
+                outstanding_ -= syncs_since_statement_ <= outstanding_ ? syncs_since_statement_ : outstanding_;
+                syncs_since_statement_ = 0;
+            }
+            copy_in_ = false;
+            break;
+        default:
+            break;
+    }
+}
+
+void SyncTracker::on_ready_for_query(char status) {
+    if (outstanding_ > 0) --outstanding_;
+    status_ = status;
+}
+
+}  // namespace pggate::protocol

@@ -1,0 +1,31 @@
+// Counts the ReadyForQuery messages a server still owes for what its client
+// sent, so transaction pooling releases a server only when it is truly done:
+// at ReadyForQuery 'I' with nothing outstanding.
+#pragma once
+
+#include <cstdint>
+
+namespace pggate::protocol {
+
+class SyncTracker {
+public:
+    // A frontend message header passed to the server.
+    void on_frontend(char type);
+    // A ReadyForQuery from the server with its status byte.
+    void on_ready_for_query(char status);
+
+    std::uint32_t outstanding() const { return outstanding_; }
+    char status() const { return status_; }
+    // Idle and owing nothing: the server may go to another client.
+    bool releasable() const { return outstanding_ == 0 && status_ == 'I' && !copy_in_; }
+
+private:
+    std::uint32_t outstanding_ = 0;
+    // Syncs since the last Query/Execute: if that statement turns out to be a
+    // COPY FROM STDIN, the server ignores them (it is in copy-in mode).
+    std::uint32_t syncs_since_statement_ = 0;
+    bool copy_in_ = false;
+    char status_ = 'I';
+};
+
+}  // namespace pggate::protocol

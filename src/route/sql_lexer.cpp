@@ -1,0 +1,185 @@
+// PostgreSQL lexical rules as documented in "Lexical Structure" (SQL Syntax).
+#include "route/sql_lexer.hpp"
+
+#include <cctype>
+
+namespace pggate::route {
+
+namespace {
+
+bool ident_start(char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
+}
+bool ident_char(char c) { return ident_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$'; }
+bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
+bool operator_char(char c) {
+    switch (c) {
+        case '+': case '-': case '*': case '/': case '<': case '>': case '=': case '~': case '!':
+        case '@': case '#': case '%': case '^': case '&': case '|': case '`': case '?':
+            return true;
+        default:
+            return false;
+    }
+}
+
+class Lexer {
+public:
+    Lexer(std::string_view s, std::size_t max_tokens) : s_(s), max_(max_tokens) {}
+
+    LexResult run() {
+        while (i_ < s_.size() && result_.complete) step();
+        end_statement();
+        return std::move(result_);
+    }
+
+private:
+    void emit(TokenKind kind, std::string text) {
+        if (current_.size() < max_) current_.push_back({kind, std::move(text)});
+    }
+    void end_statement() {
+        if (!current_.empty()) result_.statements.push_back(std::move(current_));
+        current_.clear();
+    }
+    char at(std::size_t k) const { return k < s_.size() ? s_[k] : '\0'; }
+
+    // A quoted run ending at an unescaped `quote`; a doubled quote is one.
+    // With `backslash`, a backslash escapes the next character (E'' strings).
+    bool skip_quoted(char quote, bool backslash) {
+        ++i_;
+        while (i_ < s_.size()) {
+            char c = s_[i_];
+            if (backslash && c == '\\') {
+                i_ += 2;
+                continue;
+            }
+            if (c == quote) {
+                if (at(i_ + 1) == quote) {
+                    i_ += 2;
+                    continue;
+                }
+                ++i_;
+                return true;
+            }
+            ++i_;
+        }
+        result_.complete = false;
+        return false;
+    }
+
+    void string_token(std::size_t start, char quote, bool backslash) {
+        i_ = start;
+        while (s_[i_] != quote) ++i_;
+        if (skip_quoted(quote, backslash)) emit(TokenKind::String, std::string(s_.substr(start, i_ - start)));
+    }
+
+    // $tag$ … $tag$; returns false if what starts at i_ is no dollar quote.
+    bool dollar_quote() {
+        std::size_t j = i_ + 1;
+        if (at(j) != '$' && !(ident_start(at(j)) && at(j) != '$')) return false;
+        while (j < s_.size() && s_[j] != '$') {
+            if (!ident_char(s_[j]) || s_[j] == '$') return false;
+            ++j;
+        }
+        if (j >= s_.size()) return false;
+        std::string_view tag = s_.substr(i_, j - i_ + 1);
+        std::size_t end = s_.find(tag, j + 1);
+        if (end == std::string_view::npos) {
+            result_.complete = false;
+            return true;
+        }
+        emit(TokenKind::String, std::string(s_.substr(i_, end + tag.size() - i_)));
+        i_ = end + tag.size();
+        return true;
+    }
+
+    void step() {
+        char c = s_[i_];
+        char n = at(i_ + 1);
+        if (std::isspace(static_cast<unsigned char>(c))) {
+            ++i_;
+        } else if (c == '-' && n == '-') {
+            while (i_ < s_.size() && s_[i_] != '\n') ++i_;
+        } else if (c == '/' && n == '*') {
+            int depth = 0;
+            while (i_ < s_.size()) {
+                if (s_[i_] == '/' && at(i_ + 1) == '*') {
+                    ++depth;
+                    i_ += 2;
+                } else if (s_[i_] == '*' && at(i_ + 1) == '/') {
+                    i_ += 2;
+                    if (--depth == 0) return;
+                } else {
+                    ++i_;
+                }
+            }
+            result_.complete = false;
+        } else if (c == ';') {
+            ++i_;
+            end_statement();
+        } else if (c == '\'') {
+            string_token(i_, '\'', false);
+        } else if ((c == 'e' || c == 'E') && n == '\'') {
+            string_token(i_, '\'', true);
+        } else if ((c == 'b' || c == 'B' || c == 'x' || c == 'X' || c == 'n' || c == 'N') && n == '\'') {
+            string_token(i_, '\'', false);
+        } else if ((c == 'u' || c == 'U') && n == '&' && (at(i_ + 2) == '\'' || at(i_ + 2) == '"')) {
+            std::size_t start = i_;
+            char q = at(i_ + 2);
+            i_ += 2;
+            if (skip_quoted(q, false))
+                emit(q == '\'' ? TokenKind::String : TokenKind::QuotedIdent, std::string(s_.substr(start, i_ - start)));
+        } else if (c == '"') {
+            std::size_t start = i_;
+            if (skip_quoted('"', false)) {
+                std::string text;
+                for (std::size_t k = start + 1; k + 1 < i_; ++k) {
+                    text += s_[k];
+                    if (s_[k] == '"') ++k;
+                }
+                emit(TokenKind::QuotedIdent, std::move(text));
+            }
+        } else if (c == '$' && is_digit(n)) {
+            std::size_t start = i_++;
+            while (is_digit(at(i_))) ++i_;
+            emit(TokenKind::Param, std::string(s_.substr(start, i_ - start)));
+        } else if (c == '$') {
+            if (!dollar_quote()) {
+                emit(TokenKind::Punct, "$");
+                ++i_;
+            }
+        } else if (ident_start(c)) {
+            std::size_t start = i_;
+            while (i_ < s_.size() && ident_char(s_[i_])) ++i_;
+            std::string word(s_.substr(start, i_ - start));
+            for (char& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            emit(TokenKind::Word, std::move(word));
+        } else if (is_digit(c) || (c == '.' && is_digit(n))) {
+            std::size_t start = i_;
+            while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.' || s_[i_] == '_'))
+                ++i_;
+            emit(TokenKind::Number, std::string(s_.substr(start, i_ - start)));
+        } else if (operator_char(c)) {
+            std::size_t start = i_;
+            while (i_ < s_.size() && operator_char(s_[i_]) && !(s_[i_] == '-' && at(i_ + 1) == '-') &&
+                   !(s_[i_] == '/' && at(i_ + 1) == '*'))
+                ++i_;
+            if (i_ == start) ++i_;
+            emit(TokenKind::Operator, std::string(s_.substr(start, i_ - start)));
+        } else {
+            emit(TokenKind::Punct, std::string(1, c));
+            ++i_;
+        }
+    }
+
+    std::string_view s_;
+    std::size_t max_;
+    std::size_t i_ = 0;
+    Statement current_;
+    LexResult result_;
+};
+
+}  // namespace
+
+LexResult lex_sql(std::string_view sql, std::size_t max_tokens) { return Lexer(sql, max_tokens).run(); }
+
+}  // namespace pggate::route

@@ -1,0 +1,31 @@
+// A tokenizer of PostgreSQL's lexical grammar (no regular expressions): it
+// knows comments (nested /* */ and --), every string form ('', E'', U&'',
+// B'', X'', dollar quotes with tags), quoted identifiers and parameters, and
+// splits multi-statement text at the semicolons that end statements.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pggate::route {
+
+enum class TokenKind { Word, QuotedIdent, String, Number, Param, Punct, Operator };
+
+struct Token {
+    TokenKind kind;
+    std::string text;  // Word: lower-cased; QuotedIdent: as written, quotes removed; String: raw
+};
+
+using Statement = std::vector<Token>;
+
+struct LexResult {
+    std::vector<Statement> statements;  // empty statements are dropped
+    bool complete = true;               // false: an unterminated string, quote or comment
+};
+
+// Tokenizes `sql`, stopping after `max_tokens` tokens per statement (the
+// rest of a long statement is skipped, but still split correctly).
+LexResult lex_sql(std::string_view sql, std::size_t max_tokens = 64);
+
+}  // namespace pggate::route

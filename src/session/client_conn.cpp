@@ -1,0 +1,605 @@
+// Client connections: startup, authentication, welcome, and the relay to a
+// linked server, released to the pool at the end of each transaction in
+// transaction mode.
+#include "session/client_conn.hpp"
+
+#include <event2/buffer.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "core/log.hpp"
+#include "pool/pool.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/messages.hpp"
+#include "session/pin_rules.hpp"
+#include "session/server_conn.hpp"
+#include "session/worker.hpp"
+
+namespace pggate::session {
+
+namespace {
+
+using protocol::Decode;
+using protocol::Direction;
+
+// Server messages pggate reads whole during a pass-through login are small.
+constexpr std::uint32_t kMaxLoginMessage = 1024 * 1024;
+constexpr timeval kFlushTimeout{5, 0};
+// Longer Query/Parse messages stream through unread; the client is pinned.
+constexpr std::size_t kMaxInspected = 64 * 1024;
+
+const char* state_name(ClientState s) {
+    switch (s) {
+        case ClientState::Startup: return "startup";
+        case ClientState::Auth: return "auth";
+        case ClientState::Login: return "login";
+        case ClientState::Idle: return "idle";
+        case ClientState::Waiting: return "waiting";
+        case ClientState::Active: return "active";
+        case ClientState::Flushing: return "flushing";
+        case ClientState::Closed: return "closed";
+    }
+    return "?";
+}
+
+void append_ready_for_query(Bytes& out, char status) {
+    ByteWriter w(out);
+    w.u8('Z');
+    w.u32(5);
+    w.u8(static_cast<std::uint8_t>(status));
+}
+
+void append_param_status(Bytes& out, const std::string& name, const std::string& value) {
+    ByteWriter w(out);
+    w.u8('S');
+    w.u32(static_cast<std::uint32_t>(4 + name.size() + 1 + value.size() + 1));
+    w.cstring(name);
+    w.cstring(value);
+}
+
+}  // namespace
+
+ClientConn::ClientConn(Worker& worker, evutil_socket_t fd, std::string peer)
+    : worker_(worker), id_(worker.next_connection_id()), peer_(std::move(peer)) {
+    bev_.reset(bufferevent_socket_new(worker_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+    flush_timer_.reset(evtimer_new(worker_.base(), on_flush_deadline, this));
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    bufferevent_setcb(bev_.get(), on_read, on_write, on_event, this);
+    bufferevent_setwatermark(bev_.get(), EV_WRITE, kRelayHighWater / 2, 0);
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+    log_debug("C-%u %s: connected", id_, peer_.c_str());
+}
+
+ClientConn::~ClientConn() {
+    if (slot_) {
+        worker_.shm().release_slot(*slot_);
+        worker_.give_slot(*slot_);
+    }
+    if (admitted_) worker_.shm().client_left(worker_.index());
+}
+
+bufferevent* ClientConn::bev(Side s) const {
+    if (s == Side::Client) return bev_.get();
+    return server_ != nullptr ? server_->bev() : nullptr;
+}
+
+void ClientConn::set_state(ClientState next) {
+    log_noise("C-%u %s: %s -> %s", id_, peer_.c_str(), state_name(state_), state_name(next));
+    state_ = next;
+}
+
+void ClientConn::disconnect(const char* reason) {
+    if (state_ == ClientState::Closed) return;
+    log_debug("C-%u %s/%s@%s: closing: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), reason);
+    if (state_ == ClientState::Waiting) pool_->cancel_wait(this);
+    if (server_ != nullptr) drop_server(reason);
+    set_state(ClientState::Closed);
+    if (bev_) {
+        bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
+        bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+    }
+    evtimer_del(flush_timer_.get());
+    worker_.retire(this);
+}
+
+// The client no longer needs its server: a clean one goes back to the pool,
+// anything else is closed so no pool ever holds a dirty connection.
+void ClientConn::drop_server(const char* reason) {
+    ServerConn* s = server_;
+    server_ = nullptr;
+    if (!passthrough() && s->state() == ServerState::Active && s->tracker().releasable() && scan_.at_boundary() &&
+        s->scan().at_boundary()) {
+        s->unlink();
+        pool_->release(s, pinned_ != nullptr);
+        return;
+    }
+    if (passthrough() && evbuffer_get_length(bufferevent_get_output(s->bev())) == 0) {
+        // Say goodbye properly so the server does not log an unexpected EOF.
+        static const char kTerminate[] = {'X', 0, 0, 0, 4};
+        send(bufferevent_getfd(s->bev()), kTerminate, sizeof kTerminate, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    s->detach_client();
+    s->disconnect(reason);
+}
+
+void ClientConn::fail_client(const char* sqlstate, const std::string& message) {
+    log_info("C-%u %s/%s@%s: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), message.c_str());
+    Bytes out;
+    protocol::build_error(out, "FATAL", sqlstate, message);
+    bufferevent_write(bev_.get(), out.data(), out.size());
+    close_after_flush();
+}
+
+void ClientConn::close_after_flush() {
+    if (state_ == ClientState::Closed) return;
+    if (state_ == ClientState::Waiting) pool_->cancel_wait(this);
+    if (server_ != nullptr) drop_server("client is closing");
+    set_state(ClientState::Flushing);
+    bufferevent_disable(bev_.get(), EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
+        disconnect("finished");
+        return;
+    }
+    bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);
+    evtimer_add(flush_timer_.get(), &kFlushTimeout);
+}
+
+void ClientConn::on_flush_deadline(evutil_socket_t, short, void* arg) {
+    static_cast<ClientConn*>(arg)->disconnect("timed out sending the last bytes");
+}
+
+// ---- client socket ---------------------------------------------------------
+
+void ClientConn::on_read(bufferevent*, void* arg) {
+    auto* c = static_cast<ClientConn*>(arg);
+    switch (c->state_) {
+        case ClientState::Startup: c->read_startup(); break;
+        case ClientState::Auth: c->read_auth(); break;
+        case ClientState::Idle: c->read_idle(); break;
+        case ClientState::Login:
+        case ClientState::Active: c->pump(Side::Client); break;
+        default: break;
+    }
+}
+
+void ClientConn::on_write(bufferevent*, void* arg) {
+    static_cast<ClientConn*>(arg)->resume_paused(Side::Client);
+}
+
+void ClientConn::on_event(bufferevent*, short events, void* arg) {
+    auto* c = static_cast<ClientConn*>(arg);
+    if (events & BEV_EVENT_EOF)
+        c->disconnect("client closed the connection");
+    else if (events & BEV_EVENT_ERROR)
+        c->disconnect(evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+void ClientConn::read_startup() {
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    while (state_ == ClientState::Startup) {
+        std::size_t len = evbuffer_get_length(in);
+        if (len == 0) return;
+        std::size_t take = std::min<std::size_t>(len, protocol::kMaxStartupPacket);
+        const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(take));
+        protocol::StartupPacket pkt;
+        protocol::DecodeError err;
+        Decode d = protocol::decode_startup({p, take}, pkt, err);
+        if (d == Decode::NeedMore) return;
+        if (d == Decode::Error) {
+            fail_client(err.sqlstate, err.message);
+            return;
+        }
+        switch (pkt.kind) {
+            case protocol::StartupKind::SslRequest:
+            case protocol::StartupKind::GssEncRequest:
+                evbuffer_drain(in, pkt.frame_len);
+                bufferevent_write(bev_.get(), "N", 1);
+                break;
+            case protocol::StartupKind::CancelRequest:
+                evbuffer_drain(in, pkt.frame_len);
+                bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
+                worker_.forward_cancel(pkt.cancel_pid, pkt.cancel_secret, std::move(bev_));
+                disconnect("cancel request handed over");
+                return;
+            case protocol::StartupKind::Startup: {
+                Bytes startup(p, p + pkt.frame_len);
+                evbuffer_drain(in, pkt.frame_len);
+                user_ = pkt.param("user");
+                database_ = pkt.param("database");
+                if (database_.empty()) database_ = user_;
+                const auto max_clients = static_cast<std::uint32_t>(worker_.config().max_client_conn);
+                if (!worker_.shm().try_admit_client(worker_.index(), max_clients)) {
+                    fail_client("53300", "no more connections allowed (max_client_conn)");
+                    return;
+                }
+                admitted_ = true;
+                slot_ = worker_.take_slot();
+                if (!slot_) {
+                    fail_client("53300", "no more connections allowed (max_client_conn)");
+                    return;
+                }
+                client_secret_ = worker_.random_secret();
+                if (worker_.config().auth_type == config::AuthType::Passthrough) {
+                    set_state(ClientState::Login);
+                    bufferevent_disable(bev_.get(), EV_READ);  // until the server answers
+                    server_ = worker_.open_passthrough_server(std::move(startup), this);
+                    return;
+                }
+                for (auto& kv : pkt.params)
+                    if (ClientParams::tracked(kv.first)) startup_params_.push_back(std::move(kv));
+                begin_login();
+                return;
+            }
+        }
+    }
+}
+
+// ---- authentication by pggate ------------------------------------------------
+
+void ClientConn::begin_login() {
+    pool_ = worker_.pool_for(database_, user_, worker_.primary_node());
+    if (pool_ == nullptr) {
+        fail_client("53300", "no more pools can be created (the pool table is full)");
+        return;
+    }
+    auth_.emplace(worker_.config().auth_type, user_, worker_.credentials(user_));
+    auth::AuthResult r = auth_->begin();
+    bufferevent_write(bev_.get(), r.out.data(), r.out.size());
+    if (r.step == auth::AuthStep::Failed) {
+        fail_client("28P01", r.error);
+        return;
+    }
+    if (r.step == auth::AuthStep::Done) {
+        finish_auth();
+        return;
+    }
+    set_state(ClientState::Auth);
+    read_auth();
+}
+
+void ClientConn::read_auth() {
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    while (state_ == ClientState::Auth) {
+        std::uint8_t hdr[protocol::kHeaderSize];
+        std::size_t have = net::detail::peek_header(in, 0, hdr);
+        protocol::MessageHeader h;
+        protocol::DecodeError err;
+        Decode d = protocol::decode_header({hdr, have}, Direction::Frontend, worker_.config().max_packet_size, h, err);
+        if (d == Decode::Error) {
+            fail_client(err.sqlstate, err.message);
+            return;
+        }
+        if (d == Decode::NeedMore || evbuffer_get_length(in) < h.frame_len()) return;
+        if (h.type != 'p') {
+            fail_client("08P01", std::string("expected a password message, got message type '") + h.type + "'");
+            return;
+        }
+        const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(h.frame_len()));
+        auth::AuthResult r = auth_->on_password_message({p + protocol::kHeaderSize, h.body_len()});
+        evbuffer_drain(in, h.frame_len());
+        bufferevent_write(bev_.get(), r.out.data(), r.out.size());
+        if (r.step == auth::AuthStep::Failed) {
+            fail_client("28P01", r.error);
+            return;
+        }
+        if (r.step == auth::AuthStep::Done) finish_auth();
+    }
+}
+
+void ClientConn::finish_auth() {
+    if (auto key = auth_->client_key()) worker_.remember_client_key(user_, *key);
+    auth_.reset();
+    static const std::uint8_t kAuthOk[] = {'R', 0, 0, 0, 8, 0, 0, 0, 0};
+    bufferevent_write(bev_.get(), kAuthOk, sizeof kAuthOk);
+    if (pool_->has_welcome()) {
+        send_welcome(pool_->welcome_params());
+        set_state(ClientState::Idle);
+        read_idle();
+        return;
+    }
+    // The first client of a pool waits for a server to learn what to say.
+    set_state(ClientState::Waiting);
+    bufferevent_disable(bev_.get(), EV_READ);
+    pool_->acquire(this);
+}
+
+void ClientConn::send_welcome(const pool::ParamList& server_params) {
+    params_.init(server_params, startup_params_);
+    Bytes out;
+    for (const auto& [name, value] : params_.values()) append_param_status(out, name, value);
+    worker_.shm().publish_backend(*slot_, client_secret_, pool_->node(), 0, 0);
+    protocol::build_backend_key_data(out, worker_.shm().key_pid(*slot_), client_secret_);
+    append_ready_for_query(out, 'I');
+    bufferevent_write(bev_.get(), out.data(), out.size());
+    welcomed_ = true;
+}
+
+// ---- pooled: idle, waiting, linked ------------------------------------------
+
+void ClientConn::read_idle() {
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    std::uint8_t hdr[protocol::kHeaderSize];
+    std::size_t have = net::detail::peek_header(in, 0, hdr);
+    protocol::MessageHeader h;
+    protocol::DecodeError err;
+    Decode d = protocol::decode_header({hdr, have}, Direction::Frontend, worker_.config().max_packet_size, h, err);
+    if (d == Decode::Error) {
+        fail_client(err.sqlstate, err.message);
+        return;
+    }
+    if (d == Decode::NeedMore) return;
+    if (h.type == 'X') {
+        disconnect("client terminated");
+        return;
+    }
+    set_state(ClientState::Waiting);
+    bufferevent_disable(bev_.get(), EV_READ);
+    pool_->acquire(this);
+}
+
+void ClientConn::on_server_assigned(ServerConn* server) {
+    server_ = server;
+    server->link(this);
+    paused_[0] = paused_[1] = false;
+    const protocol::BackendKey& key = server->backend_key();
+    if (!welcomed_) send_welcome(server->params());
+    worker_.shm().publish_backend(*slot_, client_secret_, server->node(), key.pid, key.secret);
+    set_state(ClientState::Active);
+    sync_params();
+    bufferevent_enable(bev_.get(), EV_READ);
+    pump(Side::Client);
+    if (state_ == ClientState::Active && worker_.config().pool_mode == config::PoolMode::Transaction &&
+        pinned_ == nullptr && evbuffer_get_length(bufferevent_get_input(bev_.get())) == 0 && server_->tracker().releasable() &&
+        scan_.at_boundary())
+        release_server();
+}
+
+void ClientConn::sync_params() {
+    std::string q = params_.sync_query(server_->params());
+    if (q.empty()) return;
+    Bytes msg;
+    ByteWriter w(msg);
+    w.u8('Q');
+    w.u32(static_cast<std::uint32_t>(4 + q.size() + 1));
+    w.cstring(q);
+    server_->tracker().on_frontend('Q');
+    ++swallow_;
+    bufferevent_write(server_->bev(), msg.data(), msg.size());
+}
+
+bool ClientConn::inspects(const protocol::MessageHeader& h) const {
+    return (h.type == 'Q' || h.type == 'P') && pinned_ == nullptr && !passthrough() &&
+           worker_.config().pool_mode == config::PoolMode::Transaction && h.frame_len() <= kMaxInspected;
+}
+
+void ClientConn::pin(const char* reason) {
+    pinned_ = reason;
+    log_debug("C-%u %s/%s@%s: pinned to its server: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), reason);
+}
+
+void ClientConn::release_server() {
+    ServerConn* s = server_;
+    server_ = nullptr;
+    worker_.shm().publish_backend(*slot_, client_secret_, s->node(), 0, 0);
+    s->unlink();
+    pool_->release(s, false);
+    paused_[0] = paused_[1] = false;
+    set_state(ClientState::Idle);
+    bufferevent_enable(bev_.get(), EV_READ);
+    if (evbuffer_get_length(bufferevent_get_input(bev_.get())) > 0) read_idle();
+}
+
+void ClientConn::on_pool_error(const char* sqlstate, const std::string& message) {
+    fail_client(sqlstate, message);
+}
+
+void ClientConn::on_pool_error(const Bytes& error_frame) {
+    bufferevent_write(bev_.get(), error_frame.data(), error_frame.size());
+    close_after_flush();
+}
+
+// ---- the linked server --------------------------------------------------------
+
+void ClientConn::on_server_connected() {
+    bufferevent_enable(bev_.get(), EV_READ);
+    pump(Side::Client);
+}
+
+void ClientConn::on_server_readable() {
+    if (state_ == ClientState::Login || state_ == ClientState::Active) pump(Side::Server);
+}
+
+void ClientConn::on_server_writable() { resume_paused(Side::Server); }
+
+void ClientConn::on_server_closed(const char* why) {
+    bool at_boundary = server_ == nullptr || server_->scan().at_boundary();
+    server_ = nullptr;
+    if (state_ == ClientState::Closed || state_ == ClientState::Flushing) return;
+    log_warning("C-%u %s/%s@%s: server connection lost: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), why);
+    // An error can only be added between two messages the client receives.
+    if (at_boundary)
+        fail_client("08006", std::string(state_ == ClientState::Login ? "could not connect to the server: "
+                                                                        : "server connection lost: ") + why);
+    else
+        close_after_flush();
+}
+
+void ClientConn::pump(Side from) {
+    bufferevent* src = bev(from);
+    bufferevent* dst = bev(from == Side::Client ? Side::Server : Side::Client);
+    if (src == nullptr || dst == nullptr) return;
+    evbuffer* in = bufferevent_get_input(src);
+    evbuffer* out = bufferevent_get_output(dst);
+    const bool client = from == Side::Client;
+    net::ScanState& scan = client ? scan_ : server_->scan();
+    const Direction dir = client ? Direction::Frontend : Direction::Backend;
+    const bool transaction_mode = worker_.config().pool_mode == config::PoolMode::Transaction;
+
+    while (state_ == ClientState::Login || state_ == ClientState::Active) {
+        const bool login = state_ == ClientState::Login;
+        const std::uint32_t max_len = client ? worker_.config().max_packet_size
+                                      : login ? kMaxLoginMessage
+                                              : protocol::kMaxWireLength;
+        protocol::SyncTracker& tracker = server_->tracker();
+        net::ScanResult r = net::scan_frames(in, scan, dir, max_len, [&](const protocol::MessageHeader& h) {
+            if (client) {
+                if (h.type == 'X' || inspects(h)) return true;
+                if ((h.type == 'Q' || h.type == 'P') && transaction_mode && pinned_ == nullptr)
+                    pin("a statement too long to inspect");
+                tracker.on_frontend(h.type);
+                return false;
+            }
+            return login || swallow_ > 0 || h.type == 'Z' || h.type == 'S';
+        });
+        if (r.forward > 0) evbuffer_remove_buffer(in, out, r.forward);
+        if (r.stop == net::ScanStop::More) break;
+        if (r.stop == net::ScanStop::Error) {
+            protocol_error(from, r.error.sqlstate, r.error.message);
+            return;
+        }
+        std::size_t frame_len = r.header.frame_len();
+        if (evbuffer_get_length(in) < frame_len) break;
+        const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(frame_len));
+        if (handle_message(from, r.header.type, {p + protocol::kHeaderSize, r.header.body_len()}))
+            evbuffer_remove_buffer(in, out, frame_len);
+        else if (state_ != ClientState::Closed)
+            evbuffer_drain(in, frame_len);
+        if (!client && r.header.type == 'Z' && transaction_mode && state_ == ClientState::Active &&
+            pinned_ == nullptr && tracker.releasable() && scan_.at_boundary()) {
+            release_server();
+            return;
+        }
+    }
+    if ((state_ == ClientState::Login || state_ == ClientState::Active) &&
+        evbuffer_get_length(out) >= kRelayHighWater && !paused_[int(from)]) {
+        paused_[int(from)] = true;
+        bufferevent_disable(src, EV_READ);
+    }
+}
+
+void ClientConn::resume_paused(Side toward) {
+    if (state_ == ClientState::Flushing && toward == Side::Client) {
+        if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) disconnect("finished");
+        return;
+    }
+    Side from = toward == Side::Client ? Side::Server : Side::Client;
+    if (!paused_[int(from)] || bev(from) == nullptr) return;
+    paused_[int(from)] = false;
+    bufferevent_enable(bev(from), EV_READ);
+    pump(from);  // bytes read before the pause are still waiting
+}
+
+bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8_t> body) {
+    if (from == Side::Client) {
+        if (type == 'X') {
+            disconnect("client terminated");
+            return false;
+        }
+        // A Query or Parse read whole to see whether it pins the client.
+        ByteReader r(body.data(), body.size());
+        std::string_view name = type == 'P' ? r.cstring() : std::string_view();
+        std::string_view sql = r.cstring();
+        if (!name.empty())
+            pin("a named prepared statement");
+        else if (const char* why = r.failed() ? "a malformed statement" : pin_reason(sql))
+            pin(why);
+        server_->tracker().on_frontend(type);
+        return true;
+    }
+    if (swallow_ > 0) return swallow(type, body);
+    switch (type) {
+        case 'K': {
+            auto key = protocol::parse_backend_key_data(body);
+            if (!key) {
+                protocol_error(Side::Server, "08P01", "invalid BackendKeyData from server");
+                return false;
+            }
+            server_->set_backend_key(*key);
+            worker_.shm().publish_backend(*slot_, client_secret_, server_->node(), key->pid, key->secret);
+            Bytes out;
+            protocol::build_backend_key_data(out, worker_.shm().key_pid(*slot_), client_secret_);
+            bufferevent_write(bev_.get(), out.data(), out.size());
+            return false;
+        }
+        case 'Z': {
+            auto status = protocol::parse_ready_for_query(body);
+            if (!status) {
+                protocol_error(Side::Server, "08P01", "invalid ReadyForQuery from server");
+                return false;
+            }
+            server_->tracker().on_ready_for_query(*status);
+            if (state_ == ClientState::Login) {
+                log_debug("C-%u %s/%s@%s: logged in on %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(),
+                          worker_.node(server_->node()).name.c_str());
+                welcomed_ = true;
+                set_state(ClientState::Active);
+            }
+            return true;
+        }
+        case 'S': {
+            server_->note_param(body);
+            ByteReader r(body.data(), body.size());
+            std::string_view name = r.cstring();
+            std::string_view value = r.cstring();
+            if (!r.failed()) params_.note(name, value);
+            return true;
+        }
+        case 'E':
+            if (state_ == ClientState::Login) {
+                bufferevent_write(bev_.get(), body.data() - protocol::kHeaderSize, body.size() + protocol::kHeaderSize);
+                close_after_flush();
+                return false;
+            }
+            return true;
+        case 'R': case 'N': case 'v':
+            return true;
+        default:
+            protocol_error(Side::Server, "08P01",
+                           std::string("unexpected message '") + type + "' from server during login");
+            return false;
+    }
+}
+
+// Replies to a query pggate injected: they update what pggate knows of the
+// server and never reach the client.
+bool ClientConn::swallow(char type, std::span<const std::uint8_t> body) {
+    switch (type) {
+        case 'S':
+            server_->note_param(body);
+            break;
+        case 'E': {
+            auto f = protocol::parse_error_fields(body);
+            log_warning("C-%u: setting the client's parameters on the server failed: %s", id_,
+                        f ? f->message.c_str() : "?");
+            break;
+        }
+        case 'Z':
+            if (auto status = protocol::parse_ready_for_query(body)) server_->tracker().on_ready_for_query(*status);
+            --swallow_;
+            break;
+        default:
+            break;
+    }
+    return false;
+}
+
+void ClientConn::protocol_error(Side from, const std::string& sqlstate, const std::string& message) {
+    bool at_boundary = server_ == nullptr || server_->scan().at_boundary();
+    if (from == Side::Server)
+        log_error("C-%u: protocol error from server: %s", id_, message.c_str());
+    // The server must not see the rest of a malformed stream, nor go back to a pool.
+    if (server_ != nullptr) {
+        ServerConn* s = server_;
+        server_ = nullptr;
+        s->detach_client();
+        s->disconnect("protocol error");
+    }
+    if (at_boundary)
+        fail_client(sqlstate.c_str(), from == Side::Server ? "protocol error from server: " + message : message);
+    else
+        close_after_flush();
+}
+
+}  // namespace pggate::session

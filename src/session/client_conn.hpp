@@ -1,0 +1,116 @@
+// One client connection: startup packets, authentication (by pggate with an
+// auth source, else passed through to a server of its own), then the relay to
+// whichever server its pool lends it, with backpressure both ways.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "auth/client_auth.hpp"
+#include "core/bytes.hpp"
+#include "net/event_ptr.hpp"
+#include "net/frame_scan.hpp"
+#include "pool/pool.hpp"
+#include "session/client_params.hpp"
+
+namespace pggate::session {
+
+class ServerConn;
+class Worker;
+
+enum class ClientState {
+    Startup,   // reading SSLRequest / StartupMessage / CancelRequest
+    Auth,      // pggate is checking the client's password
+    Login,     // pass-through: the server is authenticating the client
+    Idle,      // logged in, no server (between transactions)
+    Waiting,   // queued in its pool for a server
+    Active,    // linked to a server: everything streams both ways
+    Flushing,  // sending last bytes (an error) before closing
+    Closed,    // retired; freed after the current callback
+};
+
+class ClientConn {
+public:
+    ClientConn(Worker& worker, evutil_socket_t fd, std::string peer);
+    ~ClientConn();
+    ClientConn(const ClientConn&) = delete;
+    ClientConn& operator=(const ClientConn&) = delete;
+
+    ClientState state() const { return state_; }
+
+    // The one path every failure and normal end takes.
+    void disconnect(const char* reason);
+
+    // From the pool.
+    void on_server_assigned(ServerConn* server);
+    void on_pool_error(const char* sqlstate, const std::string& message);
+    void on_pool_error(const Bytes& error_frame);
+
+    // From the linked server.
+    void on_server_connected();
+    void on_server_readable();
+    void on_server_writable();
+    void on_server_closed(const char* why);
+
+private:
+    enum class Side { Client, Server };
+
+    static void on_read(bufferevent*, void* arg);
+    static void on_write(bufferevent*, void* arg);
+    static void on_event(bufferevent*, short events, void* arg);
+    static void on_flush_deadline(evutil_socket_t, short, void* arg);
+
+    void set_state(ClientState next);
+    void read_startup();
+    void begin_login();
+    void read_auth();
+    void finish_auth();
+    void send_welcome(const pool::ParamList& server_params);
+    // Brings a newly linked server to the client's parameters.
+    void sync_params();
+    void read_idle();
+    void pump(Side from);
+    // A message the relay reads whole; returns true if it goes on to the peer unchanged.
+    bool handle_message(Side from, char type, std::span<const std::uint8_t> body);
+    bool swallow(char type, std::span<const std::uint8_t> body);
+    void pin(const char* reason);
+    // Whether a Query or Parse must be read whole to see if it pins the client.
+    bool inspects(const protocol::MessageHeader& h) const;
+    void release_server();
+    void drop_server(const char* reason);
+    void protocol_error(Side from, const std::string& sqlstate, const std::string& message);
+    void fail_client(const char* sqlstate, const std::string& message);
+    void close_after_flush();
+    void resume_paused(Side toward);
+    bool passthrough() const { return pool_ == nullptr; }
+    bufferevent* bev(Side s) const;
+
+    Worker& worker_;
+    std::uint32_t id_;
+    std::string peer_;
+    ClientState state_ = ClientState::Startup;
+    net::BuffereventPtr bev_;
+    net::EventPtr flush_timer_;
+    net::ScanState scan_;
+    bool paused_[2] = {false, false};  // reading from that side stopped for backpressure
+
+    std::string user_;
+    std::string database_;
+    pool::Pool* pool_ = nullptr;
+    ServerConn* server_ = nullptr;
+    std::optional<auth::ClientAuth> auth_;
+    bool welcomed_ = false;
+    pool::ParamList startup_params_;
+    ClientParams params_;
+    // ReadyForQuery messages of injected queries still to swallow.
+    std::uint32_t swallow_ = 0;
+    // Why the client keeps its server until it leaves (nullptr: not pinned).
+    const char* pinned_ = nullptr;
+    bool admitted_ = false;
+    std::optional<std::uint32_t> slot_;
+    std::uint32_t client_secret_ = 0;
+};
+
+}  // namespace pggate::session

@@ -1,0 +1,34 @@
+// The server parameters a client expects (those PostgreSQL reports with
+// ParameterStatus and a client can set): from its startup packet, then from
+// what its own SETs changed. A server lent to the client is brought to these
+// values before the client's traffic.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pool/pool.hpp"
+
+namespace pggate::session {
+
+class ClientParams {
+public:
+    // Whether a startup/ParameterStatus name is one pggate keeps per client.
+    static bool tracked(std::string_view name);
+
+    // The client's startup parameters, on top of the pool's welcome values.
+    void init(const pool::ParamList& welcome, const pool::ParamList& startup);
+    // A ParameterStatus the client received from its own statements.
+    void note(std::string_view name, std::string_view value);
+    const pool::ParamList& values() const { return values_; }
+
+    // A query setting every tracked value that differs on `server`; empty if none.
+    std::string sync_query(const pool::ParamList& server) const;
+
+private:
+    pool::ParamList values_;
+};
+
+}  // namespace pggate::session

@@ -1,0 +1,83 @@
+// Pin rules over the SQL tokenizer: SET of unsynced parameters, SET ROLE /
+// SESSION AUTHORIZATION, PREPARE, LISTEN, LOAD, WITH HOLD cursors, temporary
+// objects, session advisory locks and session-level set_config().
+#include "session/pin_rules.hpp"
+
+#include <cstddef>
+#include <limits>
+
+#include "route/sql_lexer.hpp"
+#include "session/client_params.hpp"
+
+namespace pggate::session {
+
+namespace {
+
+using route::Statement;
+using route::TokenKind;
+
+bool word(const Statement& st, std::size_t i, std::string_view w) {
+    return i < st.size() && st[i].kind == TokenKind::Word && st[i].text == w;
+}
+
+const char* set_reason(const Statement& st) {
+    std::size_t i = 1;
+    if (word(st, i, "local") || word(st, i, "transaction")) return nullptr;
+    if (word(st, i, "session")) {
+        ++i;
+        if (word(st, i, "characteristics")) return "SET SESSION CHARACTERISTICS";
+    }
+    if (word(st, i, "role")) return "SET ROLE";
+    if (word(st, i, "session") || word(st, i, "authorization")) return "SET SESSION AUTHORIZATION";
+    if (word(st, i, "time") && word(st, i + 1, "zone")) return nullptr;  // TimeZone is synced
+    if (i < st.size() && (st[i].kind == TokenKind::Word || st[i].kind == TokenKind::QuotedIdent) &&
+        ClientParams::tracked(st[i].text))
+        return nullptr;
+    return "SET of a parameter pggate does not carry between servers";
+}
+
+const char* statement_reason(const Statement& st) {
+    if (st.empty() || st[0].kind != TokenKind::Word) return nullptr;
+    const std::string& first = st[0].text;
+    if (first == "set") return set_reason(st);
+    if (first == "prepare") return "PREPARE";
+    if (first == "listen") return "LISTEN";
+    if (first == "load") return "LOAD";
+    if (first == "create") {
+        for (std::size_t i = 1; i < st.size() && i < 6; ++i)
+            if (word(st, i, "temp") || word(st, i, "temporary")) return "a temporary object";
+    }
+    for (std::size_t i = 0; i < st.size(); ++i) {
+        if (st[i].kind != TokenKind::Word) continue;
+        const std::string& w = st[i].text;
+        if (first == "declare" && w == "with" && word(st, i + 1, "hold")) return "a cursor WITH HOLD";
+        if (w == "into" && (word(st, i + 1, "temp") || word(st, i + 1, "temporary"))) return "a temporary table";
+        if (w == "pg_advisory_lock" || w == "pg_advisory_lock_shared" || w == "pg_try_advisory_lock" ||
+            w == "pg_try_advisory_lock_shared")
+            return "a session advisory lock";
+        if (w == "set_config") {
+            // set_config(name, value, is_local): only a literal true keeps it in the transaction.
+            int depth = 0;
+            bool local = false;
+            for (std::size_t j = i + 1; j < st.size(); ++j) {
+                if (st[j].text == "(") ++depth;
+                if (st[j].text == ")" && --depth == 0) break;
+                if (depth == 1 && st[j].kind == TokenKind::Word && st[j].text == "true") local = true;
+            }
+            if (!local) return "set_config() at session level";
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+const char* pin_reason(std::string_view sql) {
+    route::LexResult lexed = route::lex_sql(sql, std::numeric_limits<std::size_t>::max());
+    if (!lexed.complete) return "a statement pggate could not read to its end";
+    for (const Statement& st : lexed.statements)
+        if (const char* why = statement_reason(st)) return why;
+    return nullptr;
+}
+
+}  // namespace pggate::session

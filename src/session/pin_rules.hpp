@@ -1,0 +1,14 @@
+// Which statements leave session state on their server that pggate cannot yet
+// recreate on another one: a client that runs one stays on its server (is
+// pinned) until it disconnects, in every pool mode.
+#pragma once
+
+#include <string_view>
+
+namespace pggate::session {
+
+// Why `sql` (one or more statements) pins its client; nullptr if it does not.
+// Text that cannot be read to the end pins too.
+const char* pin_reason(std::string_view sql);
+
+}  // namespace pggate::session

@@ -1,0 +1,227 @@
+// Server connections: connecting, pooled login, idle and reset handling; a
+// linked client handles the relay.
+#include "session/server_conn.hpp"
+
+#include <event2/buffer.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "core/log.hpp"
+#include "protocol/codec.hpp"
+#include "session/client_conn.hpp"
+#include "session/worker.hpp"
+
+namespace pggate::session {
+
+namespace {
+
+constexpr std::uint32_t kMaxOwnMessage = 1024 * 1024;
+
+const char* state_name(ServerState s) {
+    switch (s) {
+        case ServerState::Connecting: return "connecting";
+        case ServerState::Login: return "login";
+        case ServerState::Idle: return "idle";
+        case ServerState::Active: return "active";
+        case ServerState::Resetting: return "resetting";
+        case ServerState::Closed: return "closed";
+    }
+    return "?";
+}
+
+}  // namespace
+
+ServerConn::ServerConn(Worker& worker, pool::Pool* pool, std::uint32_t node, std::optional<auth::ServerLogin> login)
+    : worker_(worker), pool_(pool), node_(node), id_(worker.next_connection_id()), login_(std::move(login)) {}
+
+ServerConn::~ServerConn() = default;
+
+void ServerConn::set_state(ServerState next) {
+    log_noise("S-%u %s: %s -> %s", id_, worker_.node(node_).name.c_str(), state_name(state_), state_name(next));
+    state_ = next;
+}
+
+void ServerConn::start(Bytes startup, ClientConn* client) {
+    startup_ = std::move(startup);
+    client_ = client;
+    const auto& addr = worker_.node_address(node_);
+    bev_.reset(bufferevent_socket_new(worker_.base(), -1, BEV_OPT_CLOSE_ON_FREE));
+    bufferevent_setcb(bev_.get(), on_read, on_write, on_event, this);
+    bufferevent_setwatermark(bev_.get(), EV_WRITE, kRelayHighWater / 2, 0);
+    if (!addr || bufferevent_socket_connect(bev_.get(), addr->get(), static_cast<int>(addr->length)) < 0)
+        disconnect(addr ? evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) : "node address unknown");
+}
+
+void ServerConn::link(ClientConn* client) {
+    client_ = client;
+    set_state(ServerState::Active);
+}
+
+void ServerConn::unlink() {
+    client_ = nullptr;
+    set_state(ServerState::Idle);
+    bufferevent_enable(bev_.get(), EV_READ);  // a relay pause must not outlive the link
+}
+
+void ServerConn::reset(const std::string& query) {
+    set_state(ServerState::Resetting);
+    Bytes q;
+    ByteWriter w(q);
+    w.u8('Q');
+    w.u32(static_cast<std::uint32_t>(4 + query.size() + 1));
+    w.cstring(query);
+    tracker_.on_frontend('Q');
+    bufferevent_write(bev_.get(), q.data(), q.size());
+}
+
+void ServerConn::disconnect(const char* reason) {
+    if (state_ == ServerState::Closed) return;
+    log_debug("S-%u %s: closing: %s", id_, worker_.node(node_).name.c_str(), reason);
+    ServerState was = state_;
+    set_state(ServerState::Closed);
+    if (bev_) {
+        bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
+        bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+    }
+    ClientConn* client = client_;
+    client_ = nullptr;
+    if (pool_ != nullptr) pool_->server_closed(this, was);
+    worker_.retire(this);
+    if (client != nullptr) client->on_server_closed(reason);
+}
+
+void ServerConn::note_param(std::span<const std::uint8_t> body) {
+    ByteReader r(body.data(), body.size());
+    std::string_view name = r.cstring();
+    std::string_view value = r.cstring();
+    if (r.failed()) return;
+    for (auto& [k, v] : params_)
+        if (k == name) {
+            v = value;
+            return;
+        }
+    params_.emplace_back(name, value);
+}
+
+void ServerConn::on_read(bufferevent*, void* arg) {
+    auto* s = static_cast<ServerConn*>(arg);
+    if (s->client_ != nullptr)
+        s->client_->on_server_readable();
+    else
+        s->read_own();
+}
+
+void ServerConn::on_write(bufferevent*, void* arg) {
+    auto* s = static_cast<ServerConn*>(arg);
+    if (s->client_ != nullptr) s->client_->on_server_writable();
+}
+
+void ServerConn::on_event(bufferevent*, short events, void* arg) {
+    auto* s = static_cast<ServerConn*>(arg);
+    if (events & BEV_EVENT_CONNECTED) {
+        const auto& addr = s->worker_.node_address(s->node_);
+        if (addr && addr->family() != AF_UNIX) {
+            int on = 1;
+            setsockopt(bufferevent_getfd(s->bev_.get()), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+        }
+        s->set_state(s->client_ != nullptr ? ServerState::Active : ServerState::Login);
+        bufferevent_write(s->bev_.get(), s->startup_.data(), s->startup_.size());
+        Bytes().swap(s->startup_);
+        bufferevent_enable(s->bev_.get(), EV_READ | EV_WRITE);
+        if (s->client_ != nullptr) s->client_->on_server_connected();
+        return;
+    }
+    if (events & BEV_EVENT_EOF) {
+        // What the server said before closing (a FATAL error) still goes out.
+        on_read(nullptr, s);
+        s->disconnect("server closed the connection unexpectedly");
+    } else if (events & BEV_EVENT_ERROR) {
+        s->disconnect(evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    }
+}
+
+void ServerConn::read_own() {
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    while (state_ != ServerState::Closed && client_ == nullptr) {
+        std::size_t len = evbuffer_get_length(in);
+        std::uint8_t hdr[protocol::kHeaderSize];
+        std::size_t have = net::detail::peek_header(in, 0, hdr);
+        protocol::MessageHeader h;
+        protocol::DecodeError err;
+        protocol::Decode d = protocol::decode_header({hdr, have}, protocol::Direction::Backend, kMaxOwnMessage, h, err);
+        if (d == protocol::Decode::Error) {
+            log_error("S-%u %s: protocol error from server: %s", id_, worker_.node(node_).name.c_str(),
+                      err.message.c_str());
+            disconnect("protocol error");
+            return;
+        }
+        if (d == protocol::Decode::NeedMore || len < h.frame_len()) return;
+        const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(h.frame_len()));
+        handle_own(h.type, {p + protocol::kHeaderSize, h.body_len()}, {p, h.frame_len()});
+        evbuffer_drain(in, h.frame_len());
+    }
+}
+
+void ServerConn::handle_own(char type, std::span<const std::uint8_t> body, std::span<const std::uint8_t> frame) {
+    switch (type) {
+        case 'R': {
+            if (state_ != ServerState::Login || !login_) {
+                disconnect("unexpected authentication request");
+                return;
+            }
+            auth::ServerLogin::Step step = login_->on_auth_request(body);
+            if (!step.ok) {
+                log_error("S-%u %s: login as %s failed: %s", id_, worker_.node(node_).name.c_str(),
+                          pool_->user().c_str(), step.error.c_str());
+                Bytes e;
+                protocol::build_error(e, "FATAL", "28000", "pggate could not log in to the server: " + step.error);
+                pool_->server_login_failed(this, e);
+                return;
+            }
+            if (!step.out.empty()) bufferevent_write(bev_.get(), step.out.data(), step.out.size());
+            return;
+        }
+        case 'K':
+            if (auto key = protocol::parse_backend_key_data(body)) key_ = *key;
+            return;
+        case 'S':
+            note_param(body);
+            return;
+        case 'E':
+            if (state_ == ServerState::Login) {
+                pool_->server_login_failed(this, Bytes(frame.begin(), frame.end()));
+                return;
+            }
+            if (state_ == ServerState::Resetting) return;  // ReadyForQuery follows; its status decides
+            disconnect("error from an idle server");
+            return;
+        case 'Z': {
+            auto status = protocol::parse_ready_for_query(body);
+            if (!status) {
+                disconnect("invalid ReadyForQuery");
+                return;
+            }
+            tracker_.on_ready_for_query(*status);
+            if (state_ == ServerState::Login || state_ == ServerState::Resetting) {
+                if (!tracker_.releasable()) {
+                    disconnect("not idle after login or reset");
+                    return;
+                }
+                set_state(ServerState::Idle);
+                pool_->server_ready(this);
+                return;
+            }
+            disconnect("unexpected ReadyForQuery while idle");
+            return;
+        }
+        case 'N':
+        case 'C':
+        case 'A':
+            return;  // notices, the reset's CommandComplete, stray notifications
+        default:
+            disconnect("unexpected message from server");
+            return;
+    }
+}
+
+}  // namespace pggate::session

@@ -1,0 +1,96 @@
+// One connection to a PostgreSQL server. Pooled, it logs in by itself with
+// the user's credentials, waits idle in its pool, serves one linked client at
+// a time and is reset between clients. Passed through, it belongs to one
+// client from the start and that client drives the login.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "auth/client_auth.hpp"
+#include "core/bytes.hpp"
+#include "net/event_ptr.hpp"
+#include "net/frame_scan.hpp"
+#include "pool/pool.hpp"
+#include "protocol/messages.hpp"
+#include "protocol/sync_tracker.hpp"
+
+namespace pggate::session {
+
+class ClientConn;
+class Worker;
+
+// Output queued toward one side beyond which reading from the other stops;
+// reading resumes when the queue drains below half of it.
+constexpr std::size_t kRelayHighWater = 256 * 1024;
+
+enum class ServerState {
+    Connecting,
+    Login,      // pooled: authenticating with the user's credentials
+    Idle,       // in its pool
+    Active,     // linked to a client (pass-through servers are linked from the start)
+    Resetting,  // running server_reset_query
+    Closed,
+};
+
+class ServerConn {
+public:
+    // `pool` is null for a pass-through server; `login` carries the
+    // credentials a pooled server logs in with.
+    ServerConn(Worker& worker, pool::Pool* pool, std::uint32_t node, std::optional<auth::ServerLogin> login);
+    ~ServerConn();
+    ServerConn(const ServerConn&) = delete;
+    ServerConn& operator=(const ServerConn&) = delete;
+
+    // Connects and sends `startup`. A pass-through server is linked to
+    // `client` at once.
+    void start(Bytes startup, ClientConn* client);
+
+    void link(ClientConn* client);
+    // Back to the pool's hands: idle, reading again.
+    void unlink();
+    // Forgets the client without a state change, so closing does not call it back.
+    void detach_client() { client_ = nullptr; }
+    void reset(const std::string& query);
+    // The one close path: tells the pool and a linked client.
+    void disconnect(const char* reason);
+
+    ServerState state() const { return state_; }
+    std::uint32_t id() const { return id_; }
+    std::uint32_t node() const { return node_; }
+    bufferevent* bev() const { return bev_.get(); }
+    net::ScanState& scan() { return scan_; }
+    protocol::SyncTracker& tracker() { return tracker_; }
+    const protocol::BackendKey& backend_key() const { return key_; }
+    void set_backend_key(protocol::BackendKey key) { key_ = key; }
+    const pool::ParamList& params() const { return params_; }
+    void note_param(std::span<const std::uint8_t> body);
+
+private:
+    static void on_read(bufferevent*, void* arg);
+    static void on_write(bufferevent*, void* arg);
+    static void on_event(bufferevent*, short events, void* arg);
+
+    void set_state(ServerState next);
+    // Messages of a server with no client: login, reset, or stray ones while idle.
+    void read_own();
+    void handle_own(char type, std::span<const std::uint8_t> body, std::span<const std::uint8_t> frame);
+
+    Worker& worker_;
+    pool::Pool* pool_;
+    std::uint32_t node_;
+    std::uint32_t id_;
+    ServerState state_ = ServerState::Connecting;
+    std::optional<auth::ServerLogin> login_;
+    net::BuffereventPtr bev_;
+    ClientConn* client_ = nullptr;
+    Bytes startup_;
+    net::ScanState scan_;
+    protocol::SyncTracker tracker_;
+    protocol::BackendKey key_;
+    pool::ParamList params_;
+};
+
+}  // namespace pggate::session

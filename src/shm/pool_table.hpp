@@ -1,0 +1,39 @@
+// Pools in shared memory: one entry per (database, user, node), found by key
+// from any worker. It holds the pool's global server count (the limit that
+// holds across workers) and per-worker occupancy for the admin console.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace pggate::shm {
+
+constexpr std::uint32_t kMaxPools = 512;
+constexpr std::size_t kPoolKeySize = 192;
+
+// What one worker has in one pool; written by that worker only.
+struct alignas(64) PoolOccupancy {
+    std::atomic<std::uint32_t> servers;    // counted in PoolEntry::servers too
+    std::atomic<std::uint32_t> sv_idle;
+    std::atomic<std::uint32_t> sv_active;
+    std::atomic<std::uint32_t> cl_active;
+    std::atomic<std::uint32_t> cl_waiting;
+};
+
+struct alignas(64) PoolEntry {
+    std::atomic<std::uint32_t> state;  // 0 free, 1 being claimed, 2 in use
+    char key[kPoolKeySize];            // "database\0user\0node", set before state = 2
+    std::atomic<std::uint32_t> servers;  // server connections of all workers
+    std::atomic<std::uint32_t> waiting;  // clients waiting in all workers
+};
+
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+// Turns (database, user, node) into the bytes stored as an entry's key;
+// nullopt if they do not fit.
+std::optional<std::size_t> make_pool_key(std::string_view database, std::string_view user, std::uint32_t node,
+                                         char (&out)[kPoolKeySize]);
+
+}  // namespace pggate::shm

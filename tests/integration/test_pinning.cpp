@@ -1,0 +1,106 @@
+// Transaction pooling never leaks session state between clients: statements
+// that leave state pggate cannot move pin their client to its server, and
+// the server is cleaned before another client gets it.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+
+using namespace pggate::test;
+
+namespace {
+
+Pggate transaction_pool(int size) {
+    return Pggate(std::vector<std::string>{"pool_mode = transaction", "auth_type = trust",
+                                           "default_pool_size = " + std::to_string(size), "workers = 1"});
+}
+
+}  // namespace
+
+TEST_CASE("pinning: SET of an untracked parameter stays with its client and is reset after it") {
+    PGGATE_ONLY();
+    Pggate gate = transaction_pool(2);
+    const std::string default_work_mem = PgConn(gate.conninfo()).scalar("show work_mem");
+    {
+        PgConn a(gate.conninfo());
+        a.exec_ok("set work_mem = '3MB'");
+        std::string pid = a.scalar("select pg_backend_pid()");
+        // Another client takes the other server meanwhile.
+        PgConn b(gate.conninfo());
+        CHECK(b.scalar("show work_mem") == default_work_mem);
+        CHECK(a.scalar("show work_mem") == "3MB");
+        CHECK(a.scalar("select pg_backend_pid()") == pid);
+    }
+    for (int i = 0; i < 6; ++i) {
+        PgConn c(gate.conninfo());
+        CHECK(c.scalar("show work_mem") == default_work_mem);
+    }
+}
+
+TEST_CASE("pinning: a tracked parameter follows the client without pinning it") {
+    PGGATE_ONLY();
+    Pggate gate = transaction_pool(1);
+    PgConn a(gate.conninfo("application_name=first"));
+    PgConn b(gate.conninfo("application_name=second"));
+    a.exec_ok("set application_name = 'changed'");
+    // With one server, b gets an answer only if a did not keep it.
+    CHECK(b.scalar("show application_name") == "second");
+    CHECK(a.scalar("show application_name") == "changed");
+    CHECK(std::string(PQparameterStatus(a.get(), "application_name")) == "changed");
+    CHECK(b.scalar("show application_name") == "second");
+}
+
+TEST_CASE("pinning: named prepared statements work and are gone for the next client") {
+    PGGATE_ONLY();
+    Pggate gate = transaction_pool(1);
+    {
+        PgConn a(gate.conninfo());
+        PgResult p(PQprepare(a.get(), "s1", "select $1::int + 1", 1, nullptr));
+        REQUIRE(PQresultStatus(p.get()) == PGRES_COMMAND_OK);
+        for (int i = 0; i < 3; ++i) {
+            std::string v = std::to_string(i);
+            const char* params[] = {v.c_str()};
+            PgResult r(PQexecPrepared(a.get(), "s1", 1, params, nullptr, nullptr, 0));
+            REQUIRE(PQresultStatus(r.get()) == PGRES_TUPLES_OK);
+            CHECK(std::string(PQgetvalue(r.get(), 0, 0)) == std::to_string(i + 1));
+        }
+        a.exec_ok("prepare q1 as select 42");
+        CHECK(a.scalar("execute q1") == "42");
+    }
+    PgConn b(gate.conninfo());
+    // The same names again: they would clash if the server kept the old ones.
+    PgResult p(PQprepare(b.get(), "s1", "select $1::text || 'x'", 1, nullptr));
+    CHECK(PQresultStatus(p.get()) == PGRES_COMMAND_OK);
+    b.exec_ok("prepare q1 as select 7");
+    CHECK(b.scalar("execute q1") == "7");
+}
+
+TEST_CASE("pinning: temporary tables and session advisory locks do not outlive their client") {
+    PGGATE_ONLY();
+    Pggate gate = transaction_pool(1);
+    {
+        PgConn a(gate.conninfo());
+        a.exec_ok("create temp table pin_tt(x int)");
+        a.exec_ok("insert into pin_tt values (1), (2)");
+        CHECK(a.scalar("select count(*) from pin_tt") == "2");
+        CHECK(a.scalar("select pg_advisory_lock(4242) is not null") == "t");
+    }
+    PgConn b(gate.conninfo());
+    CHECK(b.scalar("select to_regclass('pg_temp.pin_tt') is null") == "t");
+    CHECK(b.scalar("select pg_try_advisory_lock(4242)") == "t");
+    b.exec_ok("select pg_advisory_unlock_all()");
+}
+
+TEST_CASE("pinning: SET LOCAL and statements in strings or comments do not pin") {
+    PGGATE_ONLY();
+    Pggate gate = transaction_pool(1);
+    PgConn a(gate.conninfo());
+    PgConn b(gate.conninfo());
+    a.exec_ok("begin; set local work_mem = '5MB'; commit");
+    a.exec_ok("select 'set work_mem = 1' as s /* listen x; */ -- prepare y");
+    a.exec_ok("select $$ create temp table z(x int) $$");
+    // b can only be served if a was released after each transaction.
+    CHECK(b.scalar("select 1") == "1");
+}
