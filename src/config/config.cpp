@@ -264,6 +264,8 @@ constexpr KeySpec kKeys[] = {
     {"pggate.auth_file", [](Config& c, std::string_view v) { return set_string(v, c.auth_file); }, nullptr},
     {"pggate.server_reset_query", [](Config& c, std::string_view v) { return set_string(v, c.server_reset_query); },
      nullptr},
+    {"pggate.max_prepared_statements",
+     [](Config& c, std::string_view v) { return set_int(v, 0, 100000, c.max_prepared_statements); }, nullptr},
     {"pggate.query_wait_timeout",
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.query_wait_timeout); },
      nullptr},

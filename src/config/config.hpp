@@ -51,6 +51,9 @@ struct Config {
     std::string auth_file;
     std::string server_reset_query = "DISCARD ALL";
     double query_wait_timeout = 120.0;  // seconds; 0 = wait forever
+    // Named statements each server keeps for transaction pooling; 0: a client
+    // using one is pinned to its server instead.
+    int max_prepared_statements = 200;
 
     // [nodes]
     std::vector<Node> nodes;

@@ -115,8 +115,13 @@ void Pool::server_closed(session::ServerConn* server, session::ServerState was) 
     open_servers();
 }
 
+// Clients of other workers that wait because the pool is full everywhere;
+// while there is room, they open servers of their own.
 std::uint32_t Pool::others_waiting() const {
-    std::uint32_t all = worker_.shm().pool(shm_index_).waiting.load(std::memory_order_relaxed);
+    const shm::PoolEntry& entry = worker_.shm().pool(shm_index_);
+    if (entry.servers.load(std::memory_order_relaxed) < static_cast<std::uint32_t>(worker_.config().default_pool_size))
+        return 0;
+    std::uint32_t all = entry.waiting.load(std::memory_order_relaxed);
     auto mine = static_cast<std::uint32_t>(waiting_.size());
     return all > mine ? all - mine : 0;
 }

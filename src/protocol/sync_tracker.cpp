@@ -42,6 +42,7 @@ void SyncTracker::on_frontend(char type) {
 
 void SyncTracker::on_ready_for_query(char status) {
     if (outstanding_ > 0) --outstanding_;
+    ++completed_;
     status_ = status;
 }
 

@@ -15,12 +15,17 @@ public:
     void on_ready_for_query(char status);
 
     std::uint32_t outstanding() const { return outstanding_; }
+    // Pipeline segments (each ends with one ReadyForQuery): how many have
+    // completed, and the segment a message sent now belongs to.
+    std::uint64_t completed() const { return completed_; }
+    std::uint64_t current_segment() const { return completed_ + outstanding_; }
     char status() const { return status_; }
     // Idle and owing nothing: the server may go to another client.
     bool releasable() const { return outstanding_ == 0 && status_ == 'I' && !copy_in_; }
 
 private:
     std::uint32_t outstanding_ = 0;
+    std::uint64_t completed_ = 0;
     // Syncs since the last Query/Execute: if that statement turns out to be a
     // COPY FROM STDIN, the server ignores them (it is in copy-in mode).
     std::uint32_t syncs_since_statement_ = 0;

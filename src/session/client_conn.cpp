@@ -359,19 +359,15 @@ void ClientConn::on_server_assigned(ServerConn* server) {
 void ClientConn::sync_params() {
     std::string q = params_.sync_query(server_->params());
     if (q.empty()) return;
-    Bytes msg;
-    ByteWriter w(msg);
-    w.u8('Q');
-    w.u32(static_cast<std::uint32_t>(4 + q.size() + 1));
-    w.cstring(q);
-    server_->tracker().on_frontend('Q');
     ++swallow_;
-    bufferevent_write(server_->bev(), msg.data(), msg.size());
+    server_->send_query(q);
 }
 
 bool ClientConn::inspects(const protocol::MessageHeader& h) const {
-    return (h.type == 'Q' || h.type == 'P') && pinned_ == nullptr && !passthrough() &&
-           worker_.config().pool_mode == config::PoolMode::Transaction && h.frame_len() <= kMaxInspected;
+    if (passthrough() || worker_.config().pool_mode != config::PoolMode::Transaction) return false;
+    if (h.type == 'B' || h.type == 'D' || h.type == 'C') return rewrites_statements();
+    if (h.type == 'P') return rewrites_statements() || (pinned_ == nullptr && h.frame_len() <= kMaxInspected);
+    return h.type == 'Q' && pinned_ == nullptr && h.frame_len() <= kMaxInspected;
 }
 
 void ClientConn::pin(const char* reason) {
@@ -451,7 +447,7 @@ void ClientConn::pump(Side from) {
                 tracker.on_frontend(h.type);
                 return false;
             }
-            return login || swallow_ > 0 || h.type == 'Z' || h.type == 'S';
+            return login || swallow_ > 0 || h.type == 'Z' || h.type == 'S' || h.type == '1' || h.type == '3';
         });
         if (r.forward > 0) evbuffer_remove_buffer(in, out, r.forward);
         if (r.stop == net::ScanStop::More) break;
@@ -497,19 +493,34 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             disconnect("client terminated");
             return false;
         }
-        // A Query or Parse read whole to see whether it pins the client.
-        ByteReader r(body.data(), body.size());
-        std::string_view name = type == 'P' ? r.cstring() : std::string_view();
-        std::string_view sql = r.cstring();
-        if (!name.empty())
-            pin("a named prepared statement");
-        else if (const char* why = r.failed() ? "a malformed statement" : pin_reason(sql))
-            pin(why);
-        server_->tracker().on_frontend(type);
-        return true;
+        if (type == 'Q') {
+            ByteReader r(body.data(), body.size());
+            std::string_view sql = r.cstring();
+            if (!r.failed() && rewrites_statements() && !stmts_.empty() && !deallocate(sql)) return false;
+            if (pinned_ == nullptr)
+                if (const char* why = r.failed() ? "a malformed statement" : pin_reason(sql)) pin(why);
+            server_->tracker().on_frontend(type);
+            return true;
+        }
+        return forward_extended(type, body);
     }
     if (swallow_ > 0) return swallow(type, body);
     switch (type) {
+        case '1':
+            return server_->statements().on_parse_complete() != ServerStatements::ParseReply::Swallow;
+        case '3':
+            switch (server_->statements().on_close_complete()) {
+                case ServerStatements::CloseReply::Forward:
+                    return true;
+                case ServerStatements::CloseReply::AsParseComplete: {
+                    static const std::uint8_t kParseComplete[] = {'1', 0, 0, 0, 4};
+                    bufferevent_write(bev_.get(), kParseComplete, sizeof kParseComplete);
+                    return false;
+                }
+                case ServerStatements::CloseReply::Swallow:
+                    return false;
+            }
+            return true;
         case 'K': {
             auto key = protocol::parse_backend_key_data(body);
             if (!key) {
@@ -529,7 +540,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
                 protocol_error(Side::Server, "08P01", "invalid ReadyForQuery from server");
                 return false;
             }
-            server_->tracker().on_ready_for_query(*status);
+            server_ready_for_query(*status);
             if (state_ == ClientState::Login) {
                 log_debug("C-%u %s/%s@%s: logged in on %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(),
                           worker_.node(server_->node()).name.c_str());
@@ -562,6 +573,12 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
     }
 }
 
+void ClientConn::server_ready_for_query(char status) {
+    server_->tracker().on_ready_for_query(status);
+    // Parses the server skipped after an error created nothing.
+    for (const std::string& name : server_->statements().settle(server_->tracker().completed())) stmts_.erase(name);
+}
+
 // Replies to a query pggate injected: they update what pggate knows of the
 // server and never reach the client.
 bool ClientConn::swallow(char type, std::span<const std::uint8_t> body) {
@@ -576,7 +593,7 @@ bool ClientConn::swallow(char type, std::span<const std::uint8_t> body) {
             break;
         }
         case 'Z':
-            if (auto status = protocol::parse_ready_for_query(body)) server_->tracker().on_ready_for_query(*status);
+            if (auto status = protocol::parse_ready_for_query(body)) server_ready_for_query(*status);
             --swallow_;
             break;
         default:

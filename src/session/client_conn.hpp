@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
+#include <unordered_map>
 #include <span>
 #include <string>
 
@@ -14,6 +16,7 @@
 #include "net/frame_scan.hpp"
 #include "pool/pool.hpp"
 #include "session/client_params.hpp"
+#include "session/prepared.hpp"
 
 namespace pggate::session {
 
@@ -75,6 +78,17 @@ private:
     // A message the relay reads whole; returns true if it goes on to the peer unchanged.
     bool handle_message(Side from, char type, std::span<const std::uint8_t> body);
     bool swallow(char type, std::span<const std::uint8_t> body);
+    void server_ready_for_query(char status);
+    // Transaction pooling renames named statements per server: Parse, Bind,
+    // Describe and Close are read whole and sent on rewritten; returns true
+    // when the message goes on unchanged.
+    bool rewrites_statements() const;
+    bool forward_extended(char type, std::span<const std::uint8_t> body);
+    void ensure_prepared(const StatementPtr& stmt);
+    // SQL DEALLOCATE of the client's protocol-level statements; false when it
+    // sent a rewritten query instead of `sql`.
+    bool deallocate(std::string_view sql);
+    void send_to_server(char type, std::initializer_list<std::string_view> parts);
     void pin(const char* reason);
     // Whether a Query or Parse must be read whole to see if it pins the client.
     bool inspects(const protocol::MessageHeader& h) const;
@@ -106,6 +120,8 @@ private:
     ClientParams params_;
     // ReadyForQuery messages of injected queries still to swallow.
     std::uint32_t swallow_ = 0;
+    // The client's named statements (transaction pooling).
+    std::unordered_map<std::string, StatementPtr> stmts_;
     // Why the client keeps its server until it leaves (nullptr: not pinned).
     const char* pinned_ = nullptr;
     bool admitted_ = false;

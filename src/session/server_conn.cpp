@@ -65,11 +65,18 @@ void ServerConn::unlink() {
 
 void ServerConn::reset(const std::string& query) {
     set_state(ServerState::Resetting);
+    // pggate's own statements must go whatever the reset query does.
+    if (!statements_.empty()) send_query("DEALLOCATE ALL");
+    statements_.clear();
+    send_query(query);
+}
+
+void ServerConn::send_query(std::string_view sql) {
     Bytes q;
     ByteWriter w(q);
     w.u8('Q');
-    w.u32(static_cast<std::uint32_t>(4 + query.size() + 1));
-    w.cstring(query);
+    w.u32(static_cast<std::uint32_t>(4 + sql.size() + 1));
+    w.cstring(sql);
     tracker_.on_frontend('Q');
     bufferevent_write(bev_.get(), q.data(), q.size());
 }
@@ -203,6 +210,7 @@ void ServerConn::handle_own(char type, std::span<const std::uint8_t> body, std::
             }
             tracker_.on_ready_for_query(*status);
             if (state_ == ServerState::Login || state_ == ServerState::Resetting) {
+                if (tracker_.outstanding() > 0) return;  // more of the reset to come
                 if (!tracker_.releasable()) {
                     disconnect("not idle after login or reset");
                     return;

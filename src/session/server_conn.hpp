@@ -16,6 +16,7 @@
 #include "pool/pool.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/sync_tracker.hpp"
+#include "session/prepared.hpp"
 
 namespace pggate::session {
 
@@ -54,6 +55,8 @@ public:
     // Forgets the client without a state change, so closing does not call it back.
     void detach_client() { client_ = nullptr; }
     void reset(const std::string& query);
+    // Sends a simple Query pggate itself answers for (its replies never reach a client).
+    void send_query(std::string_view sql);
     // The one close path: tells the pool and a linked client.
     void disconnect(const char* reason);
 
@@ -63,6 +66,7 @@ public:
     bufferevent* bev() const { return bev_.get(); }
     net::ScanState& scan() { return scan_; }
     protocol::SyncTracker& tracker() { return tracker_; }
+    ServerStatements& statements() { return statements_; }
     const protocol::BackendKey& backend_key() const { return key_; }
     void set_backend_key(protocol::BackendKey key) { key_ = key; }
     const pool::ParamList& params() const { return params_; }
@@ -89,6 +93,7 @@ private:
     Bytes startup_;
     net::ScanState scan_;
     protocol::SyncTracker tracker_;
+    ServerStatements statements_;
     protocol::BackendKey key_;
     pool::ParamList params_;
 };

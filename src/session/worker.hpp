@@ -19,6 +19,7 @@
 #include "core/fd.hpp"
 #include "net/address.hpp"
 #include "net/event_ptr.hpp"
+#include "session/prepared.hpp"
 #include "shm/segment.hpp"
 
 namespace pggate::pool {
@@ -103,6 +104,7 @@ public:
     // The auth_file secret of a user (nullptr: unknown user).
     const auth::Credentials* credentials(const std::string& user) const;
     void remember_client_key(const std::string& user, const protocol::ScramKey& key);
+    StatementRegistry& statements() { return statements_; }
 
 private:
     static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
@@ -142,6 +144,7 @@ private:
     Owned<CancelForward> cancels_;
     std::map<std::tuple<std::string, std::string, std::uint32_t>, std::unique_ptr<pool::Pool>> pools_;
     std::unordered_map<std::string, auth::Credentials> credentials_;
+    StatementRegistry statements_;
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t connection_ids_ = 0;
     std::mt19937 rng_;

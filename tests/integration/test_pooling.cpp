@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <cstdio>
 #include <set>
 #include <thread>
@@ -211,54 +212,82 @@ TEST_CASE("pooling: 20 clients share 3 servers in transaction mode") {
     CHECK(admin.scalar("select count(distinct (client, n)) from pool_load_rows") == std::to_string(kClients * kRounds));
 }
 
-TEST_CASE("pooling: one server serves clients in turn; a held transaction makes others wait") {
+TEST_CASE("pooling: one server serves clients in turn") {
     PGGATE_ONLY();
-    Pggate gate(pooled({"default_pool_size = 1", "query_wait_timeout = 20"}));
+    // One worker: with two, the one server may move between the workers
+    // (closed in one, opened in the other) and its pid would change.
+    Pggate gate(pooled({"default_pool_size = 1", "query_wait_timeout = 20", "workers = 1"}));
+    PgConn admin = cluster().admin();
 
     PgConn a(gate.conninfo());
     std::string pid = a.scalar("select pg_backend_pid()");
     CHECK(a.scalar("select pg_backend_pid()") == pid);
+    {
+        PgConn b(gate.conninfo());
+        CHECK(b.scalar("select pg_backend_pid()") == pid);
+        for (int i = 0; i < 5; ++i) {
+            CHECK(a.scalar("select pg_backend_pid()") == pid);
+            CHECK(b.scalar("select pg_backend_pid()") == pid);
+        }
+        b.exec_ok("begin");
+        CHECK(b.scalar("select pg_backend_pid()") == pid);
+        b.exec_ok("commit");
+    }
+    PgConn c(gate.conninfo());
+    CHECK(c.scalar("select pg_backend_pid()") == pid);
+    CHECK(a.scalar("select pg_backend_pid()") == pid);
+    CHECK(backends_of(admin, "postgres") == 1);
+}
 
-    // A client on A's worker gets the very server A used.
+TEST_CASE("pooling: a transaction holding the only server makes clients of both workers wait") {
+    PGGATE_ONLY();
+    Pggate gate(pooled({"default_pool_size = 1", "query_wait_timeout = 20"}));
+    PgConn admin = cluster().admin();
+
+    // A, a client on A's worker and one on the other worker, each served once.
+    PgConn a(gate.conninfo());
+    CHECK(a.scalar("select 'a'") == "a");
     pid_t worker_a = gate.worker_serving(a);
     REQUIRE(worker_a != 0);
-    std::vector<PgConn> others;
-    bool found = false;
-    for (int tries = 0; tries < 20 && !found; ++tries) {
-        others.emplace_back(gate.conninfo());
-        found = gate.worker_serving(others.back()) == worker_a;
+    std::optional<PgConn> same, other;
+    for (int tries = 0; tries < 40 && (!same || !other); ++tries) {
+        PgConn c(gate.conninfo());
+        auto& slot = gate.worker_serving(c) == worker_a ? same : other;
+        if (!slot) slot.emplace(std::move(c));
     }
-    REQUIRE_MESSAGE(found, "no connection out of 20 landed on the worker serving A");
-    CHECK(others.back().scalar("select pg_backend_pid()") == pid);
-    CHECK(a.scalar("select pg_backend_pid()") == pid);
-    // And a client of the other worker is served too (the pool limit is global).
-    PgConn other(gate.conninfo());
-    for (int tries = 0; tries < 20 && gate.worker_serving(other) == worker_a; ++tries) other = PgConn(gate.conninfo());
-    if (gate.worker_serving(other) != worker_a) {
-        CHECK(other.scalar("select 'other worker'") == "other worker");
-    }
-    others.clear();
+    REQUIRE_MESSAGE(same.has_value(), "no connection out of 40 landed on A's worker");
+    REQUIRE_MESSAGE(other.has_value(), "no connection out of 40 landed on the other worker");
+    CHECK(same->scalar("select 'same worker'") == "same worker");
+    CHECK(other->scalar("select 'other worker'") == "other worker");
+    CHECK(a.scalar("select 'a again'") == "a again");
+    CHECK(eventually([&] { return backends_of(admin, "postgres") <= 1; }, 3));
 
-    // A holds the only server in a transaction: B waits for it.
-    PgConn admin = cluster().admin();
     a.exec_ok("begin");
     std::string pid_in_tx = a.scalar("select pg_backend_pid()");
-    PgConn b(gate.conninfo());
-    REQUIRE(PQsendQuery(b.get(), "select pg_backend_pid(), 'b'") == 1);
+    REQUIRE(PQsendQuery(same->get(), "select pg_backend_pid(), 'same'") == 1);
+    REQUIRE(PQsendQuery(other->get(), "select pg_backend_pid(), 'other'") == 1);
     sleep_for(0.5);
-    CHECK_MESSAGE(still_busy(b.get()), "B was answered while A held the only server");
+    CHECK_MESSAGE(still_busy(same->get()), "a client was answered while A held the only server");
+    CHECK_MESSAGE(still_busy(other->get()), "a client of the other worker was answered while A held the only server");
     CHECK(a.scalar("select 'a still in its transaction'") == "a still in its transaction");
     CHECK(PQtransactionStatus(a.get()) == PQTRANS_INTRANS);
-    CHECK(still_busy(b.get()));
-    CHECK(backends_of(admin, "postgres") <= 1);
+    CHECK(still_busy(same->get()));
+    CHECK(still_busy(other->get()));
+    CHECK(backends_of(admin, "postgres") == 1);
     a.exec_ok("commit");
-    PgResult rb = get_result(b.get(), 10);
-    REQUIRE_MESSAGE(rb.status() == PGRES_TUPLES_OK, rb.describe());
-    CHECK(rb.value(0, 1) == "b");
-    if (gate.worker_serving(b) == worker_a) CHECK(rb.value(0, 0) == pid_in_tx);
-    CHECK(!get_result(b.get(), 10));
+
+    PgResult r_same = get_result(same->get(), 10);
+    REQUIRE_MESSAGE(r_same.status() == PGRES_TUPLES_OK, r_same.describe());
+    CHECK(r_same.value(0, 1) == "same");
+    CHECK(!get_result(same->get(), 10));
+    PgResult r_other = get_result(other->get(), 10);
+    REQUIRE_MESSAGE(r_other.status() == PGRES_TUPLES_OK, r_other.describe());
+    CHECK(r_other.value(0, 1) == "other");
+    CHECK(!get_result(other->get(), 10));
     CHECK(a.scalar("select 'a after commit'") == "a after commit");
     CHECK(backends_of(admin, "postgres") <= 1);
+    MESSAGE("server pids: A's transaction " << pid_in_tx << ", same worker " << r_same.value(0, 0)
+                                            << ", other worker " << r_other.value(0, 0));
 }
 
 TEST_CASE("pooling: transaction status and transaction-local settings in transaction mode") {
@@ -567,7 +596,7 @@ TEST_CASE("pooling: session mode resets a server before the next client gets it"
     Cleanup cleanup{{"drop role if exists pool_session"}};
     cluster().admin_exec("drop role if exists pool_session");
     cluster().admin_exec("create role pool_session login");
-    Pggate gate(pooled({"default_pool_size = 2", "verbose = 2"}, "session"));
+    Pggate gate(pooled({"default_pool_size = 2"}, "session"));
     PgConn admin = cluster().admin();
     std::string default_work_mem = admin.scalar("select reset_val || unit from pg_settings where name = 'work_mem'");
     // pg_settings reports kB; SHOW uses the largest exact unit.
@@ -599,8 +628,10 @@ TEST_CASE("pooling: session mode resets a server before the next client gets it"
     MESSAGE("distinct servers over " << kRounds << " session clients: " << pids.size() << " (default work_mem "
                                      << default_work_mem << "); per round:" << trail);
     if (!direct_mode()) {
+        // Servers may move between workers (an idle one is closed for a client
+        // waiting in the other worker), so more than two can appear; but a
+        // session pool that opened a new server for every client reuses nothing.
         CHECK_MESSAGE(pids.size() < static_cast<std::size_t>(kRounds), "no server was reused in session mode");
-        CHECK(pids.size() <= 2);
     }
 }
 

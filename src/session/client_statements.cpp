@@ -1,0 +1,164 @@
+// Transaction pooling of named prepared statements: a client's Parse, Bind,
+// Describe and Close are sent on with server-side statement names, and what a
+// server lacks is prepared first. What the client does not see (an injected
+// Parse) has its reply swallowed; errors are left for the server to produce,
+// so they come in order and with PostgreSQL's own skip-to-Sync behaviour.
+#include "core/bytes.hpp"
+#include "session/client_conn.hpp"
+#include "route/sql_lexer.hpp"
+#include "session/pin_rules.hpp"
+#include "session/server_conn.hpp"
+#include "session/worker.hpp"
+
+namespace pggate::session {
+
+namespace {
+
+// A Close of a statement that exists nowhere: the server answers
+// CloseComplete, which then stands in for a ParseComplete.
+constexpr std::string_view kNoStatement = "pggate_none";
+
+std::string_view rest_of(ByteReader& r, std::span<const std::uint8_t> body) {
+    std::size_t used = body.size() - r.remaining();
+    return {reinterpret_cast<const char*>(body.data()) + used, r.remaining()};
+}
+
+std::string as_string(char c) { return std::string(1, c); }
+
+}  // namespace
+
+bool ClientConn::rewrites_statements() const { return worker_.config().max_prepared_statements > 0; }
+
+void ClientConn::send_to_server(char type, std::initializer_list<std::string_view> parts) {
+    std::size_t len = 4;
+    for (std::string_view p : parts) len += p.size();
+    Bytes msg;
+    msg.reserve(1 + len);
+    ByteWriter w(msg);
+    w.u8(static_cast<std::uint8_t>(type));
+    w.u32(static_cast<std::uint32_t>(len));
+    for (std::string_view p : parts) w.raw(p);
+    server_->tracker().on_frontend(type);
+    bufferevent_write(server_->bev(), msg.data(), msg.size());
+}
+
+void ClientConn::ensure_prepared(const StatementPtr& stmt) {
+    ServerStatements& on_server = server_->statements();
+    if (on_server.has(stmt->id)) return;
+    std::uint64_t segment = server_->tracker().current_segment();
+    send_to_server('P', {stmt->server_name, std::string_view("\0", 1), stmt->tail});
+    on_server.add(stmt->id);
+    on_server.expect_parse(ServerStatements::ParseReply::Swallow, stmt->id, segment);
+    auto cap = static_cast<std::size_t>(worker_.config().max_prepared_statements);
+    if (std::uint64_t old = on_server.evict_beyond(cap)) {
+        std::string name = "pggate_" + std::to_string(old);
+        send_to_server('C', {"S", name, std::string_view("\0", 1)});
+        on_server.expect_close(ServerStatements::CloseReply::Swallow, segment);
+    }
+}
+
+bool ClientConn::deallocate(std::string_view sql) {
+    route::LexResult lexed = route::lex_sql(sql, 4);
+    if (!lexed.complete || lexed.statements.size() != 1) return true;
+    const route::Statement& st = lexed.statements[0];
+    if (st.empty() || st[0].kind != route::TokenKind::Word || st[0].text != "deallocate") return true;
+    std::size_t i = st.size() > 1 && st[1].kind == route::TokenKind::Word && st[1].text == "prepare" ? 2 : 1;
+    if (i + 1 != st.size()) return true;
+    const route::Token& name = st[i];
+    if (name.kind == route::TokenKind::Word && name.text == "all") {
+        // The server drops every statement, the client's SQL ones and pggate's alike.
+        stmts_.clear();
+        server_->statements().clear();
+        return true;
+    }
+    if (name.kind != route::TokenKind::Word && name.kind != route::TokenKind::QuotedIdent) return true;
+    auto it = stmts_.find(name.text);
+    if (it == stmts_.end()) return true;  // an SQL-level statement: the server knows it
+    StatementPtr stmt = it->second;
+    stmts_.erase(it);
+    ensure_prepared(stmt);
+    std::string rewritten = "DEALLOCATE " + stmt->server_name;
+    send_to_server('Q', {rewritten, std::string_view("\0", 1)});
+    server_->statements().forget(stmt->id);
+    return false;
+}
+
+bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body) {
+    ByteReader r(body.data(), body.size());
+    ServerStatements& on_server = server_->statements();
+    const std::string_view nul("\0", 1);
+    switch (type) {
+        case 'P': {
+            std::string_view name = r.cstring();
+            std::string_view tail = rest_of(r, body);
+            ByteReader q(reinterpret_cast<const std::uint8_t*>(tail.data()), tail.size());
+            std::string_view sql = q.cstring();
+            if (pinned_ == nullptr)
+                if (const char* why = r.failed() || q.failed() ? "a malformed statement" : pin_reason(sql)) pin(why);
+            std::uint64_t segment = server_->tracker().current_segment();
+            if (r.failed() || name.empty() || !rewrites_statements()) {
+                if (r.failed() || !rewrites_statements()) {
+                    if (!name.empty()) pin("a named prepared statement");
+                } else {
+                    on_server.expect_parse(ServerStatements::ParseReply::Forward, 0, segment);
+                }
+                server_->tracker().on_frontend(type);
+                return true;
+            }
+            auto existing = stmts_.find(std::string(name));
+            if (existing != stmts_.end()) {
+                // PostgreSQL refuses a name in use: let the server say so, in order.
+                ensure_prepared(existing->second);
+                send_to_server('P', {existing->second->server_name, nul, tail});
+                on_server.expect_parse(ServerStatements::ParseReply::Forward, 0, segment);
+                return false;
+            }
+            StatementPtr stmt = worker_.statements().intern(tail);
+            stmts_.emplace(std::string(name), stmt);
+            if (on_server.has(stmt->id)) {
+                send_to_server('C', {"S", kNoStatement, nul});
+                on_server.expect_close(ServerStatements::CloseReply::AsParseComplete, segment);
+                return false;
+            }
+            send_to_server('P', {stmt->server_name, nul, tail});
+            on_server.add(stmt->id);
+            on_server.expect_parse(ServerStatements::ParseReply::Confirm, stmt->id, segment, std::string(name));
+            if (std::uint64_t old = on_server.evict_beyond(static_cast<std::size_t>(worker_.config().max_prepared_statements))) {
+                send_to_server('C', {"S", "pggate_" + std::to_string(old), nul});
+                on_server.expect_close(ServerStatements::CloseReply::Swallow, segment);
+            }
+            return false;
+        }
+        case 'B': {
+            std::string_view portal = r.cstring();
+            std::string_view name = r.cstring();
+            auto it = r.failed() || name.empty() ? stmts_.end() : stmts_.find(std::string(name));
+            if (it == stmts_.end()) break;  // unnamed, or unknown: the server reports it with the client's name
+            ensure_prepared(it->second);
+            send_to_server('B', {portal, nul, it->second->server_name, nul, rest_of(r, body)});
+            return false;
+        }
+        case 'D':
+        case 'C': {
+            char kind = static_cast<char>(r.u8());
+            std::string_view name = r.cstring();
+            if (type == 'C') {
+                // Closing a client name: the server has no such name and answers CloseComplete.
+                if (!r.failed() && kind == 'S') stmts_.erase(std::string(name));
+                on_server.expect_close(ServerStatements::CloseReply::Forward, server_->tracker().current_segment());
+                break;
+            }
+            auto it = r.failed() || kind != 'S' || name.empty() ? stmts_.end() : stmts_.find(std::string(name));
+            if (it == stmts_.end()) break;
+            ensure_prepared(it->second);
+            send_to_server('D', {as_string('S'), it->second->server_name, nul});
+            return false;
+        }
+        default:
+            break;
+    }
+    server_->tracker().on_frontend(type);
+    return true;
+}
+
+}  // namespace pggate::session
