@@ -9,14 +9,25 @@ void SyncTracker::on_frontend(char type) {
         case 'F':  // function call
             ++outstanding_;
             syncs_since_statement_ = 0;
+            extended_statement_ = false;
             break;
         case 'E':
             syncs_since_statement_ = 0;
+            unsynced_ = true;
+            extended_statement_ = true;
+            break;
+        case 'P':
+        case 'B':
+        case 'D':
+        case 'C':
+        case 'H':
+            unsynced_ = true;
             break;
         case 'S':
             if (copy_in_) break;  // ignored by the server during copy-in
             ++outstanding_;
             ++syncs_since_statement_;
+            unsynced_ = false;
             break;
         case 'd':
             if (!copy_in_) {
@@ -34,6 +45,8 @@ void SyncTracker::on_frontend(char type) {
                 syncs_since_statement_ = 0;
             }
             copy_in_ = false;
+            // A COPY started by Execute ends at the Sync that follows it.
+            if (extended_statement_) unsynced_ = true;
             break;
         default:
             break;

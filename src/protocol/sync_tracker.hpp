@@ -20,8 +20,10 @@ public:
     std::uint64_t completed() const { return completed_; }
     std::uint64_t current_segment() const { return completed_ + outstanding_; }
     char status() const { return status_; }
+    // Owing nothing and inside no extended-protocol exchange or COPY.
+    bool synced() const { return outstanding_ == 0 && !copy_in_ && !unsynced_; }
     // Idle and owing nothing: the server may go to another client.
-    bool releasable() const { return outstanding_ == 0 && status_ == 'I' && !copy_in_; }
+    bool releasable() const { return outstanding_ == 0 && status_ == 'I' && !copy_in_ && !unsynced_; }
 
 private:
     std::uint32_t outstanding_ = 0;
@@ -30,6 +32,10 @@ private:
     // COPY FROM STDIN, the server ignores them (it is in copy-in mode).
     std::uint32_t syncs_since_statement_ = 0;
     bool copy_in_ = false;
+    // Extended-protocol messages sent since the last Sync: the server holds
+    // their unnamed statement/portal (or their error) until a Sync comes.
+    bool unsynced_ = false;
+    bool extended_statement_ = false;  // the last statement came by Execute, not Query
     char status_ = 'I';
 };
 

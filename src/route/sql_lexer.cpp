@@ -155,8 +155,13 @@ private:
             emit(TokenKind::Word, std::move(word));
         } else if (is_digit(c) || (c == '.' && is_digit(n))) {
             std::size_t start = i_;
-            while (i_ < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.' || s_[i_] == '_'))
+            while (i_ < s_.size()) {
+                char ch = s_[i_];
+                bool exponent_sign = (ch == '+' || ch == '-') && (s_[i_ - 1] == 'e' || s_[i_ - 1] == 'E') &&
+                                     is_digit(at(i_ + 1));
+                if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && !exponent_sign) break;
                 ++i_;
+            }
             emit(TokenKind::Number, std::string(s_.substr(start, i_ - start)));
         } else if (operator_char(c)) {
             std::size_t start = i_;
@@ -164,7 +169,13 @@ private:
                    !(s_[i_] == '/' && at(i_ + 1) == '*'))
                 ++i_;
             if (i_ == start) ++i_;
-            emit(TokenKind::Operator, std::string(s_.substr(start, i_ - start)));
+            // PostgreSQL: a multi-character operator ends in + or - only if it
+            // also holds one of ~ ! @ # % ^ & | ` ?, so "*-2" is "*" then "-".
+            std::string_view op = s_.substr(start, i_ - start);
+            if (op.find_first_of("~!@#%^&|`?") == std::string_view::npos)
+                while (op.size() > 1 && (op.back() == '+' || op.back() == '-')) op.remove_suffix(1);
+            i_ = start + op.size();
+            emit(TokenKind::Operator, std::string(op));
         } else {
             emit(TokenKind::Punct, std::string(1, c));
             ++i_;

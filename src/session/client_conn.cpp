@@ -596,6 +596,12 @@ bool ClientConn::swallow(char type, std::span<const std::uint8_t> body) {
             if (auto status = protocol::parse_ready_for_query(body)) server_ready_for_query(*status);
             --swallow_;
             break;
+        case '1':
+            server_->statements().on_parse_complete();
+            break;
+        case '3':
+            server_->statements().on_close_complete();
+            break;
         default:
             break;
     }

@@ -75,8 +75,15 @@ bool ClientConn::deallocate(std::string_view sql) {
     auto it = stmts_.find(name.text);
     if (it == stmts_.end()) return true;  // an SQL-level statement: the server knows it
     StatementPtr stmt = it->second;
+    if (!server_->statements().has(stmt->id)) {
+        // DEALLOCATE needs the statement on this server; prepare it in a
+        // segment of its own, whose replies pggate swallows.
+        if (!server_->tracker().synced()) return true;
+        ensure_prepared(stmt);
+        send_to_server('S', {});
+        ++swallow_;
+    }
     stmts_.erase(it);
-    ensure_prepared(stmt);
     std::string rewritten = "DEALLOCATE " + stmt->server_name;
     send_to_server('Q', {rewritten, std::string_view("\0", 1)});
     server_->statements().forget(stmt->id);

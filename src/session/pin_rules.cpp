@@ -20,6 +20,25 @@ bool word(const Statement& st, std::size_t i, std::string_view w) {
     return i < st.size() && st[i].kind == TokenKind::Word && st[i].text == w;
 }
 
+// set_config(name, value, is_local) stays in the transaction only when
+// is_local is the literal true; `open` is the index of its "(".
+bool local_set_config(const Statement& st, std::size_t open) {
+    int depth = 0;
+    int arg = 0;
+    std::size_t third_start = 0;
+    for (std::size_t j = open; j < st.size(); ++j) {
+        const std::string& t = st[j].text;
+        if (st[j].kind == TokenKind::Punct && (t == "(" || t == "[")) ++depth;
+        if (st[j].kind == TokenKind::Punct && (t == ")" || t == "]") && --depth == 0)
+            return arg == 2 && j == third_start + 1 && word(st, third_start, "true");
+        if (depth == 1 && st[j].kind == TokenKind::Punct && t == ",") {
+            ++arg;
+            third_start = j + 1;
+        }
+    }
+    return false;
+}
+
 const char* set_reason(const Statement& st) {
     std::size_t i = 1;
     if (word(st, i, "local") || word(st, i, "transaction")) return nullptr;
@@ -44,28 +63,28 @@ const char* statement_reason(const Statement& st) {
     if (first == "listen") return "LISTEN";
     if (first == "load") return "LOAD";
     if (first == "create") {
-        for (std::size_t i = 1; i < st.size() && i < 6; ++i)
-            if (word(st, i, "temp") || word(st, i, "temporary")) return "a temporary object";
-    }
-    for (std::size_t i = 0; i < st.size(); ++i) {
-        if (st[i].kind != TokenKind::Word) continue;
-        const std::string& w = st[i].text;
-        if (first == "declare" && w == "with" && word(st, i + 1, "hold")) return "a cursor WITH HOLD";
-        if (w == "into" && (word(st, i + 1, "temp") || word(st, i + 1, "temporary"))) return "a temporary table";
-        if (w == "pg_advisory_lock" || w == "pg_advisory_lock_shared" || w == "pg_try_advisory_lock" ||
-            w == "pg_try_advisory_lock_shared")
-            return "a session advisory lock";
-        if (w == "set_config") {
-            // set_config(name, value, is_local): only a literal true keeps it in the transaction.
-            int depth = 0;
-            bool local = false;
-            for (std::size_t j = i + 1; j < st.size(); ++j) {
-                if (st[j].text == "(") ++depth;
-                if (st[j].text == ")" && --depth == 0) break;
-                if (depth == 1 && st[j].kind == TokenKind::Word && st[j].text == "true") local = true;
-            }
-            if (!local) return "set_config() at session level";
+        // TEMP/TEMPORARY comes before the kind of object: CREATE [OR REPLACE]
+        // [GLOBAL|LOCAL] TEMP TABLE/VIEW/SEQUENCE.
+        for (std::size_t i = 1; i < st.size() && st[i].kind == TokenKind::Word; ++i) {
+            const std::string& w = st[i].text;
+            if (w == "temp" || w == "temporary") return "a temporary object";
+            if (w != "or" && w != "replace" && w != "global" && w != "local") break;
         }
+    }
+    const bool select = first == "select" || first == "with";
+    for (std::size_t i = 0; i < st.size(); ++i) {
+        if (st[i].kind != TokenKind::Word && st[i].kind != TokenKind::QuotedIdent) continue;
+        const std::string& w = st[i].text;
+        const bool call = i + 1 < st.size() && st[i + 1].text == "(";
+        if (st[i].kind == TokenKind::Word && first == "declare" && w == "with" && word(st, i + 1, "hold"))
+            return "a cursor WITH HOLD";
+        if (select && st[i].kind == TokenKind::Word && w == "into" &&
+            (word(st, i + 1, "temp") || word(st, i + 1, "temporary")))
+            return "a temporary table";
+        if (call && (w == "pg_advisory_lock" || w == "pg_advisory_lock_shared" || w == "pg_try_advisory_lock" ||
+                     w == "pg_try_advisory_lock_shared"))
+            return "a session advisory lock";
+        if (call && w == "set_config" && !local_set_config(st, i + 1)) return "set_config() at session level";
     }
     return nullptr;
 }

@@ -265,21 +265,39 @@ TEST_CASE("sync_tracker a terminate or unknown message adds nothing") {
     CHECK(t.releasable());
 }
 
-// Known bug: extended-protocol messages sent after the last Sync are not
-// counted, so a server with an unsynced batch in flight looks releasable. The
-// session releases on that (after a ReadyForQuery, or when the client
-// disconnects), handing the next client the batch's replies, or a server that
-// discards everything until a Sync if the batch failed.
-TEST_CASE("sync_tracker unsynced extended messages keep the server (known bug)" * doctest::may_fail()) {
+// Extended-protocol messages after the last Sync leave the server holding an
+// unnamed statement/portal (or an error that discards all until a Sync):
+// releasing it then would hand the next client that batch's replies.
+TEST_CASE("sync_tracker unsynced extended messages keep the server") {
     SUBCASE("Parse/Bind/Execute without Sync") {
         SyncTracker t;
         send(t, "PBE");
         CHECK_FALSE(t.releasable());
+        CHECK_FALSE(t.synced());
         send(t, "H");
         CHECK_FALSE(t.releasable());
         send(t, "S");
         t.on_ready_for_query('I');
         CHECK(t.releasable());
+        CHECK(t.synced());
+    }
+    SUBCASE("each extended message alone") {
+        for (char c : {'P', 'B', 'D', 'C', 'E'}) {
+            CAPTURE(c);
+            SyncTracker t;
+            t.on_frontend(c);
+            CHECK_FALSE(t.releasable());
+            t.on_frontend('S');
+            t.on_ready_for_query('I');
+            CHECK(t.releasable());
+        }
+    }
+    SUBCASE("synced() ignores the transaction status") {
+        SyncTracker t;
+        send(t, "PBES");
+        t.on_ready_for_query('T');
+        CHECK(t.synced());
+        CHECK_FALSE(t.releasable());
     }
     SUBCASE("a pipeline whose second batch is not yet synced") {
         SyncTracker t;
