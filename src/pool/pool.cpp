@@ -23,8 +23,6 @@ void Pool::acquire(session::ClientConn* client) {
         return;
     }
     waiting_.emplace_back(client, Clock::now());
-    worker_.shm().pool(shm_index_).waiting.fetch_add(1, std::memory_order_relaxed);
-    publish_counts();
     open_servers();
 }
 
@@ -32,7 +30,6 @@ void Pool::cancel_wait(session::ClientConn* client) {
     auto it = std::find_if(waiting_.begin(), waiting_.end(), [&](const auto& w) { return w.first == client; });
     if (it == waiting_.end()) return;
     waiting_.erase(it);
-    worker_.shm().pool(shm_index_).waiting.fetch_sub(1, std::memory_order_relaxed);
     publish_counts();
 }
 
@@ -58,6 +55,7 @@ void Pool::release(session::ServerConn* server, bool reset) {
     const std::string& query = worker_.config().server_reset_query;
     if (reset || (worker_.config().pool_mode == config::PoolMode::Session && !query.empty())) {
         ++connecting_;  // busy until the reset completes, like a login
+        publish_counts();
         server->reset(query.empty() ? "DISCARD ALL" : query);
         return;
     }
@@ -79,7 +77,6 @@ void Pool::hand_over(session::ServerConn* server) {
     if (!waiting_.empty()) {
         session::ClientConn* c = waiting_.front().first;
         waiting_.pop_front();
-        worker_.shm().pool(shm_index_).waiting.fetch_sub(1, std::memory_order_relaxed);
         ++active_;
         publish_counts();
         c->on_server_assigned(server);
@@ -97,7 +94,7 @@ void Pool::server_login_failed(session::ServerConn* server, const Bytes& error_f
     // Every waiter would hit the same error (same database, user, node).
     auto waiters = std::move(waiting_);
     waiting_.clear();
-    worker_.shm().pool(shm_index_).waiting.fetch_sub(static_cast<std::uint32_t>(waiters.size()), std::memory_order_relaxed);
+    publish_counts();
     server->disconnect("login failed");
     for (auto& [client, since] : waiters) client->on_pool_error(error_frame);
 }
@@ -121,8 +118,8 @@ std::uint32_t Pool::others_waiting() const {
     const shm::PoolEntry& entry = worker_.shm().pool(shm_index_);
     if (entry.servers.load(std::memory_order_relaxed) < static_cast<std::uint32_t>(worker_.config().default_pool_size))
         return 0;
-    std::uint32_t all = entry.waiting.load(std::memory_order_relaxed);
-    auto mine = static_cast<std::uint32_t>(waiting_.size());
+    std::uint32_t all = entry.starved.load(std::memory_order_relaxed);
+    std::uint32_t mine = published_starved_;
     return all > mine ? all - mine : 0;
 }
 
@@ -132,7 +129,7 @@ void Pool::tick(Clock::time_point now) {
            std::chrono::duration<double>(now - waiting_.front().second).count() >= timeout) {
         session::ClientConn* c = waiting_.front().first;
         waiting_.pop_front();
-        worker_.shm().pool(shm_index_).waiting.fetch_sub(1, std::memory_order_relaxed);
+        publish_counts();
         c->on_pool_error("08P01", "query_wait_timeout: no server connection became free in time");
     }
     // Another worker may have freed a place.
@@ -151,6 +148,17 @@ void Pool::publish_counts() {
     o.sv_idle.store(static_cast<std::uint32_t>(idle_.size()), std::memory_order_relaxed);
     o.sv_active.store(active_, std::memory_order_relaxed);
     o.cl_waiting.store(static_cast<std::uint32_t>(waiting_.size()), std::memory_order_relaxed);
+    auto waiting = static_cast<std::uint32_t>(waiting_.size());
+    std::uint32_t starved = waiting > connecting_ ? waiting - connecting_ : 0;
+    if (starved != published_starved_) {
+        shm::PoolEntry& entry = worker_.shm().pool(shm_index_);
+        if (starved > published_starved_)
+            entry.starved.fetch_add(starved - published_starved_, std::memory_order_relaxed);
+        else
+            entry.starved.fetch_sub(published_starved_ - starved, std::memory_order_relaxed);
+        o.starved.store(starved, std::memory_order_relaxed);
+        published_starved_ = starved;
+    }
 }
 
 }  // namespace pggate::pool

@@ -75,6 +75,7 @@ private:
     std::uint32_t servers_ = 0;     // places taken in shm by this worker
     std::uint32_t connecting_ = 0;  // of those, still logging in
     std::uint32_t active_ = 0;
+    std::uint32_t published_starved_ = 0;  // this worker's share of the shm starved count
     ParamList welcome_;
     bool have_welcome_ = false;
 };

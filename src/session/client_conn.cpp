@@ -334,6 +334,10 @@ void ClientConn::read_idle() {
         disconnect("client terminated");
         return;
     }
+    if (answer_known_parses()) {
+        if (evbuffer_get_length(in) > 0) read_idle();
+        return;
+    }
     set_state(ClientState::Waiting);
     bufferevent_disable(bev_.get(), EV_READ);
     pool_->acquire(this);
@@ -506,8 +510,12 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
     }
     if (swallow_ > 0) return swallow(type, body);
     switch (type) {
-        case '1':
-            return server_->statements().on_parse_complete() != ServerStatements::ParseReply::Swallow;
+        case '1': {
+            ServerStatements::ParseDone done = server_->statements().on_parse_complete();
+            if (done.kind == ServerStatements::ParseReply::Confirm)
+                if (auto it = stmts_.find(done.client_name); it != stmts_.end()) it->second->accepted = true;
+            return done.kind != ServerStatements::ParseReply::Swallow;
+        }
         case '3':
             switch (server_->statements().on_close_complete()) {
                 case ServerStatements::CloseReply::Forward:

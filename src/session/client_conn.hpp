@@ -85,6 +85,11 @@ private:
     bool rewrites_statements() const;
     bool forward_extended(char type, std::span<const std::uint8_t> body);
     void ensure_prepared(const StatementPtr& stmt);
+    // An idle client's Parse messages and Sync, all of statements servers
+    // accepted before, answered without a server (a client that prepares
+    // while others hold every server must not wait for one); false if the
+    // input starts otherwise.
+    bool answer_known_parses();
     // SQL DEALLOCATE of the client's protocol-level statements; false when it
     // sent a rewritten query instead of `sql`.
     bool deallocate(std::string_view sql);

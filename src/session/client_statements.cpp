@@ -3,7 +3,12 @@
 // server lacks is prepared first. What the client does not see (an injected
 // Parse) has its reply swallowed; errors are left for the server to produce,
 // so they come in order and with PostgreSQL's own skip-to-Sync behaviour.
+#include <event2/buffer.h>
+
+#include <vector>
+
 #include "core/bytes.hpp"
+#include "protocol/codec.hpp"
 #include "session/client_conn.hpp"
 #include "route/sql_lexer.hpp"
 #include "session/pin_rules.hpp"
@@ -55,6 +60,48 @@ void ClientConn::ensure_prepared(const StatementPtr& stmt) {
         send_to_server('C', {"S", name, std::string_view("\0", 1)});
         on_server.expect_close(ServerStatements::CloseReply::Swallow, segment);
     }
+}
+
+bool ClientConn::answer_known_parses() {
+    if (!rewrites_statements() || worker_.config().pool_mode != config::PoolMode::Transaction) return false;
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    const std::size_t len = evbuffer_get_length(in);
+    std::vector<std::pair<std::string, StatementPtr>> parsed;
+    std::size_t pos = 0;
+    while (true) {
+        std::uint8_t hdr[protocol::kHeaderSize];
+        std::size_t have = net::detail::peek_header(in, pos, hdr);
+        protocol::MessageHeader h;
+        protocol::DecodeError err;
+        if (protocol::decode_header({hdr, have}, protocol::Direction::Frontend, worker_.config().max_packet_size, h, err) !=
+                protocol::Decode::Ok ||
+            len - pos < h.frame_len())
+            return false;
+        if (h.type == 'S') {
+            if (parsed.empty()) return false;
+            pos += h.frame_len();
+            break;
+        }
+        if (h.type != 'P') return false;
+        const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(pos + h.frame_len())) + pos;
+        std::span<const std::uint8_t> body(p + protocol::kHeaderSize, h.body_len());
+        ByteReader r(body.data(), body.size());
+        std::string name(r.cstring());
+        if (r.failed() || name.empty() || stmts_.count(name) != 0) return false;
+        StatementPtr stmt = worker_.statements().find(rest_of(r, body));
+        if (!stmt || !stmt->accepted) return false;
+        parsed.emplace_back(std::move(name), std::move(stmt));
+        pos += h.frame_len();
+    }
+    evbuffer_drain(in, pos);
+    Bytes out;
+    for (auto& [name, stmt] : parsed) {
+        stmts_.emplace(std::move(name), std::move(stmt));
+        out.insert(out.end(), {'1', 0, 0, 0, 4});
+    }
+    out.insert(out.end(), {'Z', 0, 0, 0, 5, 'I'});
+    bufferevent_write(bev_.get(), out.data(), out.size());
+    return true;
 }
 
 bool ClientConn::deallocate(std::string_view sql) {

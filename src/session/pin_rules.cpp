@@ -55,9 +55,36 @@ const char* set_reason(const Statement& st) {
     return "SET of a parameter pggate does not carry between servers";
 }
 
+bool punct(const Statement& st, std::size_t i, std::string_view p) {
+    return i < st.size() && st[i].kind == TokenKind::Punct && st[i].text == p;
+}
+
 const char* statement_reason(const Statement& st) {
+    // "(select …) union (…)": the statement proper starts after the parentheses.
+    std::size_t open = 0;
+    while (punct(st, open, "(")) ++open;
+    if (open > 0) return statement_reason(Statement(st.begin() + static_cast<std::ptrdiff_t>(open), st.end()));
     if (st.empty() || st[0].kind != TokenKind::Word) return nullptr;
     const std::string& first = st[0].text;
+    if (first == "explain") {
+        // Only EXPLAIN ANALYZE runs the statement it explains.
+        bool analyze = false;
+        std::size_t i = 1;
+        if (punct(st, i, "(")) {
+            for (int depth = 0; i < st.size(); ++i) {
+                if (punct(st, i, "(")) ++depth;
+                if (punct(st, i, ")") && --depth == 0) {
+                    ++i;
+                    break;
+                }
+                if (word(st, i, "analyze") || word(st, i, "analyse")) analyze = true;
+            }
+        } else {
+            for (; word(st, i, "analyze") || word(st, i, "analyse") || word(st, i, "verbose"); ++i)
+                analyze = analyze || !word(st, i, "verbose");
+        }
+        return analyze ? statement_reason(Statement(st.begin() + static_cast<std::ptrdiff_t>(i), st.end())) : nullptr;
+    }
     if (first == "set") return set_reason(st);
     if (first == "prepare") return "PREPARE";
     if (first == "listen") return "LISTEN";

@@ -17,6 +17,11 @@ StatementPtr StatementRegistry::intern(std::string_view tail) {
     return p;
 }
 
+StatementPtr StatementRegistry::find(std::string_view tail) const {
+    auto it = by_tail_.find(std::string(tail));
+    return it == by_tail_.end() ? nullptr : it->second.lock();
+}
+
 bool ServerStatements::has(std::uint64_t id) {
     auto it = where_.find(id);
     if (it == where_.end()) return false;
@@ -57,11 +62,11 @@ void ServerStatements::expect_parse(ParseReply kind, std::uint64_t id, std::uint
 
 void ServerStatements::expect_close(CloseReply kind, std::uint64_t segment) { closes_.push_back({kind, segment}); }
 
-ServerStatements::ParseReply ServerStatements::on_parse_complete() {
-    if (parses_.empty()) return ParseReply::Forward;
-    ParseReply kind = parses_.front().kind;
+ServerStatements::ParseDone ServerStatements::on_parse_complete() {
+    if (parses_.empty()) return {ParseReply::Forward, {}};
+    ParseDone done{parses_.front().kind, std::move(parses_.front().client_name)};
     parses_.pop_front();
-    return kind;
+    return done;
 }
 
 ServerStatements::CloseReply ServerStatements::on_close_complete() {

@@ -19,6 +19,9 @@ struct PreparedStatement {
     std::uint64_t id;
     std::string server_name;  // "pggate_<id>"
     std::string tail;         // the Parse body after the name: query, parameter types
+    // A server has parsed it without error: an idle client's Parse of it can
+    // be answered without a server.
+    mutable bool accepted = false;
 };
 
 using StatementPtr = std::shared_ptr<const PreparedStatement>;
@@ -28,6 +31,8 @@ using StatementPtr = std::shared_ptr<const PreparedStatement>;
 class StatementRegistry {
 public:
     StatementPtr intern(std::string_view tail);
+    // The statement with this text and types, if one is in use; never creates one.
+    StatementPtr find(std::string_view tail) const;
 
 private:
     std::unordered_map<std::string, std::weak_ptr<const PreparedStatement>> by_tail_;
@@ -52,7 +57,11 @@ public:
 
     void expect_parse(ParseReply kind, std::uint64_t id, std::uint64_t segment, std::string client_name = {});
     void expect_close(CloseReply kind, std::uint64_t segment);
-    ParseReply on_parse_complete();
+    struct ParseDone {
+        ParseReply kind;
+        std::string client_name;  // for Confirm: the client's name of the statement
+    };
+    ParseDone on_parse_complete();
     CloseReply on_close_complete();
 
     // After ReadyForQuery ended `completed` segments: replies that never came

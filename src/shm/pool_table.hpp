@@ -20,13 +20,16 @@ struct alignas(64) PoolOccupancy {
     std::atomic<std::uint32_t> sv_active;
     std::atomic<std::uint32_t> cl_active;
     std::atomic<std::uint32_t> cl_waiting;
+    std::atomic<std::uint32_t> starved;  // this worker's share of PoolEntry::starved
 };
 
 struct alignas(64) PoolEntry {
     std::atomic<std::uint32_t> state;  // 0 free, 1 being claimed, 2 in use
     char key[kPoolKeySize];            // "database\0user\0node", set before state = 2
     std::atomic<std::uint32_t> servers;  // server connections of all workers
-    std::atomic<std::uint32_t> waiting;  // clients waiting in all workers
+    // Clients waiting in all workers with no server on its way to them: what
+    // a worker holding idle servers of a full pool gives places up for.
+    std::atomic<std::uint32_t> starved;
 };
 
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);

@@ -157,7 +157,8 @@ void Segment::reclaim_worker(std::uint32_t worker) const {
         if (pools_[p].state.load(std::memory_order_acquire) != 2) continue;
         PoolOccupancy& o = occupancy(p, worker);
         pools_[p].servers.fetch_sub(o.servers.exchange(0), std::memory_order_acq_rel);
-        pools_[p].waiting.fetch_sub(o.cl_waiting.exchange(0), std::memory_order_acq_rel);
+        pools_[p].starved.fetch_sub(o.starved.exchange(0), std::memory_order_acq_rel);
+        o.cl_waiting.store(0);
         o.sv_idle.store(0);
         o.sv_active.store(0);
         o.cl_active.store(0);

@@ -618,7 +618,9 @@ TEST_CASE("server_login refuses requests it cannot answer") {
         std::string e = refused({scram, client_key_for(kPassword)}, auth_body(kAuthMd5, "salt"));
         CHECK(e.find("MD5") != std::string::npos);
     }
-    SUBCASE("SASL with an md5 secret") { refused({md5, std::nullopt}, auth_body(kAuthSasl, std::string("SCRAM-SHA-256\0\0", 15))); }
+    SUBCASE("SASL with an md5 secret") {
+        refused({md5, std::nullopt}, auth_body(kAuthSasl, std::string("SCRAM-SHA-256\0\0", 15)));
+    }
     SUBCASE("unsupported methods") {
         for (std::uint32_t code : {2u, 6u, 7u, 8u, 9u, 13u, 99u, 0xffffffffu}) {
             CAPTURE(code);
@@ -628,7 +630,8 @@ TEST_CASE("server_login refuses requests it cannot answer") {
         CHECK(e.find("7") != std::string::npos);
     }
     SUBCASE("SASL without SCRAM-SHA-256") {
-        refused({std::string(kPassword), std::nullopt}, auth_body(kAuthSasl, std::string("SCRAM-SHA-256-PLUS\0\0", 20)));
+        refused({std::string(kPassword), std::nullopt},
+                auth_body(kAuthSasl, std::string("SCRAM-SHA-256-PLUS\0\0", 20)));
         refused({std::string(kPassword), std::nullopt}, auth_body(kAuthSasl, std::string("\0", 1)));
         refused({std::string(kPassword), std::nullopt}, auth_body(kAuthSasl, std::string("scram-sha-256\0\0", 15)));
     }

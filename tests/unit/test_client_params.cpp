@@ -51,7 +51,8 @@ TEST_CASE("client_params tracked names, any case") {
         CHECK(ClientParams::tracked(name));
     }
     for (const char* name : {"server_version", "is_superuser", "integer_datetimes", "server_encoding",
-                             "session_authorization", "work_mem", "search_path", "", "TimeZon", "TimeZone ", "_TimeZone"}) {
+                             "session_authorization", "work_mem", "search_path", "", "TimeZon", "TimeZone ",
+                             "_TimeZone"}) {
         CAPTURE(name);
         CHECK_FALSE(ClientParams::tracked(name));
     }

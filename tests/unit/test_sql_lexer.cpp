@@ -254,18 +254,26 @@ TEST_CASE("sql_lexer operators and punctuation") {
     }
 }
 
-// Known bug: PostgreSQL reads a signed exponent as part of the number
-// ("1.5e-10" is one constant); the lexer ends the number at the sign.
-TEST_CASE("sql_lexer numbers with a signed exponent (known bug)" * doctest::may_fail()) {
-    Statement st = one("select 1.5e-10, 1e+5");
-    CHECK(texts(st) == Strings{"select", "1.5e-10", ",", "1e+5"});
+// PostgreSQL reads a signed exponent as part of the number.
+TEST_CASE("sql_lexer numbers with a signed exponent") {
+    Statement st = one("select 1.5e-10, 1e+5, .5E+3, 2e-3-1, 1e-x");
+    CHECK(texts(st) == Strings{"select", "1.5e-10", ",", "1e+5", ",", ".5E+3", ",", "2e-3", "-", "1", ",", "1e", "-",
+                               "x"});
+    for (std::size_t i : {1, 3, 5, 7}) CHECK(st[i].kind == TokenKind::Number);
+    CHECK(st[8].kind == TokenKind::Operator);
+    // A sign after anything but an exponent marker is an operator.
+    st = one("select 1-1, 1+2");
+    CHECK(texts(st) == Strings{"select", "1", "-", "1", ",", "1", "+", "2"});
 }
 
-// Known bug: PostgreSQL does not let a multi-character operator end in + or -
-// unless it holds one of ~ ! @ # % ^ & | ` ?, so "a=-1" is a, =, -, 1.
-TEST_CASE("sql_lexer an operator does not swallow a trailing sign (known bug)" * doctest::may_fail()) {
-    Statement st = one("select a=-1, b<-2, c@-3");
-    CHECK(texts(st) == Strings{"select", "a", "=", "-", "1", ",", "b", "<", "-", "2", ",", "c", "@-", "3"});
+// A multi-character operator ends in + or - only if it also holds one of
+// ~ ! @ # % ^ & | ` ?, so "a=-1" is a, =, -, 1.
+TEST_CASE("sql_lexer an operator does not swallow a trailing sign") {
+    Statement st = one("select a=-1, b<-2, c@-3, 1+-2, x!=-1, d*+-4");
+    CHECK(texts(st) == Strings{"select", "a", "=", "-",  "1", ",", "b", "<", "-", "2", ",", "c", "@-", "3", ",", "1",
+                               "+",      "-", "2", ",", "x",  "!=-", "1", ",", "d", "*", "+", "-", "4"});
+    for (const auto& t : st)
+        if (t.text == "-" || t.text == "+" || t.text == "@-" || t.text == "!=-") CHECK(t.kind == TokenKind::Operator);
 }
 
 TEST_CASE("sql_lexer whitespace of every kind separates tokens") {
