@@ -13,3 +13,14 @@ std::size_t peek_header(evbuffer* in, std::size_t offset, std::uint8_t* hdr) {
 }
 
 }  // namespace pggate::net::detail
+
+namespace pggate::net {
+
+protocol::Decode peek_message(evbuffer* in, std::size_t offset, protocol::Direction dir, std::uint32_t max_length,
+                              protocol::MessageHeader& out, protocol::DecodeError& err) {
+    std::uint8_t hdr[protocol::kHeaderSize];
+    std::size_t have = detail::peek_header(in, offset, hdr);
+    return protocol::decode_header({hdr, have}, dir, max_length, out, err);
+}
+
+}  // namespace pggate::net

@@ -45,6 +45,11 @@ namespace detail {
 std::size_t peek_header(evbuffer* in, std::size_t offset, std::uint8_t* hdr);
 }  // namespace detail
 
+// Decodes the header of the message that starts `offset` bytes into `in`,
+// leaving the buffer as it is.
+protocol::Decode peek_message(evbuffer* in, std::size_t offset, protocol::Direction dir, std::uint32_t max_length,
+                              protocol::MessageHeader& out, protocol::DecodeError& err);
+
 template <typename Want>
 ScanResult scan_frames(evbuffer* in, ScanState& state, protocol::Direction dir,
                        std::uint32_t max_length, Want&& want) {

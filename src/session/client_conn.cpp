@@ -262,11 +262,9 @@ void ClientConn::begin_login() {
 void ClientConn::read_auth() {
     evbuffer* in = bufferevent_get_input(bev_.get());
     while (state_ == ClientState::Auth) {
-        std::uint8_t hdr[protocol::kHeaderSize];
-        std::size_t have = net::detail::peek_header(in, 0, hdr);
         protocol::MessageHeader h;
         protocol::DecodeError err;
-        Decode d = protocol::decode_header({hdr, have}, Direction::Frontend, worker_.config().max_packet_size, h, err);
+        Decode d = net::peek_message(in, 0, Direction::Frontend, worker_.config().max_packet_size, h, err);
         if (d == Decode::Error) {
             fail_client(err.sqlstate, err.message);
             return;
@@ -320,11 +318,9 @@ void ClientConn::send_welcome(const pool::ParamList& server_params) {
 
 void ClientConn::read_idle() {
     evbuffer* in = bufferevent_get_input(bev_.get());
-    std::uint8_t hdr[protocol::kHeaderSize];
-    std::size_t have = net::detail::peek_header(in, 0, hdr);
     protocol::MessageHeader h;
     protocol::DecodeError err;
-    Decode d = protocol::decode_header({hdr, have}, Direction::Frontend, worker_.config().max_packet_size, h, err);
+    Decode d = net::peek_message(in, 0, Direction::Frontend, worker_.config().max_packet_size, h, err);
     if (d == Decode::Error) {
         fail_client(err.sqlstate, err.message);
         return;

@@ -69,11 +69,9 @@ bool ClientConn::answer_known_parses() {
     std::vector<std::pair<std::string, StatementPtr>> parsed;
     std::size_t pos = 0;
     while (true) {
-        std::uint8_t hdr[protocol::kHeaderSize];
-        std::size_t have = net::detail::peek_header(in, pos, hdr);
         protocol::MessageHeader h;
         protocol::DecodeError err;
-        if (protocol::decode_header({hdr, have}, protocol::Direction::Frontend, worker_.config().max_packet_size, h, err) !=
+        if (net::peek_message(in, pos, protocol::Direction::Frontend, worker_.config().max_packet_size, h, err) !=
                 protocol::Decode::Ok ||
             len - pos < h.frame_len())
             return false;

@@ -151,11 +151,9 @@ void ServerConn::read_own() {
     evbuffer* in = bufferevent_get_input(bev_.get());
     while (state_ != ServerState::Closed && client_ == nullptr) {
         std::size_t len = evbuffer_get_length(in);
-        std::uint8_t hdr[protocol::kHeaderSize];
-        std::size_t have = net::detail::peek_header(in, 0, hdr);
         protocol::MessageHeader h;
         protocol::DecodeError err;
-        protocol::Decode d = protocol::decode_header({hdr, have}, protocol::Direction::Backend, kMaxOwnMessage, h, err);
+        protocol::Decode d = net::peek_message(in, 0, protocol::Direction::Backend, kMaxOwnMessage, h, err);
         if (d == protocol::Decode::Error) {
             log_error("S-%u %s: protocol error from server: %s", id_, worker_.node(node_).name.c_str(),
                       err.message.c_str());

@@ -1174,4 +1174,14 @@ std::vector<BackendMessage> RawClient::login(const std::string& user, const std:
     return messages;
 }
 
+TrustGuard::~TrustGuard() {
+    try {
+        cluster().set_hba("trust");
+        PgConn admin = cluster().admin();
+        for (const auto& role : roles) admin.exec("drop role if exists " + role);
+    } catch (...) {
+        // Already failing; the next test would report a broken cluster.
+    }
+}
+
 }  // namespace pggate::test

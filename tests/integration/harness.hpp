@@ -210,6 +210,12 @@ private:
 // replicas), started on first call (REQUIREd) and destroyed at exit.
 Cluster& cluster();
 
+// Puts trust back on the servers (and drops the test roles) however the test ends.
+struct TrustGuard {
+    std::vector<std::string> roles;
+    ~TrustGuard();
+};
+
 // The repository root: $PGGATE_SRCDIR, else the working directory, else found
 // from $PGGATE_BIN; where tests/harness/pgcluster.sh is.
 std::string repo_root();

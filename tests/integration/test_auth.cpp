@@ -10,20 +10,6 @@ using namespace pggate::test;
 
 namespace {
 
-// Puts trust back (and drops the test roles) however the test ends.
-struct TrustGuard {
-    std::vector<std::string> roles;
-    ~TrustGuard() {
-        try {
-            cluster().set_hba("trust");
-            PgConn admin = cluster().admin();
-            for (const auto& role : roles) admin.exec("drop role if exists " + role);
-        } catch (...) {
-            // Already failing; the next test would report a broken cluster.
-        }
-    }
-};
-
 std::string role_for(std::string method) {
     std::replace(method.begin(), method.end(), '-', '_');
     return "auth_" + method;

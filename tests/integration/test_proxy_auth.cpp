@@ -14,20 +14,6 @@ using namespace pggate::test;
 
 namespace {
 
-// Puts trust back on the servers (and drops the test roles) however the test ends.
-struct TrustGuard {
-    std::vector<std::string> roles;
-    ~TrustGuard() {
-        try {
-            cluster().set_hba("trust");
-            PgConn admin = cluster().admin();
-            for (const auto& role : roles) admin.exec("drop role if exists " + role);
-        } catch (...) {
-            // Already failing; the next test would report a broken cluster.
-        }
-    }
-};
-
 // A private directory for an auth_file, removed with the object.
 class AuthFile {
 public:
