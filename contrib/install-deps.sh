@@ -7,6 +7,7 @@ packages=(
   build-essential autoconf pkg-config
   libevent-dev libssl-dev libinih-dev libpq-dev doctest-dev
   postgresql postgresql-contrib postgresql-client
+  python3-psycopg2 python3-psycopg python3-asyncpg
 )
 
 missing=()

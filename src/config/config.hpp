@@ -51,6 +51,14 @@ struct Config {
     std::string auth_file;
     std::string server_reset_query = "DISCARD ALL";
     double query_wait_timeout = 120.0;  // seconds; 0 = wait forever
+    // Timeouts in seconds; 0 turns one off.
+    double client_login_timeout = 60.0;      // startup to logged in
+    double client_idle_timeout = 0.0;        // logged-in client with nothing running
+    double idle_transaction_timeout = 0.0;   // client idle inside a transaction
+    double query_timeout = 0.0;              // one query (up to its ReadyForQuery)
+    double server_connect_timeout = 15.0;    // server connect and login
+    double server_idle_timeout = 600.0;      // unused server in a pool
+    double server_lifetime = 3600.0;         // server age, closed when next unused
     // Named statements each server keeps for transaction pooling; 0: a client
     // using one is pinned to its server instead.
     int max_prepared_statements = 200;

@@ -88,6 +88,37 @@ bufferevent* ClientConn::bev(Side s) const {
 void ClientConn::set_state(ClientState next) {
     log_noise("C-%u %s: %s -> %s", id_, peer_.c_str(), state_name(state_), state_name(next));
     state_ = next;
+    state_since_ = pool::Clock::now();
+}
+
+void ClientConn::check_timeouts(pool::Clock::time_point now) {
+    const config::Config& c = worker_.config();
+    auto over = [&](pool::Clock::time_point since, double limit) {
+        return limit > 0 && std::chrono::duration<double>(now - since).count() >= limit;
+    };
+    switch (state_) {
+        case ClientState::Startup:
+        case ClientState::Auth:
+        case ClientState::Login:
+            if (over(connected_at_, c.client_login_timeout)) fail_client("08P01", "client_login_timeout");
+            return;
+        case ClientState::Idle:
+            if (over(state_since_, c.client_idle_timeout)) fail_client("08P01", "client_idle_timeout");
+            return;
+        case ClientState::Active: {
+            const protocol::SyncTracker& t = server_->tracker();
+            if (t.outstanding() > 0) {
+                if (over(busy_since_, c.query_timeout)) fail_client("57014", "query_timeout");
+            } else if (t.status() != 'I') {
+                if (over(ready_at_, c.idle_transaction_timeout)) fail_client("25P03", "idle_transaction_timeout");
+            } else if (t.synced() && over(ready_at_, c.client_idle_timeout)) {
+                fail_client("08P01", "client_idle_timeout");
+            }
+            return;
+        }
+        default:
+            return;
+    }
 }
 
 void ClientConn::disconnect(const char* reason) {
@@ -347,6 +378,7 @@ void ClientConn::on_server_assigned(ServerConn* server) {
     if (!welcomed_) send_welcome(server->params());
     worker_.shm().publish_backend(*slot_, client_secret_, server->node(), key.pid, key.secret);
     set_state(ClientState::Active);
+    ready_at_ = state_since_;
     sync_params();
     bufferevent_enable(bev_.get(), EV_READ);
     pump(Side::Client);
@@ -432,6 +464,7 @@ void ClientConn::pump(Side from) {
     net::ScanState& scan = client ? scan_ : server_->scan();
     const Direction dir = client ? Direction::Frontend : Direction::Backend;
     const bool transaction_mode = worker_.config().pool_mode == config::PoolMode::Transaction;
+    const bool server_was_idle = server_->tracker().outstanding() == 0;
 
     while (state_ == ClientState::Login || state_ == ClientState::Active) {
         const bool login = state_ == ClientState::Login;
@@ -468,6 +501,8 @@ void ClientConn::pump(Side from) {
             return;
         }
     }
+    if (client && server_was_idle && server_ != nullptr && server_->tracker().outstanding() > 0)
+        busy_since_ = pool::Clock::now();
     if ((state_ == ClientState::Login || state_ == ClientState::Active) &&
         evbuffer_get_length(out) >= kRelayHighWater && !paused_[int(from)]) {
         paused_[int(from)] = true;
@@ -579,6 +614,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
 
 void ClientConn::server_ready_for_query(char status) {
     server_->tracker().on_ready_for_query(status);
+    ready_at_ = pool::Clock::now();
     // Parses the server skipped after an error created nothing.
     for (const std::string& name : server_->statements().settle(server_->tracker().completed())) stmts_.erase(name);
 }

@@ -51,6 +51,9 @@ public:
     void on_pool_error(const char* sqlstate, const std::string& message);
     void on_pool_error(const Bytes& error_frame);
 
+    // Ends the client if it overstayed one of its timeouts.
+    void check_timeouts(pool::Clock::time_point now);
+
     // From the linked server.
     void on_server_connected();
     void on_server_readable();
@@ -132,6 +135,11 @@ private:
     bool admitted_ = false;
     std::optional<std::uint32_t> slot_;
     std::uint32_t client_secret_ = 0;
+
+    pool::Clock::time_point connected_at_ = pool::Clock::now();
+    pool::Clock::time_point state_since_ = connected_at_;
+    pool::Clock::time_point ready_at_ = connected_at_;    // last ReadyForQuery (or link)
+    pool::Clock::time_point busy_since_ = connected_at_;  // the server began owing a reply
 };
 
 }  // namespace pggate::session

@@ -39,6 +39,25 @@ ServerConn::~ServerConn() = default;
 void ServerConn::set_state(ServerState next) {
     log_noise("S-%u %s: %s -> %s", id_, worker_.node(node_).name.c_str(), state_name(state_), state_name(next));
     state_ = next;
+    state_since_ = pool::Clock::now();
+}
+
+void ServerConn::check_timeouts(pool::Clock::time_point now) {
+    const config::Config& c = worker_.config();
+    auto over = [&](pool::Clock::time_point since, double limit) {
+        return limit > 0 && std::chrono::duration<double>(now - since).count() >= limit;
+    };
+    // A pass-through server's login is the client's (client_login_timeout).
+    bool logging_in = state_ == ServerState::Connecting || (state_ == ServerState::Login && client_ == nullptr);
+    if (logging_in && over(created_at_, c.server_connect_timeout)) {
+        log_warning("S-%u %s: no connection and login within server_connect_timeout", id_,
+                    worker_.node(node_).name.c_str());
+        disconnect("server_connect_timeout");
+    } else if (state_ == ServerState::Idle && over(state_since_, c.server_idle_timeout)) {
+        disconnect("server_idle_timeout");
+    } else if (state_ == ServerState::Idle && over(created_at_, c.server_lifetime)) {
+        disconnect("server_lifetime");
+    }
 }
 
 void ServerConn::start(Bytes startup, ClientConn* client) {
@@ -85,6 +104,8 @@ void ServerConn::disconnect(const char* reason) {
     if (state_ == ServerState::Closed) return;
     log_debug("S-%u %s: closing: %s", id_, worker_.node(node_).name.c_str(), reason);
     ServerState was = state_;
+    // Closing the socket alone lets the backend run its query to the end.
+    if (was == ServerState::Active && tracker_.outstanding() > 0) worker_.cancel_backend(node_, key_);
     set_state(ServerState::Closed);
     if (bev_) {
         bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);

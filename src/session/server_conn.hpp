@@ -59,6 +59,8 @@ public:
     void send_query(std::string_view sql);
     // The one close path: tells the pool and a linked client.
     void disconnect(const char* reason);
+    // Closes the server if it overstayed a connect, idle or lifetime limit.
+    void check_timeouts(pool::Clock::time_point now);
 
     ServerState state() const { return state_; }
     std::uint32_t id() const { return id_; }
@@ -96,6 +98,8 @@ private:
     ServerStatements statements_;
     protocol::BackendKey key_;
     pool::ParamList params_;
+    pool::Clock::time_point created_at_ = pool::Clock::now();
+    pool::Clock::time_point state_since_ = created_at_;
 };
 
 }  // namespace pggate::session

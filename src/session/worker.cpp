@@ -125,6 +125,9 @@ int Worker::run() {
     pool_tick_.reset(event_new(base_.get(), -1, EV_PERSIST, on_pool_tick, this));
     static constexpr timeval kPoolTick{0, 50000};
     event_add(pool_tick_.get(), &kPoolTick);
+    timeout_sweep_.reset(event_new(base_.get(), -1, EV_PERSIST, on_timeout_sweep, this));
+    static constexpr timeval kTimeoutSweep{0, 500000};
+    event_add(timeout_sweep_.get(), &kTimeoutSweep);
 
     channel_.reset(bufferevent_socket_new(base_.get(), channel_fd_.release(), BEV_OPT_CLOSE_ON_FREE));
     bufferevent_setcb(channel_.get(), on_channel_read, nullptr, on_channel_event, this);
@@ -196,6 +199,12 @@ void Worker::forward_cancel(std::uint32_t pid, std::uint32_t secret, net::Buffer
     raw->start(&*node_addresses_[target->node], protocol::BackendKey{target->backend_pid, target->backend_secret});
 }
 
+void Worker::cancel_backend(std::uint32_t node, const protocol::BackendKey& key) {
+    if (key.pid == 0 || node >= node_addresses_.size() || !node_addresses_[node]) return;
+    CancelForward* c = cancels_.add(std::make_unique<CancelForward>(*this, nullptr));
+    c->start(&*node_addresses_[node], key);
+}
+
 void Worker::retire(ClientConn* c) {
     if (clients_.retire(c)) event_active(reaper_.get(), 0, 0);
 }
@@ -259,6 +268,22 @@ const auth::Credentials* Worker::credentials(const std::string& user) const {
 void Worker::remember_client_key(const std::string& user, const protocol::ScramKey& key) {
     auto it = credentials_.find(user);
     if (it != credentials_.end()) it->second.client_key = key;
+}
+
+void Worker::on_timeout_sweep(evutil_socket_t, short, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    auto now = pool::Clock::now();
+    // Closing moves objects out of the live maps: walk copies.
+    std::vector<ClientConn*> clients;
+    clients.reserve(w->clients_.live.size());
+    for (auto& entry : w->clients_.live) clients.push_back(entry.first);
+    for (ClientConn* c : clients)
+        if (c->state() != ClientState::Closed) c->check_timeouts(now);
+    std::vector<ServerConn*> servers;
+    servers.reserve(w->servers_.live.size());
+    for (auto& entry : w->servers_.live) servers.push_back(entry.first);
+    for (ServerConn* s : servers)
+        if (s->state() != ServerState::Closed) s->check_timeouts(now);
 }
 
 void Worker::on_pool_tick(evutil_socket_t, short, void* arg) {

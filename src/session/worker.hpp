@@ -16,6 +16,7 @@
 #include "auth/credentials.hpp"
 #include "config/config.hpp"
 #include "core/bytes.hpp"
+#include "protocol/messages.hpp"
 #include "core/fd.hpp"
 #include "net/address.hpp"
 #include "net/event_ptr.hpp"
@@ -89,6 +90,10 @@ public:
     // once the server has taken the request.
     void forward_cancel(std::uint32_t pid, std::uint32_t secret, net::BuffereventPtr client);
 
+    // Cancels whatever the backend with `key` on `node` is running (for a
+    // server connection pggate abandons mid-query).
+    void cancel_backend(std::uint32_t node, const protocol::BackendKey& key);
+
     // Collects a finished connection or cancel after the current callback returns.
     void retire(ClientConn* c);
     void retire(ServerConn* s);
@@ -116,6 +121,7 @@ private:
     static void on_shutdown_deadline(evutil_socket_t, short, void* arg);
     static void on_resume_accept(evutil_socket_t, short, void* arg);
     static void on_pool_tick(evutil_socket_t, short, void* arg);
+    static void on_timeout_sweep(evutil_socket_t, short, void* arg);
 
     void apply_config(config::Config config);
     void load_credentials();
@@ -138,6 +144,7 @@ private:
     net::EventPtr shutdown_timer_;
     net::EventPtr resume_accept_timer_;
     net::EventPtr pool_tick_;
+    net::EventPtr timeout_sweep_;
 
     Owned<ClientConn> clients_;
     Owned<ServerConn> servers_;

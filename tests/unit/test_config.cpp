@@ -535,12 +535,15 @@ TEST_CASE("known_keys(): one entry per accepted key") {
                           "pggate.shutdown_timeout", "pggate.logfile", "pggate.syslog", "pggate.syslog_ident",
                           "pggate.syslog_facility", "pggate.verbose", "pggate.pidfile", "pggate.user",
                           "pggate.pool_mode", "pggate.default_pool_size", "pggate.auth_type", "pggate.auth_file",
-                          "pggate.server_reset_query", "pggate.query_wait_timeout", "pggate.max_prepared_statements", "nodes.host", "nodes.port",
+                          "pggate.server_reset_query", "pggate.query_wait_timeout", "pggate.max_prepared_statements", "pggate.client_login_timeout",
+                          "pggate.client_idle_timeout", "pggate.idle_transaction_timeout", "pggate.query_timeout",
+                          "pggate.server_connect_timeout", "pggate.server_idle_timeout", "pggate.server_lifetime",
+                          "nodes.host", "nodes.port",
                           "nodes.role", "nodes.weight"}) {
         CAPTURE(k);
         CHECK(unique.count(k) == 1);
     }
-    CHECK(keys.size() == 26);
+    CHECK(keys.size() == 33);
     // Every listed [pggate] key is accepted by the loader (with its default's spelling).
     for (std::string_view key : keys) {
         if (key.substr(0, 7) != "pggate.") continue;

@@ -1,0 +1,233 @@
+"""Shared parts of the driver workloads in tests/clients: the command line,
+libpq-style DSN parsing, the failure log every check writes to, and a
+watchdog so that a hung workload ends with a report instead of a stuck test.
+
+Run the workloads with Debian's interpreter (/usr/bin/python3), which sees
+the python3-psycopg2, python3-psycopg and python3-asyncpg packages.
+"""
+
+import argparse
+import faulthandler
+import os
+import secrets
+import sys
+import threading
+import traceback
+
+# Time zones the clients ask for at connect time (never the server default,
+# Etc/UTC, so a setting that did not reach the server cannot pass), with what
+# PostgreSQL prints for '2020-06-01 12:00:00+00'::timestamptz in each.
+ZONES = [
+    ("Asia/Tokyo", "2020-06-01 21:00:00+09"),
+    ("America/New_York", "2020-06-01 08:00:00-04"),
+    ("Europe/Paris", "2020-06-01 14:00:00+02"),
+    ("Australia/Sydney", "2020-06-01 22:00:00+10"),
+    ("Asia/Kolkata", "2020-06-01 17:30:00+05:30"),
+    ("America/Sao_Paulo", "2020-06-01 09:00:00-03"),
+    ("Pacific/Auckland", "2020-06-02 00:00:00+12"),
+    ("America/Los_Angeles", "2020-06-01 05:00:00-07"),
+]
+# (to_char, so that DateStyle does not change the text).
+TS_PROBE = "to_char('2020-06-01 12:00:00+00'::timestamptz, 'YYYY-MM-DD HH24:MI:SSOF')"
+
+
+def zone_for(index):
+    return ZONES[index % len(ZONES)]
+
+
+def zone_text(zone):
+    for name, text in ZONES:
+        if name == zone:
+            return text
+    raise KeyError(zone)
+
+
+# ---- DSN --------------------------------------------------------------------
+
+
+def parse_dsn(dsn):
+    """A libpq keyword/value string ("host=h port=5 password='a b'") as a dict."""
+    out = {}
+    i, n = 0, len(dsn)
+    while i < n:
+        while i < n and dsn[i].isspace():
+            i += 1
+        if i >= n:
+            break
+        eq = dsn.find("=", i)
+        if eq < 0:
+            raise ValueError(f"missing '=' after {dsn[i:]!r} in the DSN")
+        key = dsn[i:eq].strip()
+        i = eq + 1
+        while i < n and dsn[i].isspace():
+            i += 1
+        value = []
+        if i < n and dsn[i] == "'":
+            i += 1
+            while i < n and dsn[i] != "'":
+                if dsn[i] == "\\" and i + 1 < n:
+                    i += 1
+                value.append(dsn[i])
+                i += 1
+            if i >= n:
+                raise ValueError("unterminated quoted value in the DSN")
+            i += 1
+        else:
+            while i < n and not dsn[i].isspace():
+                if dsn[i] == "\\" and i + 1 < n:
+                    i += 1
+                value.append(dsn[i])
+                i += 1
+        out[key] = "".join(value)
+    return out
+
+
+def dsn_string(params):
+    """The inverse of parse_dsn."""
+    parts = []
+    for key, value in params.items():
+        value = str(value)
+        if value == "" or any(c.isspace() or c in "'\\" for c in value):
+            value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+class Config:
+    def __init__(self, args, params):
+        self.params = params  # the DSN as a dict
+        self.dsn = dsn_string(params)
+        self.clients = args.clients
+        self.rounds = args.rounds
+        self.mode = args.mode
+        self.timeout = args.timeout
+        self.run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
+
+    @property
+    def transaction_mode(self):
+        return self.mode == "transaction"
+
+
+def parse_args(driver, description):
+    p = argparse.ArgumentParser(prog=f"{driver}_workload.py", description=description)
+    p.add_argument("dsn", nargs="?", default="",
+                   help="libpq keyword/value connection string, e.g. 'host=127.0.0.1 port=6432 "
+                        "dbname=postgres user=postgres'")
+    p.add_argument("--host", help="overrides host in the DSN")
+    p.add_argument("--port", help="overrides port in the DSN")
+    p.add_argument("--dbname", help="overrides dbname in the DSN")
+    p.add_argument("--user", help="overrides user in the DSN")
+    p.add_argument("--clients", type=int, default=8, help="concurrent connections (default 8)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="connections each client opens one after the other (default 3)")
+    p.add_argument("--mode", choices=["transaction", "session", "direct"], default="transaction",
+                   help="how the server side is pooled; LISTEN is only tried outside transaction mode")
+    p.add_argument("--timeout", type=float, default=240,
+                   help="seconds before the workload gives up and reports (default 240)")
+    args = p.parse_args()
+    try:
+        params = parse_dsn(args.dsn)
+    except ValueError as e:
+        p.error(str(e))
+    for key in ("host", "port", "dbname", "user"):
+        if getattr(args, key):
+            params[key] = getattr(args, key)
+    params.setdefault("connect_timeout", "20")
+    return Config(args, params)
+
+
+# ---- failures ---------------------------------------------------------------
+
+
+class Checks:
+    """Every check of every client, thread-safe. Failures are grouped by
+    (step, message) so one recurring problem is printed once with a count."""
+
+    def __init__(self, driver):
+        self.driver = driver
+        self._lock = threading.Lock()
+        self._failures = {}  # (step, message) -> [count, first client]
+        self._order = []
+        self.passed = 0
+        self.notes = []
+
+    def fail(self, who, step, message, key=None):
+        """key groups failures that are one problem (default: step and message)."""
+        key = key or (step, message)
+        with self._lock:
+            if key not in self._failures:
+                self._failures[key] = [0, who, step, message]
+                self._order.append(key)
+                print(f"FAIL {self.driver} [{who}] {step}: {message}", file=sys.stderr, flush=True)
+            self._failures[key][0] += 1
+
+    def ok(self):
+        with self._lock:
+            self.passed += 1
+
+    def note(self, text):
+        with self._lock:
+            self.notes.append(text)
+
+    def eq(self, who, step, what, actual, expected, key=None):
+        if actual == expected:
+            self.ok()
+            return True
+        self.fail(who, step, f"{what}: expected {expected!r}, got {actual!r}", key)
+        return False
+
+    def true(self, who, step, what, condition, detail=""):
+        if condition:
+            self.ok()
+            return True
+        self.fail(who, step, f"{what}{': ' + detail if detail else ''}")
+        return False
+
+    def exception(self, who, step, exc):
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = ""
+        for frame in reversed(tb):
+            if frame.filename.endswith("_workload.py"):
+                where = f" (line {frame.lineno}: {frame.line})"
+                break
+        sqlstate = getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)
+        state = f" SQLSTATE {sqlstate}" if sqlstate else ""
+        text = str(exc).strip().replace("\n", " | ")
+        self.fail(who, step, f"unexpected {type(exc).__module__}.{type(exc).__name__}{state}: {text}{where}")
+
+    def failed(self):
+        with self._lock:
+            return bool(self._failures)
+
+    def report(self):
+        with self._lock:
+            for note in self.notes:
+                print(f"note: {note}")
+            if not self._failures:
+                print(f"{self.driver}: all {self.passed} checks passed")
+                return 0
+            total = sum(v[0] for v in self._failures.values())
+            print(f"{self.driver}: {total} failed checks ({len(self._failures)} distinct), {self.passed} passed:")
+            for key in self._order:
+                count, who, step, message = self._failures[key]
+                print(f"  FAIL [{who}] {step}: {message}" + (f"  (x{count})" if count > 1 else ""))
+            return 1
+
+
+def start_watchdog(checks, seconds):
+    """Ends the process with a report (and every thread's stack) when the
+    workload is still running after `seconds`."""
+
+    def expire():
+        print(f"TIMEOUT: {checks.driver} workload still running after {seconds:g} s; stacks:",
+              file=sys.stderr, flush=True)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        checks.fail("main", "timeout", f"workload did not finish within {seconds:g} s")
+        checks.report()
+        sys.stdout.flush()
+        os._exit(3)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
