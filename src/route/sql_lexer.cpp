@@ -27,7 +27,15 @@ public:
     Lexer(std::string_view s, std::size_t max_tokens) : s_(s), max_(max_tokens) {}
 
     LexResult run() {
-        while (i_ < s_.size() && result_.complete) step();
+        while (i_ < s_.size() && result_.complete) {
+            std::size_t start = i_;
+            std::size_t tokens = current_.size();
+            step();
+            if (current_.size() > tokens) {
+                current_.back().begin = start;
+                current_.back().end = i_;
+            }
+        }
         end_statement();
         return std::move(result_);
     }

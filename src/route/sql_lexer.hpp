@@ -15,6 +15,8 @@ enum class TokenKind { Word, QuotedIdent, String, Number, Param, Punct, Operator
 struct Token {
     TokenKind kind;
     std::string text;  // Word: lower-cased; QuotedIdent: as written, quotes removed; String: raw
+    std::size_t begin = 0;  // where it stands in the SQL text: [begin, end)
+    std::size_t end = 0;
 };
 
 using Statement = std::vector<Token>;

@@ -389,8 +389,9 @@ void ClientConn::on_server_assigned(ServerConn* server) {
 }
 
 void ClientConn::sync_params() {
-    std::string q = params_.sync_query(server_->params());
+    std::string q = params_.sync_query(server_->params()) + replay_sets(server_->sets(), sets_.values());
     if (q.empty()) return;
+    server_->sets() = sets_.values();
     ++swallow_;
     server_->send_query(q);
 }
@@ -480,7 +481,8 @@ void ClientConn::pump(Side from) {
                 tracker.on_frontend(h.type);
                 return false;
             }
-            return login || swallow_ > 0 || h.type == 'Z' || h.type == 'S' || h.type == '1' || h.type == '3';
+            return login || swallow_ > 0 || h.type == 'Z' || h.type == 'S' || h.type == '1' || h.type == '3' ||
+                   ((h.type == 'E' || h.type == 'C') && sets_.has_pending());
         });
         if (r.forward > 0) evbuffer_remove_buffer(in, out, r.forward);
         if (r.stop == net::ScanStop::More) break;
@@ -534,6 +536,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             if (!r.failed() && rewrites_statements() && !stmts_.empty() && !deallocate(sql)) return false;
             if (pinned_ == nullptr)
                 if (const char* why = r.failed() ? "a malformed statement" : pin_reason(sql)) pin(why);
+            if (!r.failed()) note_session_ops(sql, false);
             server_->tracker().on_frontend(type);
             return true;
         }
@@ -597,12 +600,19 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             return true;
         }
         case 'E':
+            transaction_failed_ = true;
             if (state_ == ClientState::Login) {
                 bufferevent_write(bev_.get(), body.data() - protocol::kHeaderSize, body.size() + protocol::kHeaderSize);
                 close_after_flush();
                 return false;
             }
             return true;
+        case 'C': {
+            // COMMIT of a failed transaction answers ROLLBACK.
+            ByteReader r(body.data(), body.size());
+            if (r.cstring() == "ROLLBACK") transaction_failed_ = true;
+            return true;
+        }
         case 'R': case 'N': case 'v':
             return true;
         default:
@@ -612,9 +622,25 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
     }
 }
 
+void ClientConn::note_session_ops(std::string_view sql, bool named_statement) {
+    std::vector<SetOp> ops = session_ops(sql);
+    if (ops.empty()) return;
+    if (named_statement)
+        pin("session state in a named prepared statement");
+    else
+        sets_.add(ops);
+}
+
 void ClientConn::server_ready_for_query(char status) {
     server_->tracker().on_ready_for_query(status);
     ready_at_ = pool::Clock::now();
+    if (status == 'I' && sets_.has_pending() &&
+        sets_.end_transaction(!transaction_failed_, server_->sets())) {
+        // A committed DISCARD ALL deallocated every statement on the server.
+        stmts_.clear();
+        server_->statements().clear();
+    }
+    transaction_failed_ = false;
     // Parses the server skipped after an error created nothing.
     for (const std::string& name : server_->statements().settle(server_->tracker().completed())) stmts_.erase(name);
 }

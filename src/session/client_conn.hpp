@@ -17,6 +17,7 @@
 #include "pool/pool.hpp"
 #include "session/client_params.hpp"
 #include "session/prepared.hpp"
+#include "session/session_sets.hpp"
 
 namespace pggate::session {
 
@@ -82,6 +83,8 @@ private:
     bool handle_message(Side from, char type, std::span<const std::uint8_t> body);
     bool swallow(char type, std::span<const std::uint8_t> body);
     void server_ready_for_query(char status);
+    // Transaction pooling: records the session-state operations of `sql`.
+    void note_session_ops(std::string_view sql, bool named_statement);
     // Transaction pooling renames named statements per server: Parse, Bind,
     // Describe and Close are read whole and sent on rewritten; returns true
     // when the message goes on unchanged.
@@ -128,6 +131,10 @@ private:
     ClientParams params_;
     // ReadyForQuery messages of injected queries still to swallow.
     std::uint32_t swallow_ = 0;
+    // The client's session-level SETs (transaction pooling), and what the
+    // current transaction's replies say about whether it commits.
+    SessionSets sets_;
+    bool transaction_failed_ = false;
     // The client's named statements (transaction pooling).
     std::unordered_map<std::string, StatementPtr> stmts_;
     // Why the client keeps its server until it leaves (nullptr: not pinned).

@@ -147,6 +147,7 @@ bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body)
             std::string_view sql = q.cstring();
             if (pinned_ == nullptr)
                 if (const char* why = r.failed() || q.failed() ? "a malformed statement" : pin_reason(sql)) pin(why);
+            if (!r.failed() && !q.failed()) note_session_ops(sql, !name.empty());
             std::uint64_t segment = server_->tracker().current_segment();
             if (r.failed() || name.empty() || !rewrites_statements()) {
                 if (r.failed() || !rewrites_statements()) {

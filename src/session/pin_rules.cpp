@@ -1,4 +1,4 @@
-// Pin rules over the SQL tokenizer: SET of unsynced parameters, SET ROLE /
+// Pin rules over the SQL tokenizer: SET ROLE /
 // SESSION AUTHORIZATION, PREPARE, LISTEN, LOAD, WITH HOLD cursors, temporary
 // objects, session advisory locks and session-level set_config().
 #include "session/pin_rules.hpp"
@@ -7,7 +7,6 @@
 #include <limits>
 
 #include "route/sql_lexer.hpp"
-#include "session/client_params.hpp"
 
 namespace pggate::session {
 
@@ -48,11 +47,8 @@ const char* set_reason(const Statement& st) {
     }
     if (word(st, i, "role")) return "SET ROLE";
     if (word(st, i, "session") || word(st, i, "authorization")) return "SET SESSION AUTHORIZATION";
-    if (word(st, i, "time") && word(st, i + 1, "zone")) return nullptr;  // TimeZone is synced
-    if (i < st.size() && (st[i].kind == TokenKind::Word || st[i].kind == TokenKind::QuotedIdent) &&
-        ClientParams::tracked(st[i].text))
-        return nullptr;
-    return "SET of a parameter pggate does not carry between servers";
+    // Other parameters are carried: by ParameterStatus, or replayed (session_sets).
+    return nullptr;
 }
 
 bool punct(const Statement& st, std::size_t i, std::string_view p) {

@@ -87,6 +87,7 @@ void ServerConn::reset(const std::string& query) {
     // pggate's own statements must go whatever the reset query does.
     if (!statements_.empty()) send_query("DEALLOCATE ALL");
     statements_.clear();
+    sets_.clear();
     send_query(query);
 }
 

@@ -17,6 +17,7 @@
 #include "protocol/messages.hpp"
 #include "protocol/sync_tracker.hpp"
 #include "session/prepared.hpp"
+#include "session/session_sets.hpp"
 
 namespace pggate::session {
 
@@ -69,6 +70,8 @@ public:
     net::ScanState& scan() { return scan_; }
     protocol::SyncTracker& tracker() { return tracker_; }
     ServerStatements& statements() { return statements_; }
+    // The session-level SETs pggate knows this server carries.
+    SetMap& sets() { return sets_; }
     const protocol::BackendKey& backend_key() const { return key_; }
     void set_backend_key(protocol::BackendKey key) { key_ = key; }
     const pool::ParamList& params() const { return params_; }
@@ -96,6 +99,7 @@ private:
     net::ScanState scan_;
     protocol::SyncTracker tracker_;
     ServerStatements statements_;
+    SetMap sets_;
     protocol::BackendKey key_;
     pool::ParamList params_;
     pool::Clock::time_point created_at_ = pool::Clock::now();

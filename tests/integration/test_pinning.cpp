@@ -19,24 +19,47 @@ Pggate transaction_pool(int size) {
 
 }  // namespace
 
-TEST_CASE("pinning: SET of an untracked parameter stays with its client and is reset after it") {
+TEST_CASE("replay: SETs follow their client across a shared server, with transaction semantics") {
     PGGATE_ONLY();
-    Pggate gate = transaction_pool(2);
-    const std::string default_work_mem = PgConn(gate.conninfo()).scalar("show work_mem");
-    {
-        PgConn a(gate.conninfo());
-        a.exec_ok("set work_mem = '3MB'");
-        std::string pid = a.scalar("select pg_backend_pid()");
-        // Another client takes the other server meanwhile.
-        PgConn b(gate.conninfo());
-        CHECK(b.scalar("show work_mem") == default_work_mem);
-        CHECK(a.scalar("show work_mem") == "3MB");
-        CHECK(a.scalar("select pg_backend_pid()") == pid);
-    }
-    for (int i = 0; i < 6; ++i) {
-        PgConn c(gate.conninfo());
-        CHECK(c.scalar("show work_mem") == default_work_mem);
-    }
+    Pggate gate = transaction_pool(1);
+    PgConn a(gate.conninfo());
+    PgConn b(gate.conninfo());
+    const std::string default_work_mem = b.scalar("show work_mem");
+    a.exec_ok("set work_mem = '3MB'");
+    // One server serves both, so b gets an answer only if a was not pinned.
+    CHECK(b.scalar("show work_mem") == default_work_mem);
+    CHECK(a.scalar("show work_mem") == "3MB");
+    CHECK(a.scalar("select pg_backend_pid()") == b.scalar("select pg_backend_pid()"));
+
+    b.exec_ok("set search_path = pg_catalog, public");
+    CHECK(a.scalar("show search_path") != "pg_catalog, public");
+    CHECK(b.scalar("show search_path") == "pg_catalog, public");
+
+    // Rolled back: gone. Committed with a savepoint rolled back: only what came before it.
+    a.exec_ok("begin; set work_mem = '7MB'; rollback");
+    CHECK(a.scalar("show work_mem") == "3MB");
+    a.exec_ok("begin");
+    a.exec_ok("set work_mem = '8MB'");
+    a.exec_ok("savepoint s");
+    a.exec_ok("set work_mem = '9MB'");
+    a.exec_ok("rollback to savepoint s");
+    a.exec_ok("commit");
+    CHECK(b.scalar("show work_mem") == default_work_mem);
+    CHECK(a.scalar("show work_mem") == "8MB");
+
+    // A failed transaction's SETs do not survive it, even when COMMIT is sent.
+    a.exec_ok("begin");
+    a.exec_ok("set work_mem = '11MB'");
+    a.exec("select 1/0");
+    a.exec("commit");
+    CHECK(a.scalar("show work_mem") == "8MB");
+    // A failed implicit transaction (one multi-statement query) likewise.
+    a.exec("set work_mem = '12MB'; select 1/0");
+    CHECK(a.scalar("show work_mem") == "8MB");
+
+    a.exec_ok("reset work_mem");
+    CHECK(a.scalar("show work_mem") == default_work_mem);
+    CHECK(b.scalar("show search_path") == "pg_catalog, public");
 }
 
 TEST_CASE("pinning: a tracked parameter follows the client without pinning it") {

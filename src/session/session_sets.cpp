@@ -1,0 +1,166 @@
+// Session SET tracking with transactional and savepoint semantics.
+#include "session/session_sets.hpp"
+
+#include <algorithm>
+
+#include "route/sql_lexer.hpp"
+#include "session/client_params.hpp"
+
+namespace pggate::session {
+
+namespace {
+
+using route::Statement;
+using route::TokenKind;
+
+bool word(const Statement& st, std::size_t i, std::string_view w) {
+    return i < st.size() && st[i].kind == TokenKind::Word && st[i].text == w;
+}
+
+bool name_part(const Statement& st, std::size_t i) {
+    return i < st.size() && (st[i].kind == TokenKind::Word || st[i].kind == TokenKind::QuotedIdent);
+}
+
+// A possibly qualified parameter name ("search_path", "myext.level") from
+// token `i` on; advances `i` past it. Empty if there is none.
+std::string parameter_name(const Statement& st, std::size_t& i) {
+    std::string name;
+    while (name_part(st, i)) {
+        name += st[i].text;
+        ++i;
+        if (!(i < st.size() && st[i].kind == TokenKind::Punct && st[i].text == ".")) break;
+        name += '.';
+        ++i;
+    }
+    return name;
+}
+
+void set_op(const Statement& st, std::string_view sql, std::vector<SetOp>& ops) {
+    std::size_t i = 1;
+    if (word(st, i, "local") || word(st, i, "transaction") || word(st, i, "role")) return;
+    if (word(st, i, "session")) ++i;
+    if (word(st, i, "authorization") || word(st, i, "characteristics") || word(st, i, "role") ||
+        (word(st, i, "time") && word(st, i + 1, "zone")))
+        return;
+    std::string name = parameter_name(st, i);
+    if (name.empty() || ClientParams::tracked(name)) return;
+    bool assign = (i < st.size() && st[i].text == "=") || word(st, i, "to");
+    if (!assign || i + 1 >= st.size()) return;
+    ++i;
+    if (i + 1 == st.size() && word(st, i, "default")) {
+        ops.push_back({SetOp::Kind::Reset, name, {}});
+        return;
+    }
+    std::string value(sql.substr(st[i].begin, st.back().end - st[i].begin));
+    ops.push_back({SetOp::Kind::Set, name, value});
+}
+
+// Folds changes into `m` in order.
+void apply(SetMap& m, const SetOp& op) {
+    switch (op.kind) {
+        case SetOp::Kind::Set: m[op.name] = op.value; break;
+        case SetOp::Kind::Reset: m.erase(op.name); break;
+        case SetOp::Kind::ResetAll:
+        case SetOp::Kind::DiscardAll: m.clear(); break;
+        default: break;
+    }
+}
+
+}  // namespace
+
+std::vector<SetOp> session_ops(std::string_view sql) {
+    std::vector<SetOp> ops;
+    route::LexResult lexed = route::lex_sql(sql, 256);
+    for (const Statement& st : lexed.statements) {
+        if (st.empty() || st[0].kind != TokenKind::Word) continue;
+        const std::string& first = st[0].text;
+        if (first == "set") {
+            set_op(st, sql, ops);
+        } else if (first == "reset") {
+            std::size_t i = 1;
+            if (word(st, 1, "all") && st.size() == 2) {
+                ops.push_back({SetOp::Kind::ResetAll, {}, {}});
+            } else if (std::string name = parameter_name(st, i); !name.empty() && !ClientParams::tracked(name)) {
+                ops.push_back({SetOp::Kind::Reset, name, {}});
+            }
+        } else if (first == "discard" && word(st, 1, "all")) {
+            ops.push_back({SetOp::Kind::DiscardAll, {}, {}});
+        } else if (first == "savepoint" && name_part(st, 1)) {
+            ops.push_back({SetOp::Kind::Savepoint, st[1].text, {}});
+        } else if (first == "release") {
+            std::size_t i = word(st, 1, "savepoint") ? 2 : 1;
+            if (name_part(st, i)) ops.push_back({SetOp::Kind::Release, st[i].text, {}});
+        } else if (first == "rollback" && (word(st, 1, "to") || (word(st, 1, "work") && word(st, 2, "to")) ||
+                                          (word(st, 1, "transaction") && word(st, 2, "to")))) {
+            std::size_t i = word(st, 1, "to") ? 2 : 3;
+            if (word(st, i, "savepoint")) ++i;
+            if (name_part(st, i)) ops.push_back({SetOp::Kind::RollbackTo, st[i].text, {}});
+        }
+    }
+    return ops;
+}
+
+void SessionSets::add(const std::vector<SetOp>& ops) { pending_.insert(pending_.end(), ops.begin(), ops.end()); }
+
+bool SessionSets::end_transaction(bool committed, SetMap& server) {
+    std::vector<SetOp> ops = std::move(pending_);
+    pending_.clear();
+    if (!committed) return false;
+    // Savepoint frames: a ROLLBACK TO drops the changes made since its
+    // savepoint (and later savepoints); RELEASE keeps them.
+    struct Frame {
+        std::string savepoint;
+        std::vector<SetOp> changes;
+    };
+    std::vector<Frame> frames(1);
+    for (SetOp& op : ops) {
+        auto find = [&](const std::string& name) {
+            for (std::size_t k = frames.size(); k-- > 1;)
+                if (frames[k].savepoint == name) return k;
+            return std::size_t{0};
+        };
+        switch (op.kind) {
+            case SetOp::Kind::Savepoint:
+                frames.push_back({op.name, {}});
+                break;
+            case SetOp::Kind::RollbackTo:
+                if (std::size_t k = find(op.name); k > 0) {
+                    frames.resize(k + 1);
+                    frames[k].changes.clear();
+                }
+                break;
+            case SetOp::Kind::Release:
+                if (std::size_t k = find(op.name); k > 0) {
+                    for (std::size_t j = k; j < frames.size(); ++j)
+                        frames[k - 1].changes.insert(frames[k - 1].changes.end(), frames[j].changes.begin(),
+                                                     frames[j].changes.end());
+                    frames.resize(k);
+                }
+                break;
+            default:
+                frames.back().changes.push_back(std::move(op));
+                break;
+        }
+    }
+    bool discarded = false;
+    for (const Frame& f : frames)
+        for (const SetOp& op : f.changes) {
+            apply(values_, op);
+            apply(server, op);
+            discarded = discarded || op.kind == SetOp::Kind::DiscardAll;
+        }
+    return discarded;
+}
+
+std::string replay_sets(const SetMap& server, const SetMap& client) {
+    std::string q;
+    for (const auto& [name, value] : client) {
+        auto it = server.find(name);
+        if (it == server.end() || it->second != value) q += "SET " + name + " = " + value + ";";
+    }
+    for (const auto& [name, value] : server)
+        if (client.find(name) == client.end()) q += "RESET " + name + ";";
+    return q;
+}
+
+}  // namespace pggate::session

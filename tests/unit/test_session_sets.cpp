@@ -1,0 +1,94 @@
+// Session SET tracking: which statements are session-state operations, and
+// which of them survive their transaction (commit, rollback, savepoints).
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "session/session_sets.hpp"
+
+using pggate::session::replay_sets;
+using pggate::session::session_ops;
+using pggate::session::SessionSets;
+using pggate::session::SetMap;
+using pggate::session::SetOp;
+
+namespace {
+
+// A client and the one server that runs all its transactions.
+struct Session {
+    SessionSets sets;
+    SetMap server;
+};
+
+// Runs `sql` as one transaction that ends as `committed` says; the server
+// ends up with the same SETs as the client.
+SetMap after(Session& s, const std::string& sql, bool committed = true) {
+    s.sets.add(session_ops(sql));
+    s.sets.end_transaction(committed, s.server);
+    CHECK(s.server == s.sets.values());
+    return s.sets.values();
+}
+
+}  // namespace
+
+TEST_SUITE("session.session_sets") {
+
+TEST_CASE("session_sets: SET forms and their values as written") {
+    auto ops = session_ops("set search_path = app, \"Public\"; SET SESSION work_mem TO '64MB'; set myext.level=3");
+    REQUIRE(ops.size() == 3);
+    CHECK(ops[0].kind == SetOp::Kind::Set);
+    CHECK(ops[0].name == "search_path");
+    CHECK(ops[0].value == "app, \"Public\"");
+    CHECK(ops[1].name == "work_mem");
+    CHECK(ops[1].value == "'64MB'");
+    CHECK(ops[2].name == "myext.level");
+    CHECK(ops[2].value == "3");
+}
+
+TEST_CASE("session_sets: not session state, or carried elsewhere") {
+    for (const char* sql : {"set local work_mem = '1MB'", "set transaction read only", "set role admin",
+                            "set session authorization alice", "set time zone 'UTC'", "set application_name = 'x'",
+                            "SET TimeZone = 'UTC'", "select 'set work_mem = 1'", "-- set work_mem = 1",
+                            "reset application_name"}) {
+        CAPTURE(sql);
+        CHECK(session_ops(sql).empty());
+    }
+}
+
+TEST_CASE("session_sets: commit keeps, rollback drops, later SETs win, RESET and DEFAULT remove") {
+    Session s;
+    CHECK(after(s, "set work_mem = '2MB'") == SetMap{{"work_mem", "'2MB'"}});
+    CHECK(after(s, "set work_mem = '3MB'", false) == SetMap{{"work_mem", "'2MB'"}});
+    CHECK(after(s, "set work_mem = '4MB'; set work_mem = '5MB'") == SetMap{{"work_mem", "'5MB'"}});
+    CHECK(after(s, "set search_path = a") == SetMap{{"search_path", "a"}, {"work_mem", "'5MB'"}});
+    CHECK(after(s, "reset work_mem") == SetMap{{"search_path", "a"}});
+    CHECK(after(s, "set search_path to default").empty());
+    after(s, "set a.b = 1; set c.d = 2");
+    CHECK(after(s, "reset all").empty());
+    after(s, "set a.b = 1");
+    CHECK(after(s, "discard all").empty());
+}
+
+TEST_CASE("session_sets: savepoints") {
+    Session s;
+    CHECK(after(s, "begin; set a.x = 1; savepoint sp; set a.y = 2; rollback to savepoint sp; set a.z = 3; commit") ==
+          SetMap{{"a.x", "1"}, {"a.z", "3"}});
+    Session t;
+    CHECK(after(t, "begin; savepoint one; set a.x = 1; savepoint two; set a.y = 2; release two; rollback to one; "
+                   "commit")
+              .empty());
+    Session u;
+    CHECK(after(u, "begin; savepoint one; set a.x = 1; release savepoint one; commit") == SetMap{{"a.x", "1"}});
+    Session v;
+    CHECK(after(v, "begin; savepoint sp; set a.x = 1; rollback work to sp; commit").empty());
+}
+
+TEST_CASE("session_sets: replay takes a server to the client's state") {
+    SetMap server{{"work_mem", "'8MB'"}, {"search_path", "a"}};
+    SetMap client{{"search_path", "b"}, {"a.x", "1"}};
+    CHECK(replay_sets(server, client) == "SET a.x = 1;SET search_path = b;RESET work_mem;");
+    CHECK(replay_sets(client, client).empty());
+}
+
+}  // TEST_SUITE
