@@ -16,7 +16,9 @@ CancelForward::CancelForward(Worker& worker, net::BuffereventPtr client)
     timer_.reset(evtimer_new(worker_.base(), on_timeout, this));
 }
 
-void CancelForward::start(const net::SocketAddress* node, std::optional<protocol::BackendKey> backend) {
+void CancelForward::start(const net::SocketAddress* node, std::optional<protocol::BackendKey> backend,
+                          std::optional<std::uint32_t> slot) {
+    slot_ = slot;
     if (node == nullptr || !backend) {
         finish();
         return;
@@ -50,6 +52,7 @@ void CancelForward::on_timeout(evutil_socket_t, short, void* arg) {
 void CancelForward::finish() {
     if (finished_) return;
     finished_ = true;
+    if (slot_) worker_.shm().end_cancel(*slot_);
     if (server_) {
         bufferevent_setcb(server_.get(), nullptr, nullptr, nullptr, nullptr);
         bufferevent_disable(server_.get(), EV_READ | EV_WRITE);

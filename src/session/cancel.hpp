@@ -19,7 +19,9 @@ class CancelForward {
 public:
     CancelForward(Worker& worker, net::BuffereventPtr client);
     // Called once the worker owns this object: it may retire itself at once.
-    void start(const net::SocketAddress* node, std::optional<protocol::BackendKey> backend);
+    // `slot`: the client whose cancel this is, counted in flight until done.
+    void start(const net::SocketAddress* node, std::optional<protocol::BackendKey> backend,
+               std::optional<std::uint32_t> slot = std::nullopt);
     CancelForward(const CancelForward&) = delete;
     CancelForward& operator=(const CancelForward&) = delete;
 
@@ -33,6 +35,7 @@ private:
     net::BuffereventPtr server_;
     net::EventPtr timer_;
     bool finished_ = false;
+    std::optional<std::uint32_t> slot_;
 };
 
 }  // namespace pggate::session

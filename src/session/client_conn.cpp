@@ -142,8 +142,7 @@ void ClientConn::drop_server(const char* reason) {
     server_ = nullptr;
     if (!passthrough() && s->state() == ServerState::Active && s->tracker().releasable() && scan_.at_boundary() &&
         s->scan().at_boundary()) {
-        s->unlink();
-        pool_->release(s, pinned_ != nullptr);
+        give_back(s, pinned_ != nullptr);
         return;
     }
     if (passthrough() && evbuffer_get_length(bufferevent_get_output(s->bev())) == 0) {
@@ -153,6 +152,19 @@ void ClientConn::drop_server(const char* reason) {
     }
     s->detach_client();
     s->disconnect(reason);
+}
+
+// A clean server goes back to the pool, unless a cancel request for this
+// client may still be on its way to it: then it could cancel the next
+// client's query, so it is closed instead.
+void ClientConn::give_back(ServerConn* s, bool reset) {
+    if (!worker_.shm().unpublish_backend(*slot_)) {
+        s->detach_client();
+        s->disconnect("a cancel request may still reach it");
+        return;
+    }
+    s->unlink();
+    pool_->release(s, reset);
 }
 
 void ClientConn::fail_client(const char* sqlstate, const std::string& message) {
@@ -411,9 +423,7 @@ void ClientConn::pin(const char* reason) {
 void ClientConn::release_server() {
     ServerConn* s = server_;
     server_ = nullptr;
-    worker_.shm().publish_backend(*slot_, client_secret_, s->node(), 0, 0);
-    s->unlink();
-    pool_->release(s, false);
+    give_back(s, false);
     paused_[0] = paused_[1] = false;
     set_state(ClientState::Idle);
     bufferevent_enable(bev_.get(), EV_READ);

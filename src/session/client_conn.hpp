@@ -104,6 +104,7 @@ private:
     // Whether a Query or Parse must be read whole to see if it pins the client.
     bool inspects(const protocol::MessageHeader& h) const;
     void release_server();
+    void give_back(ServerConn* server, bool reset);
     void drop_server(const char* reason);
     void protocol_error(Side from, const std::string& sqlstate, const std::string& message);
     void fail_client(const char* sqlstate, const std::string& message);

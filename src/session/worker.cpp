@@ -185,18 +185,22 @@ void Worker::on_resume_accept(evutil_socket_t, short, void* arg) {
 void Worker::forward_cancel(std::uint32_t pid, std::uint32_t secret, net::BuffereventPtr client) {
     CancelForward* raw = cancels_.add(std::make_unique<CancelForward>(*this, std::move(client)));
 
-    auto target = shm_.find_cancel_target(pid, secret);
-    // A pooled client between transactions has no backend: nothing to cancel.
-    if (!target || target->backend_pid == 0 || target->node >= node_addresses_.size() || !node_addresses_[target->node]) {
-        log_debug("cancel request with an unknown key ignored");
+    auto target = shm_.begin_cancel(pid, secret);
+    if (target && (target->node >= node_addresses_.size() || !node_addresses_[target->node])) {
+        shm_.end_cancel(target->slot);
+        target.reset();
+    }
+    if (!target) {
+        log_debug("cancel request with an unknown key, or for a client with nothing running, ignored");
         raw->start(nullptr, std::nullopt);
         return;
     }
-    std::uint32_t owner = shm_.owner_of_slot(*shm_.slot_of_key(pid));
+    std::uint32_t owner = shm_.owner_of_slot(target->slot);
     log_info("cancel forwarded for worker %u by worker %u to node %s", owner, index_,
              config_.nodes[target->node].name.c_str());
     shm_.worker(index_).cancels_forwarded.fetch_add(1, std::memory_order_relaxed);
-    raw->start(&*node_addresses_[target->node], protocol::BackendKey{target->backend_pid, target->backend_secret});
+    raw->start(&*node_addresses_[target->node], protocol::BackendKey{target->backend_pid, target->backend_secret},
+               target->slot);
 }
 
 void Worker::cancel_backend(std::uint32_t node, const protocol::BackendKey& key) {

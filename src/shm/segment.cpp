@@ -67,22 +67,42 @@ void Segment::publish_backend(std::uint32_t slot, std::uint32_t client_secret, s
 
 void Segment::release_slot(std::uint32_t slot) const {
     slots_[slot].client_secret.store(0, std::memory_order_release);
+    slots_[slot].cancels_in_flight.store(0, std::memory_order_relaxed);
 }
 
-std::optional<CancelTarget> Segment::find_cancel_target(std::uint32_t pid, std::uint32_t secret) const {
+std::optional<CancelTarget> Segment::begin_cancel(std::uint32_t pid, std::uint32_t secret) const {
     auto slot = slot_of_key(pid);
     if (!slot || secret == 0) return std::nullopt;
-    const CancelSlot& s = slots_[*slot];
+    CancelSlot& s = slots_[*slot];
     if (s.client_secret.load(std::memory_order_acquire) != secret) return std::nullopt;
+    s.cancels_in_flight.fetch_add(1, std::memory_order_seq_cst);
     CancelTarget t;
+    t.slot = *slot;
     t.node = s.node.load(std::memory_order_relaxed);
-    std::uint64_t backend = s.backend.load(std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_acquire);
-    // The key must still be current after reading: the slot was not reused meanwhile.
-    if (s.client_secret.load(std::memory_order_relaxed) != secret) return std::nullopt;
+    std::uint64_t backend = s.backend.load(std::memory_order_seq_cst);
     t.backend_pid = static_cast<std::uint32_t>(backend >> 32);
     t.backend_secret = static_cast<std::uint32_t>(backend);
+    // The key must still be current after reading: the slot was not reused
+    // meanwhile. A client between transactions has no backend to cancel.
+    if (s.client_secret.load(std::memory_order_acquire) != secret || t.backend_pid == 0) {
+        end_cancel(*slot);
+        return std::nullopt;
+    }
     return t;
+}
+
+void Segment::end_cancel(std::uint32_t slot) const {
+    std::atomic<std::uint32_t>& n = slots_[slot].cancels_in_flight;
+    std::uint32_t now = n.load(std::memory_order_relaxed);
+    // Never below zero: a slot reclaimed after a worker died starts again at 0.
+    while (now > 0 && !n.compare_exchange_weak(now, now - 1, std::memory_order_seq_cst)) {
+    }
+}
+
+bool Segment::unpublish_backend(std::uint32_t slot) const {
+    CancelSlot& s = slots_[slot];
+    s.backend.store(0, std::memory_order_seq_cst);
+    return s.cancels_in_flight.load(std::memory_order_seq_cst) == 0;
 }
 
 bool Segment::try_admit_client(std::uint32_t worker, std::uint32_t max_clients) const {

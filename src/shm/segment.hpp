@@ -48,9 +48,15 @@ struct CancelSlot {
     std::atomic<std::uint32_t> client_secret;
     std::atomic<std::uint32_t> node;
     std::atomic<std::uint64_t> backend;  // backend pid << 32 | backend secret
+    // Cancels forwarded for this client and not yet acted on by the server.
+    // The canceller counts itself in before reading `backend`; the owner
+    // clears `backend` before looking here, so a server a cancel may still
+    // reach is never lent to another client (both sides sequentially consistent).
+    std::atomic<std::uint32_t> cancels_in_flight;
 };
 
 struct CancelTarget {
+    std::uint32_t slot;
     std::uint32_t node;
     std::uint32_t backend_pid;
     std::uint32_t backend_secret;
@@ -76,8 +82,13 @@ public:
     void publish_backend(std::uint32_t slot, std::uint32_t client_secret, std::uint32_t node,
                          std::uint32_t backend_pid, std::uint32_t backend_secret) const;
     void release_slot(std::uint32_t slot) const;
-    // The backend behind a client's cancel key, if the key is current.
-    std::optional<CancelTarget> find_cancel_target(std::uint32_t pid, std::uint32_t secret) const;
+    // The backend behind a client's cancel key, if the key is current and the
+    // client has one; the cancel then counts as in flight until end_cancel.
+    std::optional<CancelTarget> begin_cancel(std::uint32_t pid, std::uint32_t secret) const;
+    void end_cancel(std::uint32_t slot) const;
+    // The owner takes the client's server away: no cancel may reach it after
+    // this. Returns false if one may still be on its way to it.
+    bool unpublish_backend(std::uint32_t slot) const;
 
     // Admission against max_client_conn across all workers.
     bool try_admit_client(std::uint32_t worker, std::uint32_t max_clients) const;

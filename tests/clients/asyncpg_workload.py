@@ -155,8 +155,16 @@ class Client:
                         await self.verify(conn)
                 except Exception as e:
                     self.checks.exception(self.who, self.step, e)
-                    if conn.is_closed():
+                    if conn.is_closed() or other.is_closed():
                         return
+                    # A transaction left open would hold its server.
+                    for c in (conn, other):
+                        if c.is_in_transaction():
+                            try:
+                                await c.execute("rollback")
+                            except Exception as e2:
+                                self.checks.exception(self.who, self.step + " (rollback after error)", e2)
+                                return
         finally:
             for c in (conn, other):
                 try:
@@ -186,11 +194,13 @@ class Client:
             await self.verify(conn, label="inside a transaction")
         self.eq("rows after commit", await self.count(conn, r), (5, 10))
         self.eq("rows after commit, seen by another connection", await self.count(other, r), (5, 10))
+        # (Nothing else may wait for a server while the peer's transaction is
+        # open: with more clients than servers that could deadlock.)
         tx = other.transaction()
         await tx.start()
         await other.execute(f"insert into {self.table} (id, worker, round, n) values ($1, $2, $3, 5)",
                             self.rid(r, 5), self.w, r)
-        self.eq("peer's uncommitted row not seen", await self.count(conn, r), (5, 10))
+        self.eq("peer's row inside its transaction", await self.count(other, r), (6, 15))
         await tx.commit()
         self.eq("peer's row seen after its commit", await self.count(conn, r), (6, 15))
 

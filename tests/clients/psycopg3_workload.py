@@ -182,10 +182,11 @@ class Client:
         self.eq("rows after commit, seen by another connection", self.count(other, r), (5, 10))
         other.commit()
         # The peer is not in autocommit: its statements open a transaction
-        # that lasts until commit().
+        # that lasts until commit(). (Nothing else may wait for a server
+        # meanwhile: with more clients than servers that could deadlock.)
         other.execute(f"insert into {self.table} (id, worker, round, n) values (%s, %s, %s, 5)",
                       (self.rid(r, 5), self.w, r))
-        self.eq("peer's uncommitted row not seen", self.count(conn, r), (5, 10))
+        self.eq("peer's row inside its transaction", self.count(other, r), (6, 15))
         other.commit()
         self.eq("peer's row seen after its commit", self.count(conn, r), (6, 15))
 

@@ -1,0 +1,82 @@
+// The shared-memory segment across real processes: admission limits, pool
+// places and the cancel handshake that keeps a server a cancel may still
+// reach from being lent to another client.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shm/segment.hpp"
+
+using pggate::shm::Segment;
+
+namespace {
+
+// Runs `child` in a forked process and returns its exit code.
+template <typename F>
+int in_child(F&& child) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) _exit(child());
+    int status = 0;
+    waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+}  // namespace
+
+TEST_SUITE("shm") {
+
+TEST_CASE("shm: max_client_conn holds across processes and a dead worker's clients are reclaimed") {
+    Segment shm = Segment::create(2, 8);
+    CHECK(in_child([&] {
+              int admitted = 0;
+              for (int i = 0; i < 5; ++i) admitted += shm.try_admit_client(1, 6) ? 1 : 0;
+              return admitted;
+          }) == 5);
+    CHECK(shm.try_admit_client(0, 6));
+    CHECK_FALSE(shm.try_admit_client(0, 6));
+    shm.reclaim_worker(1);
+    CHECK(shm.try_admit_client(0, 6));
+    CHECK(shm.header().clients_total.load() == 2);
+}
+
+TEST_CASE("shm: a pool's server places are shared by all workers and given back by the master") {
+    Segment shm = Segment::create(2, 8);
+    auto pool = shm.pool_index("db", "alice", 0);
+    REQUIRE(pool.has_value());
+    CHECK(in_child([&] { return shm.pool_index("db", "alice", 0) == pool ? 0 : 1; }) == 0);
+    CHECK(in_child([&] { return (shm.try_take_server(*pool, 1, 3) ? 1 : 0) + (shm.try_take_server(*pool, 1, 3) ? 1 : 0); }) == 2);
+    CHECK(shm.try_take_server(*pool, 0, 3));
+    CHECK_FALSE(shm.try_take_server(*pool, 0, 3));
+    CHECK(shm.pool_index("db", "bob", 0) != pool);
+    shm.reclaim_worker(1);
+    CHECK(shm.try_take_server(*pool, 0, 3));
+    CHECK(shm.pool(*pool).servers.load() == 2);
+}
+
+TEST_CASE("shm: a cancel in flight keeps its server from being lent out") {
+    Segment shm = Segment::create(2, 8);
+    const std::uint32_t slot = 9;  // owned by worker 1
+    const std::uint32_t pid = shm.key_pid(slot);
+    shm.publish_backend(slot, 777, 0, 4242, 99);
+
+    // Another worker (process) begins forwarding a cancel for this client.
+    CHECK(in_child([&] {
+              auto t = shm.begin_cancel(pid, 777);
+              return t && t->backend_pid == 4242 && t->backend_secret == 99 ? 0 : 1;
+          }) == 0);
+    CHECK_FALSE(shm.begin_cancel(pid, 778).has_value());  // wrong secret
+    // The owner takes the server away while that cancel may be on its way.
+    CHECK_FALSE(shm.unpublish_backend(slot));
+    shm.end_cancel(slot);
+    shm.publish_backend(slot, 777, 0, 4242, 99);
+    CHECK(shm.unpublish_backend(slot));
+    // With no backend published, a cancel finds nothing and counts nothing.
+    CHECK_FALSE(shm.begin_cancel(pid, 777).has_value());
+    shm.publish_backend(slot, 777, 0, 5151, 1);
+    CHECK(shm.unpublish_backend(slot));
+}
+
+}  // TEST_SUITE
