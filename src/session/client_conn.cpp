@@ -270,13 +270,35 @@ void ClientConn::read_startup() {
                     server_ = worker_.open_passthrough_server(std::move(startup), this);
                     return;
                 }
-                for (auto& kv : pkt.params)
-                    if (ClientParams::tracked(kv.first)) startup_params_.push_back(std::move(kv));
+                take_startup_settings(pkt.params);
                 begin_login();
                 return;
             }
         }
     }
+}
+
+// A pooled server was started for the pool, not for this client: the
+// client's own startup settings become parameters pggate keeps in step
+// (reported ones) or its connect-time SETs (all others), replayed on every
+// server it uses.
+void ClientConn::take_startup_settings(const std::vector<std::pair<std::string, std::string>>& params) {
+    SetMap baseline;
+    auto take = [&](const std::string& name, const std::string& value) {
+        if (ClientParams::tracked(name))
+            startup_params_.emplace_back(name, value);
+        else
+            baseline[name] = sql_literal(value);
+    };
+    for (const auto& [name, value] : params) {
+        if (name == "user" || name == "database" || name == "replication") continue;
+        if (name == "options") {
+            for (const auto& [n, v] : parse_startup_options(value)) take(n, v);
+            continue;
+        }
+        take(name, value);
+    }
+    sets_.set_baseline(std::move(baseline));
 }
 
 // ---- authentication by pggate ------------------------------------------------
@@ -409,10 +431,10 @@ void ClientConn::sync_params() {
 }
 
 bool ClientConn::inspects(const protocol::MessageHeader& h) const {
-    if (passthrough() || worker_.config().pool_mode != config::PoolMode::Transaction) return false;
+    if (passthrough()) return false;
     if (h.type == 'B' || h.type == 'D' || h.type == 'C') return rewrites_statements();
-    if (h.type == 'P') return rewrites_statements() || (pinned_ == nullptr && h.frame_len() <= kMaxInspected);
-    return h.type == 'Q' && pinned_ == nullptr && h.frame_len() <= kMaxInspected;
+    if (h.type == 'P') return rewrites_statements() || h.frame_len() <= kMaxInspected;
+    return h.type == 'Q' && h.frame_len() <= kMaxInspected;
 }
 
 void ClientConn::pin(const char* reason) {
@@ -543,7 +565,11 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
         if (type == 'Q') {
             ByteReader r(body.data(), body.size());
             std::string_view sql = r.cstring();
-            if (!r.failed() && rewrites_statements() && !stmts_.empty() && !deallocate(sql)) return false;
+            if (!r.failed() && rewrites_statements())
+                if (std::optional<std::string> rewritten = deallocate(sql)) {
+                    send_to_server('Q', {*rewritten, std::string_view("\0", 1)});
+                    return false;
+                }
             if (pinned_ == nullptr)
                 if (const char* why = r.failed() ? "a malformed statement" : pin_reason(sql)) pin(why);
             if (!r.failed()) note_session_ops(sql, false);
@@ -592,7 +618,8 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
                 protocol_error(Side::Server, "08P01", "invalid ReadyForQuery from server");
                 return false;
             }
-            server_ready_for_query(*status);
+            bool reset = server_ready_for_query(*status);
+            if ((reset || !params_reset_.empty()) && server_->tracker().outstanding() == 0) restore_reset_params();
             if (state_ == ClientState::Login) {
                 log_debug("C-%u %s/%s@%s: logged in on %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(),
                           worker_.node(server_->node()).name.c_str());
@@ -603,6 +630,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
         }
         case 'S': {
             server_->note_param(body);
+            if (!params_reset_.empty()) return false;  // the pool's values: the client gets its own at 'Z'
             ByteReader r(body.data(), body.size());
             std::string_view name = r.cstring();
             std::string_view value = r.cstring();
@@ -633,6 +661,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
 }
 
 void ClientConn::note_session_ops(std::string_view sql, bool named_statement) {
+    for (std::string& name : ClientParams::resets(sql)) params_reset_.push_back(std::move(name));
     std::vector<SetOp> ops = session_ops(sql);
     if (ops.empty()) return;
     if (named_statement)
@@ -641,16 +670,26 @@ void ClientConn::note_session_ops(std::string_view sql, bool named_statement) {
         sets_.add(ops);
 }
 
-void ClientConn::server_ready_for_query(char status) {
+void ClientConn::restore_reset_params() {
+    Bytes out;
+    for (const auto& [name, value] : params_.restore(params_reset_)) append_param_status(out, name, value);
+    params_reset_.clear();
+    bufferevent_write(bev_.get(), out.data(), out.size());
+    sync_params();  // before the ReadyForQuery reaches the client, so before its next message
+}
+
+bool ClientConn::server_ready_for_query(char status) {
     server_->tracker().on_ready_for_query(status);
     ready_at_ = pool::Clock::now();
-    if (status == 'I' && sets_.has_pending() &&
-        sets_.end_transaction(!transaction_failed_, server_->sets())) {
+    SessionSets::Outcome outcome;
+    if (status == 'I' && sets_.has_pending()) outcome = sets_.end_transaction(!transaction_failed_, server_->sets());
+    if (outcome.discard_all) {
         // A committed DISCARD ALL deallocated every statement on the server.
         stmts_.clear();
         server_->statements().clear();
     }
     transaction_failed_ = false;
+    return outcome.reset;
     // Parses the server skipped after an error created nothing.
     for (const std::string& name : server_->statements().settle(server_->tracker().completed())) stmts_.erase(name);
 }
@@ -659,9 +698,16 @@ void ClientConn::server_ready_for_query(char status) {
 // server and never reach the client.
 bool ClientConn::swallow(char type, std::span<const std::uint8_t> body) {
     switch (type) {
-        case 'S':
+        case 'S': {
+            // The server's spelling of a value pggate set for the client
+            // ('utf-8' -> UTF8) is the one to compare with from now on.
             server_->note_param(body);
+            ByteReader r(body.data(), body.size());
+            std::string_view name = r.cstring();
+            std::string_view value = r.cstring();
+            if (!r.failed()) params_.note(name, value);
             break;
+        }
         case 'E': {
             auto f = protocol::parse_error_fields(body);
             log_warning("C-%u: setting the client's parameters on the server failed: %s", id_,

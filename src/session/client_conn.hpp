@@ -71,6 +71,7 @@ private:
 
     void set_state(ClientState next);
     void read_startup();
+    void take_startup_settings(const std::vector<std::pair<std::string, std::string>>& params);
     void begin_login();
     void read_auth();
     void finish_auth();
@@ -82,9 +83,13 @@ private:
     // A message the relay reads whole; returns true if it goes on to the peer unchanged.
     bool handle_message(Side from, char type, std::span<const std::uint8_t> body);
     bool swallow(char type, std::span<const std::uint8_t> body);
-    void server_ready_for_query(char status);
+    // Returns whether a committed RESET left the server on its own defaults.
+    bool server_ready_for_query(char status);
     // Transaction pooling: records the session-state operations of `sql`.
     void note_session_ops(std::string_view sql, bool named_statement);
+    // After a segment that reset parameters: the client is told its
+    // connect-time values and the server is brought back to them.
+    void restore_reset_params();
     // Transaction pooling renames named statements per server: Parse, Bind,
     // Describe and Close are read whole and sent on rewritten; returns true
     // when the message goes on unchanged.
@@ -96,9 +101,9 @@ private:
     // while others hold every server must not wait for one); false if the
     // input starts otherwise.
     bool answer_known_parses();
-    // SQL DEALLOCATE of the client's protocol-level statements; false when it
-    // sent a rewritten query instead of `sql`.
-    bool deallocate(std::string_view sql);
+    // SQL DEALLOCATE of the client's protocol-level statements: keeps the
+    // books and returns the SQL to send instead (nullopt: `sql` as it is).
+    std::optional<std::string> deallocate(std::string_view sql);
     void send_to_server(char type, std::initializer_list<std::string_view> parts);
     void pin(const char* reason);
     // Whether a Query or Parse must be read whole to see if it pins the client.
@@ -135,6 +140,8 @@ private:
     // The client's session-level SETs (transaction pooling), and what the
     // current transaction's replies say about whether it commits.
     SessionSets sets_;
+    // Reported parameters the client's statements reset, restored at their ReadyForQuery.
+    std::vector<std::string> params_reset_;
     bool transaction_failed_ = false;
     // The client's named statements (transaction pooling).
     std::unordered_map<std::string, StatementPtr> stmts_;

@@ -1,6 +1,9 @@
 // Per-client server parameters and the SETs that bring a server to them.
 #include "session/client_params.hpp"
 
+#include "route/sql_lexer.hpp"
+#include "session/session_sets.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -50,6 +53,43 @@ void ClientParams::init(const pool::ParamList& welcome, const pool::ParamList& s
         std::string_view c = canonical(name);
         if (!c.empty()) set(values_, c, value);
     }
+    initial_ = values_;
+}
+
+std::vector<std::string> ClientParams::resets(std::string_view sql) {
+    std::vector<std::string> names;
+    route::LexResult lexed = route::lex_sql(sql, 8);
+    for (const route::Statement& st : lexed.statements) {
+        auto word = [&](std::size_t i, std::string_view w) {
+            return i < st.size() && st[i].kind == route::TokenKind::Word && st[i].text == w;
+        };
+        if ((word(0, "reset") && word(1, "all")) || (word(0, "discard") && word(1, "all"))) {
+            names.assign(1, "all");
+            return names;
+        }
+        std::size_t i = word(1, "session") ? 2 : 1;
+        bool reset = word(0, "reset") ||
+                     (word(0, "set") && (word(i + 1, "to") || (i + 1 < st.size() && st[i + 1].text == "=")) &&
+                      word(i + 2, "default"));
+        if (word(0, "set") && word(1, "time") && word(2, "zone") && (word(3, "default") || word(3, "local")))
+            names.emplace_back("TimeZone");
+        else if (reset && i < st.size() && !canonical(st[i].text).empty())
+            names.emplace_back(canonical(st[i].text));
+    }
+    return names;
+}
+
+pool::ParamList ClientParams::restore(const std::vector<std::string>& names) {
+    pool::ParamList changed;
+    bool all = !names.empty() && names.front() == "all";
+    for (const auto& [name, value] : initial_) {
+        if (!all && std::find(names.begin(), names.end(), name) == names.end()) continue;
+        const std::string* now = find(values_, name);
+        if (now != nullptr && *now == value) continue;
+        set(values_, name, value);
+        changed.emplace_back(name, value);
+    }
+    return changed;
 }
 
 void ClientParams::note(std::string_view name, std::string_view value) {
@@ -63,14 +103,7 @@ std::string ClientParams::sync_query(const pool::ParamList& server) const {
         if (!tracked(name)) continue;
         const std::string* have = find(server, name);
         if (have != nullptr && *have == value) continue;
-        // E'' reads the same whatever standard_conforming_strings says.
-        std::string literal = "E'";
-        for (char ch : value) {
-            if (ch == '\'' || ch == '\\') literal += ch;
-            literal += ch;
-        }
-        literal += '\'';
-        q += "SET " + name + " = " + literal + ";";
+        q += "SET " + name + " = " + sql_literal(value) + ";";
     }
     return q;
 }

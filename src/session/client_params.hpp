@@ -27,7 +27,16 @@ public:
     // A query setting every tracked value that differs on `server`; empty if none.
     std::string sync_query(const pool::ParamList& server) const;
 
+    // The tracked parameters `sql` resets (RESET, SET … TO DEFAULT, RESET ALL,
+    // DISCARD ALL): a pooled server resets them to the pool's values, not the
+    // client's, so pggate puts the client's connect-time values back.
+    static std::vector<std::string> resets(std::string_view sql);
+    // Back to the connect-time values for `names` ("all": every one); returns
+    // the (name, value) pairs that changed.
+    pool::ParamList restore(const std::vector<std::string>& names);
+
 private:
+    pool::ParamList initial_;
     pool::ParamList values_;
 };
 

@@ -5,6 +5,7 @@
 // so they come in order and with PostgreSQL's own skip-to-Sync behaviour.
 #include <event2/buffer.h>
 
+#include <optional>
 #include <vector>
 
 #include "core/bytes.hpp"
@@ -32,7 +33,10 @@ std::string as_string(char c) { return std::string(1, c); }
 
 }  // namespace
 
-bool ClientConn::rewrites_statements() const { return worker_.config().max_prepared_statements > 0; }
+// Only transaction pooling moves clients between servers; a session's server is its own.
+bool ClientConn::rewrites_statements() const {
+    return worker_.config().pool_mode == config::PoolMode::Transaction && worker_.config().max_prepared_statements > 0;
+}
 
 void ClientConn::send_to_server(char type, std::initializer_list<std::string_view> parts) {
     std::size_t len = 4;
@@ -102,37 +106,35 @@ bool ClientConn::answer_known_parses() {
     return true;
 }
 
-bool ClientConn::deallocate(std::string_view sql) {
+std::optional<std::string> ClientConn::deallocate(std::string_view sql) {
     route::LexResult lexed = route::lex_sql(sql, 4);
-    if (!lexed.complete || lexed.statements.size() != 1) return true;
+    if (!lexed.complete || lexed.statements.size() != 1) return std::nullopt;
     const route::Statement& st = lexed.statements[0];
-    if (st.empty() || st[0].kind != route::TokenKind::Word || st[0].text != "deallocate") return true;
+    if (st.empty() || st[0].kind != route::TokenKind::Word || st[0].text != "deallocate") return std::nullopt;
     std::size_t i = st.size() > 1 && st[1].kind == route::TokenKind::Word && st[1].text == "prepare" ? 2 : 1;
-    if (i + 1 != st.size()) return true;
+    if (i + 1 != st.size()) return std::nullopt;
     const route::Token& name = st[i];
     if (name.kind == route::TokenKind::Word && name.text == "all") {
         // The server drops every statement, the client's SQL ones and pggate's alike.
         stmts_.clear();
         server_->statements().clear();
-        return true;
+        return std::nullopt;
     }
-    if (name.kind != route::TokenKind::Word && name.kind != route::TokenKind::QuotedIdent) return true;
+    if (name.kind != route::TokenKind::Word && name.kind != route::TokenKind::QuotedIdent) return std::nullopt;
     auto it = stmts_.find(name.text);
-    if (it == stmts_.end()) return true;  // an SQL-level statement: the server knows it
+    if (it == stmts_.end()) return std::nullopt;  // an SQL-level statement: the server knows it
     StatementPtr stmt = it->second;
     if (!server_->statements().has(stmt->id)) {
         // DEALLOCATE needs the statement on this server; prepare it in a
         // segment of its own, whose replies pggate swallows.
-        if (!server_->tracker().synced()) return true;
+        if (!server_->tracker().synced()) return std::nullopt;
         ensure_prepared(stmt);
         send_to_server('S', {});
         ++swallow_;
     }
     stmts_.erase(it);
-    std::string rewritten = "DEALLOCATE " + stmt->server_name;
-    send_to_server('Q', {rewritten, std::string_view("\0", 1)});
     server_->statements().forget(stmt->id);
-    return false;
+    return "DEALLOCATE " + stmt->server_name;
 }
 
 bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body) {
@@ -148,6 +150,13 @@ bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body)
             if (pinned_ == nullptr)
                 if (const char* why = r.failed() || q.failed() ? "a malformed statement" : pin_reason(sql)) pin(why);
             if (!r.failed() && !q.failed()) note_session_ops(sql, !name.empty());
+            if (!r.failed() && !q.failed() && name.empty() && rewrites_statements())
+                if (std::optional<std::string> rewritten = deallocate(sql)) {
+                    on_server.expect_parse(ServerStatements::ParseReply::Forward, 0,
+                                           server_->tracker().current_segment());
+                    send_to_server('P', {nul, *rewritten, nul, rest_of(q, {reinterpret_cast<const std::uint8_t*>(tail.data()), tail.size()})});
+                    return false;
+                }
             std::uint64_t segment = server_->tracker().current_segment();
             if (r.failed() || name.empty() || !rewrites_statements()) {
                 if (r.failed() || !rewrites_statements()) {

@@ -2,6 +2,7 @@
 #include "session/session_sets.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include "route/sql_lexer.hpp"
 #include "session/client_params.hpp"
@@ -55,17 +56,6 @@ void set_op(const Statement& st, std::string_view sql, std::vector<SetOp>& ops) 
     ops.push_back({SetOp::Kind::Set, name, value});
 }
 
-// Folds changes into `m` in order.
-void apply(SetMap& m, const SetOp& op) {
-    switch (op.kind) {
-        case SetOp::Kind::Set: m[op.name] = op.value; break;
-        case SetOp::Kind::Reset: m.erase(op.name); break;
-        case SetOp::Kind::ResetAll:
-        case SetOp::Kind::DiscardAll: m.clear(); break;
-        default: break;
-    }
-}
-
 }  // namespace
 
 std::vector<SetOp> session_ops(std::string_view sql) {
@@ -100,12 +90,100 @@ std::vector<SetOp> session_ops(std::string_view sql) {
     return ops;
 }
 
+std::vector<std::pair<std::string, std::string>> parse_startup_options(std::string_view options) {
+    std::vector<std::string> words;
+    std::string current;
+    bool in_word = false;
+    for (std::size_t i = 0; i < options.size(); ++i) {
+        char c = options[i];
+        if (c == '\\' && i + 1 < options.size()) {
+            current += options[++i];
+            in_word = true;
+        } else if (c == ' ' || c == '\t' || c == '\n') {
+            if (in_word) words.push_back(std::move(current));
+            current.clear();
+            in_word = false;
+        } else {
+            current += c;
+            in_word = true;
+        }
+    }
+    if (in_word) words.push_back(std::move(current));
+
+    std::vector<std::pair<std::string, std::string>> out;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        std::string setting;
+        if (words[i] == "-c" && i + 1 < words.size())
+            setting = words[++i];
+        else if (words[i].rfind("-c", 0) == 0)
+            setting = words[i].substr(2);
+        else if (words[i].rfind("--", 0) == 0)
+            setting = words[i].substr(2);
+        auto eq = setting.find('=');
+        if (eq == std::string::npos || eq == 0) continue;
+        std::string name = setting.substr(0, eq);
+        for (char& ch : name) {
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            if (ch == '-') ch = '_';  // --work-mem=1MB is work_mem
+        }
+        out.emplace_back(std::move(name), setting.substr(eq + 1));
+    }
+    return out;
+}
+
+std::string sql_literal(std::string_view value) {
+    // E'' reads the same whatever standard_conforming_strings says.
+    std::string literal = "E'";
+    for (char ch : value) {
+        if (ch == '\'' || ch == '\\') literal += ch;
+        literal += ch;
+    }
+    literal += '\'';
+    return literal;
+}
+
+namespace {
+
+// What a change does to the server: resets go to the server's own defaults.
+void apply_to_server(SetMap& m, const SetOp& op) {
+    switch (op.kind) {
+        case SetOp::Kind::Set: m[op.name] = op.value; break;
+        case SetOp::Kind::Reset: m.erase(op.name); break;
+        case SetOp::Kind::ResetAll:
+        case SetOp::Kind::DiscardAll: m.clear(); break;
+        default: break;
+    }
+}
+
+}  // namespace
+
+void SessionSets::apply(SetMap& m, const SetOp& op) const {
+    switch (op.kind) {
+        case SetOp::Kind::Set:
+            m[op.name] = op.value;
+            break;
+        case SetOp::Kind::Reset:
+            if (auto it = baseline_.find(op.name); it != baseline_.end())
+                m[op.name] = it->second;
+            else
+                m.erase(op.name);
+            break;
+        case SetOp::Kind::ResetAll:
+        case SetOp::Kind::DiscardAll:
+            m = baseline_;
+            break;
+        default:
+            break;
+    }
+}
+
 void SessionSets::add(const std::vector<SetOp>& ops) { pending_.insert(pending_.end(), ops.begin(), ops.end()); }
 
-bool SessionSets::end_transaction(bool committed, SetMap& server) {
+SessionSets::Outcome SessionSets::end_transaction(bool committed, SetMap& server) {
     std::vector<SetOp> ops = std::move(pending_);
     pending_.clear();
-    if (!committed) return false;
+    Outcome outcome;
+    if (!committed) return outcome;
     // Savepoint frames: a ROLLBACK TO drops the changes made since its
     // savepoint (and later savepoints); RELEASE keeps them.
     struct Frame {
@@ -142,14 +220,14 @@ bool SessionSets::end_transaction(bool committed, SetMap& server) {
                 break;
         }
     }
-    bool discarded = false;
     for (const Frame& f : frames)
         for (const SetOp& op : f.changes) {
             apply(values_, op);
-            apply(server, op);
-            discarded = discarded || op.kind == SetOp::Kind::DiscardAll;
+            apply_to_server(server, op);
+            outcome.discard_all = outcome.discard_all || op.kind == SetOp::Kind::DiscardAll;
+            outcome.reset = outcome.reset || op.kind != SetOp::Kind::Set;
         }
-    return discarded;
+    return outcome;
 }
 
 std::string replay_sets(const SetMap& server, const SetMap& client) {

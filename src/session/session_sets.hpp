@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace pggate::session {
@@ -26,23 +27,40 @@ struct SetOp {
 // carries by ParameterStatus (application_name, TimeZone, …) are left out.
 std::vector<SetOp> session_ops(std::string_view sql);
 
+// The settings in a startup packet's `options` parameter ("-c name=value",
+// "--name=value"; a backslash escapes the next character), in order.
+std::vector<std::pair<std::string, std::string>> parse_startup_options(std::string_view options);
+
+// A value as a SQL string literal, whatever it contains.
+std::string sql_literal(std::string_view value);
+
 class SessionSets {
 public:
+    // The client's connect-time settings: where RESET, RESET ALL and DISCARD
+    // ALL take it back to, as on a connection of its own.
+    void set_baseline(SetMap baseline) {
+        baseline_ = std::move(baseline);
+        values_ = baseline_;
+    }
+
     // Operations the client sent, not yet known to have committed.
     void add(const std::vector<SetOp>& ops);
     bool has_pending() const { return !pending_.empty(); }
+    struct Outcome {
+        bool discard_all = false;  // a DISCARD ALL committed
+        bool reset = false;        // a RESET committed: the server went to its own defaults
+    };
     // The client's transaction ended: committed ones become its state (and
-    // `server`'s, which ran them); rolled back ones are dropped. Returns
-    // whether a DISCARD ALL committed.
-    bool end_transaction(bool committed, SetMap& server);
+    // `server`'s, which ran them); rolled back ones are dropped.
+    Outcome end_transaction(bool committed, SetMap& server);
 
     const SetMap& values() const { return values_; }
-    void clear() {
-        values_.clear();
-        pending_.clear();
-    }
 
 private:
+    // Folds one change into the client's state: resets go back to its baseline.
+    void apply(SetMap& m, const SetOp& op) const;
+
+    SetMap baseline_;
     SetMap values_;
     std::vector<SetOp> pending_;
 };

@@ -23,10 +23,12 @@ import decimal
 import io
 import json
 import sys
+import time
 import zoneinfo
 
 import asyncpg
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from workload_common import TS_PROBE, Checks, parse_args, start_watchdog, zone_for, zone_text
 
 DRIVER = "asyncpg"
@@ -119,9 +121,11 @@ class Client:
         self.who = f"client {self.w} round {r}"
         self.expect = {"TimeZone": self.zone, "application_name": self.app}
         self.step = "connect"
+        started = time.monotonic()
         try:
             conn = await self.connect()
             other = await self.connect(index_offset=3, app=self.app + "-peer")
+            self.checks.timed(self.who, "connect", started)
         except Exception as e:
             self.checks.exception(self.who, self.step, e)
             return
@@ -148,8 +152,10 @@ class Client:
         try:
             for name, fn in steps:
                 self.step = name
+                started = time.monotonic()
                 try:
                     await fn()
+                    self.checks.timed(self.who, name, started)
                     if name not in ("startup settings", "peer settings"):
                         self.step = name + " (settings after)"
                         await self.verify(conn)
@@ -167,8 +173,10 @@ class Client:
                                 return
         finally:
             for c in (conn, other):
+                started = time.monotonic()
                 try:
                     await c.close(timeout=10)
+                    self.checks.timed(self.who, "close", started)
                 except Exception as e:
                     self.checks.exception(self.who, "close", e)
                     c.terminate()
@@ -340,7 +348,8 @@ class Client:
                                    "and round = $2 order by id", self.w, r, output=out, format="csv")
         back = out.getvalue().decode().splitlines()
         self.eq("rows from copy_from_query", len(back), 200)
-        self.eq("first row from copy_from_query", back[:1], [f'{self.rid(r, 0)},{self.w},{r},"note 0, ""quoted"" é\tx\\y"'])
+        self.eq("first row from copy_from_query", back[:1],
+                [f'{self.rid(r, 0)},{self.w},{r},"note 0, ""quoted"" é\tx\\y"'])
         src = io.BytesIO("".join(f"{self.rid(r, k)},{self.w},{r},csv {k}\n" for k in range(1000, 1100)).encode())
         res = await conn.copy_to_table(self.copy_table, source=src, columns=["id", "worker", "round", "note"],
                                        format="csv")
@@ -415,7 +424,8 @@ class Client:
         tx = conn.transaction()
         await tx.start()
         await conn.execute("set timezone to 'America/Sao_Paulo'")
-        await self.verify(conn, expect=dict(self.expect, TimeZone="America/Sao_Paulo"), label="SET inside a transaction")
+        await self.verify(conn, expect=dict(self.expect, TimeZone="America/Sao_Paulo"),
+                          label="SET inside a transaction")
         await tx.rollback()
         await self.verify(conn, label="SET rolled back")
         async with conn.transaction():
@@ -424,15 +434,14 @@ class Client:
         await self.verify(conn, label="after a transaction with SET LOCAL")
         await conn.execute("set datestyle to 'SQL, DMY'")
         await conn.execute("set intervalstyle to 'postgres_verbose'")
-        await conn.fetchval("select set_config('application_name', $1, false)", self.app + "-renamed")
+        await conn.execute(f"set application_name = '{self.app}-renamed'")
         self.expect.update({"DateStyle": "SQL, DMY", "IntervalStyle": "postgres_verbose",
                             "application_name": self.app + "-renamed"})
         for _ in range(3):
             row = await conn.fetchrow("select '2020-06-01'::date::text, '1 day 2 hours'::interval::text")
             self.eq("date and interval in the set styles", tuple(row), ("01/06/2020", "@ 1 day 2 hours"))
-            await self.verify(conn, label="after SET DateStyle/IntervalStyle/set_config(application_name)")
-        await conn.execute("set datestyle to 'ISO, MDY'; set intervalstyle to 'postgres'")
-        await conn.fetchval("select set_config('TimeZone', $1, false)", self.zone)
+            await self.verify(conn, label="after SET DateStyle/IntervalStyle/application_name")
+        await conn.execute(f"set datestyle to 'ISO, MDY'; set intervalstyle to 'postgres'; set time zone '{self.zone}'")
         self.expect.update({"DateStyle": "ISO, MDY", "IntervalStyle": "postgres", "TimeZone": self.zone})
 
     async def step_reset(self, conn):
@@ -467,7 +476,9 @@ class Client:
     async def step_pinned(self, conn):
         """SQL PREPARE and a WITH HOLD cursor are state the client keeps on
         its server: in transaction mode pggate pins the client, so the same
-        backend answers every following transaction."""
+        backend answers every following transaction. Comes last: a pinned
+        client keeps a server, and if several did while waiting for another
+        connection of theirs, more clients than servers would deadlock."""
         name = f"q_{self.w}"
         await conn.execute(f"prepare {name} (int) as select $1 * 2, pg_backend_pid()")
         pids = set()
@@ -482,6 +493,10 @@ class Client:
             got += [x[0] for x in await conn.fetch(f"fetch 10 from hold_{self.w}")]
         self.eq("rows of a WITH HOLD cursor read across transactions", got, list(range(1, 31)))
         await conn.execute(f"close hold_{self.w}; deallocate {name}")
+        # set_config() at session level pins too (and is not just a SET).
+        await conn.fetchval("select set_config('TimeZone', $1, false)", "Asia/Kolkata")
+        self.expect["TimeZone"] = "Asia/Kolkata"
+        await self.verify(conn, label="after set_config(TimeZone)")
 
 
 async def pool_phase(cfg, checks):
@@ -546,8 +561,10 @@ async def amain(cfg, checks):
     finally:
         await main_conn.execute(f"drop table if exists {table}, {table}_copy")
         await main_conn.close()
+    started = time.monotonic()
     try:
         await pool_phase(cfg, checks)
+        checks.timed("pool", "asyncpg.Pool phase", started)
     except Exception as e:
         checks.exception("pool", "asyncpg.Pool", e)
 

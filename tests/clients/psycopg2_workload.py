@@ -17,6 +17,7 @@ import decimal
 import io
 import select
 import sys
+import time
 import threading
 import zoneinfo
 
@@ -24,6 +25,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from workload_common import TS_PROBE, Checks, parse_args, start_watchdog, zone_for, zone_text
 
 DRIVER = "psycopg2"
@@ -132,8 +134,10 @@ class Client:
         try:
             for name, fn in steps:
                 self.step = name
+                started = time.monotonic()
                 try:
                     fn()
+                    self.checks.timed(self.who, name, started)
                     if name not in ("startup settings", "peer settings"):
                         self.step = name + " (settings after)"
                         self.verify(conn)
@@ -417,7 +421,9 @@ class Client:
     def step_pinned(self, conn):
         """SQL PREPARE and a WITH HOLD cursor are state the client keeps on
         its server: in transaction mode pggate pins the client, so the same
-        backend answers every following transaction."""
+        backend answers every following transaction. Comes last: a pinned
+        client keeps a server, and if several did while waiting for another
+        connection of theirs, more clients than servers would deadlock."""
         cur = conn.cursor()
         name = f"q_{self.w}"
         cur.execute(f"prepare {name} (int) as select $1 * 2, pg_backend_pid()")

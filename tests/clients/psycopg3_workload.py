@@ -24,8 +24,10 @@ import zoneinfo
 
 import psycopg
 import psycopg.errors
+from psycopg import sql as pgsql
 from psycopg.types.json import Jsonb
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from workload_common import TS_PROBE, Checks, parse_args, start_watchdog, zone_for, zone_text
 
 DRIVER = "psycopg3"
@@ -140,8 +142,10 @@ class Client:
         try:
             for name, fn in steps:
                 self.step = name
+                started = time.monotonic()
                 try:
                     fn()
+                    self.checks.timed(self.who, name, started)
                     if name not in ("startup settings", "peer settings"):
                         self.step = name + " (settings after)"
                         self.verify(conn)
@@ -167,8 +171,8 @@ class Client:
             conn.execute(f"alter table {t} add column w int not null default {self.w}")
             conn.execute(f"create index on {t} (v)")
         for _ in range(3):
-            self.eq("rows in the new table", conn.execute(f"select count(*), sum(k), min(w), max(w) from {t}").fetchone(),
-                    (10, 55, self.w, self.w))
+            row = conn.execute(f"select count(*), sum(k), min(w), max(w) from {t}").fetchone()
+            self.eq("rows in the new table", row, (10, 55, self.w, self.w))
         conn.execute(f"drop table {t}")
         self.eq("table gone after drop", conn.execute("select to_regclass(%s)", (t,)).fetchone()[0], None)
 
@@ -349,7 +353,8 @@ class Client:
             copy.set_types(["int4", "int4", "int4", "text"])
             back = list(copy.rows())
         self.eq("rows from COPY TO", len(back), 200)
-        self.true("COPY TO returns what COPY FROM stored", back == rows, f"first row back {back[:1]!r}, sent {rows[:1]!r}")
+        self.true("COPY TO returns what COPY FROM stored", back == rows,
+                  f"first row back {back[:1]!r}, sent {rows[:1]!r}")
         with cur.copy(f"copy (select id, worker, round, note from {self.copy_table} where worker = {self.w} "
                       f"and round = {r} and id >= {self.rid(r, 1000)} order by id) to stdout (format binary)") as copy:
             copy.set_types(["int4", "int4", "int4", "text"])
@@ -428,16 +433,16 @@ class Client:
         self.verify(conn, label="after a transaction with SET LOCAL")
         conn.execute("set datestyle to 'SQL, DMY'")
         conn.execute("set intervalstyle to 'postgres_verbose'")
-        conn.execute("select set_config('application_name', %s, false)", (self.app + "-renamed",))
+        conn.execute(pgsql.SQL("set application_name = {}").format(self.app + "-renamed"))
         self.expect.update({"DateStyle": "SQL, DMY", "IntervalStyle": "postgres_verbose",
                             "application_name": self.app + "-renamed"})
         for _ in range(3):
             row = conn.execute("select '2020-06-01'::date::text, '1 day 2 hours'::interval::text").fetchone()
             self.eq("date and interval in the set styles", row, ("01/06/2020", "@ 1 day 2 hours"))
-            self.verify(conn, label="after SET DateStyle/IntervalStyle/set_config(application_name)")
+            self.verify(conn, label="after SET DateStyle/IntervalStyle/application_name")
         conn.execute("set datestyle to 'ISO, MDY'")
         conn.execute("set intervalstyle to 'postgres'")
-        conn.execute("select set_config('TimeZone', %s, false)", (self.zone,))
+        conn.execute(pgsql.SQL("set time zone {}").format(self.zone))
         self.expect.update({"DateStyle": "ISO, MDY", "IntervalStyle": "postgres", "TimeZone": self.zone})
 
     def step_encoding(self, conn):
@@ -483,7 +488,9 @@ class Client:
     def step_pinned(self, conn):
         """SQL PREPARE and a WITH HOLD cursor are state the client keeps on
         its server: in transaction mode pggate pins the client, so the same
-        backend answers every following transaction."""
+        backend answers every following transaction. Comes last: a pinned
+        client keeps a server, and if several did while waiting for another
+        connection of theirs, more clients than servers would deadlock."""
         name = f"q_{self.w}"
         conn.execute(f"prepare {name} (int) as select $1 * 2, pg_backend_pid()")
         pids = set()
@@ -500,6 +507,10 @@ class Client:
                 got += [x[0] for x in hold.fetchmany(10)]
         self.eq("rows of a WITH HOLD cursor read across transactions", got, list(range(1, 31)))
         conn.execute(f"deallocate {name}")
+        # set_config() at session level pins too (and is not just a SET).
+        conn.execute("select set_config('TimeZone', %s, false)", ("Asia/Kolkata",))
+        self.expect["TimeZone"] = "Asia/Kolkata"
+        self.verify(conn, label="after set_config(TimeZone)")
 
 
 def main():
@@ -528,7 +539,8 @@ def main():
         rows = main_conn.execute(f"select worker, count(*) from {table} group by worker order by worker").fetchall()
         checks.eq(who, step, "rows per client in the main table", rows,
                   [(i, ROWS_PER_ROUND * cfg.rounds) for i in range(cfg.clients)])
-        rows = main_conn.execute(f"select worker, count(*) from {table}_copy group by worker order by worker").fetchall()
+        rows = main_conn.execute(f"select worker, count(*) from {table}_copy group by worker "
+                                 "order by worker").fetchall()
         checks.eq(who, step, "rows per client in the copy table", rows,
                   [(i, COPY_ROWS_PER_ROUND * cfg.rounds) for i in range(cfg.clients)])
         pids = set().union(*(c.pids for c in clients))

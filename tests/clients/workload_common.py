@@ -12,6 +12,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 import traceback
 
 # Time zones the clients ask for at connect time (never the server default,
@@ -168,6 +169,12 @@ class Checks:
     def note(self, text):
         with self._lock:
             self.notes.append(text)
+
+    def timed(self, who, step, started, slow=2.0):
+        """Notes a step that took more than `slow` seconds (from time.monotonic() `started`)."""
+        took = time.monotonic() - started
+        if took > slow:
+            self.note(f"slow: [{who}] {step} took {took:.1f} s")
 
     def eq(self, who, step, what, actual, expected, key=None):
         if actual == expected:
