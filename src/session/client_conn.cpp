@@ -566,13 +566,13 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             ByteReader r(body.data(), body.size());
             std::string_view sql = r.cstring();
             if (!r.failed() && rewrites_statements())
-                if (std::optional<std::string> rewritten = deallocate(sql)) {
+                if (std::optional<std::string> rewritten = deallocate(sql, false)) {
                     send_to_server('Q', {*rewritten, std::string_view("\0", 1)});
                     return false;
                 }
             if (pinned_ == nullptr)
                 if (const char* why = r.failed() ? "a malformed statement" : pin_reason(sql)) pin(why);
-            if (!r.failed()) note_session_ops(sql, false);
+            if (!r.failed()) note_session_ops(sql, {});
             server_->tracker().on_frontend(type);
             return true;
         }
@@ -660,11 +660,15 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
     }
 }
 
-void ClientConn::note_session_ops(std::string_view sql, bool named_statement) {
-    for (std::string& name : ClientParams::resets(sql)) params_reset_.push_back(std::move(name));
+void ClientConn::note_session_ops(std::string_view sql, std::string_view statement_name) {
+    std::vector<std::string> resets = ClientParams::resets(sql);
+    if (statement_name.empty())
+        params_reset_.insert(params_reset_.end(), resets.begin(), resets.end());
+    else if (!resets.empty())
+        stmt_resets_[std::string(statement_name)] = std::move(resets);
     std::vector<SetOp> ops = session_ops(sql);
     if (ops.empty()) return;
-    if (named_statement)
+    if (!statement_name.empty())
         pin("session state in a named prepared statement");
     else
         sets_.add(ops);
@@ -689,9 +693,9 @@ bool ClientConn::server_ready_for_query(char status) {
         server_->statements().clear();
     }
     transaction_failed_ = false;
-    return outcome.reset;
     // Parses the server skipped after an error created nothing.
     for (const std::string& name : server_->statements().settle(server_->tracker().completed())) stmts_.erase(name);
+    return outcome.reset;
 }
 
 // Replies to a query pggate injected: they update what pggate knows of the

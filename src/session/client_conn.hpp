@@ -86,7 +86,7 @@ private:
     // Returns whether a committed RESET left the server on its own defaults.
     bool server_ready_for_query(char status);
     // Transaction pooling: records the session-state operations of `sql`.
-    void note_session_ops(std::string_view sql, bool named_statement);
+    void note_session_ops(std::string_view sql, std::string_view statement_name);
     // After a segment that reset parameters: the client is told its
     // connect-time values and the server is brought back to them.
     void restore_reset_params();
@@ -103,7 +103,7 @@ private:
     bool answer_known_parses();
     // SQL DEALLOCATE of the client's protocol-level statements: keeps the
     // books and returns the SQL to send instead (nullopt: `sql` as it is).
-    std::optional<std::string> deallocate(std::string_view sql);
+    std::optional<std::string> deallocate(std::string_view sql, bool extended);
     void send_to_server(char type, std::initializer_list<std::string_view> parts);
     void pin(const char* reason);
     // Whether a Query or Parse must be read whole to see if it pins the client.
@@ -140,8 +140,10 @@ private:
     // The client's session-level SETs (transaction pooling), and what the
     // current transaction's replies say about whether it commits.
     SessionSets sets_;
-    // Reported parameters the client's statements reset, restored at their ReadyForQuery.
+    // Reported parameters the client's statements reset, restored at their
+    // ReadyForQuery; for named statements, at their Bind (they run then).
     std::vector<std::string> params_reset_;
+    std::unordered_map<std::string, std::vector<std::string>> stmt_resets_;
     bool transaction_failed_ = false;
     // The client's named statements (transaction pooling).
     std::unordered_map<std::string, StatementPtr> stmts_;

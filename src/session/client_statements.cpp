@@ -98,6 +98,8 @@ bool ClientConn::answer_known_parses() {
     evbuffer_drain(in, pos);
     Bytes out;
     for (auto& [name, stmt] : parsed) {
+        ByteReader q(reinterpret_cast<const std::uint8_t*>(stmt->tail.data()), stmt->tail.size());
+        note_session_ops(q.cstring(), name);
         stmts_.emplace(std::move(name), std::move(stmt));
         out.insert(out.end(), {'1', 0, 0, 0, 4});
     }
@@ -106,7 +108,7 @@ bool ClientConn::answer_known_parses() {
     return true;
 }
 
-std::optional<std::string> ClientConn::deallocate(std::string_view sql) {
+std::optional<std::string> ClientConn::deallocate(std::string_view sql, bool extended) {
     route::LexResult lexed = route::lex_sql(sql, 4);
     if (!lexed.complete || lexed.statements.size() != 1) return std::nullopt;
     const route::Statement& st = lexed.statements[0];
@@ -125,12 +127,15 @@ std::optional<std::string> ClientConn::deallocate(std::string_view sql) {
     if (it == stmts_.end()) return std::nullopt;  // an SQL-level statement: the server knows it
     StatementPtr stmt = it->second;
     if (!server_->statements().has(stmt->id)) {
-        // DEALLOCATE needs the statement on this server; prepare it in a
-        // segment of its own, whose replies pggate swallows.
-        if (!server_->tracker().synced()) return std::nullopt;
+        // DEALLOCATE needs the statement on this server. Before an extended
+        // query it is prepared in line; before a simple Query, in a segment
+        // of its own (a Parse must not stay unsynced before a Query).
+        if (!extended && !server_->tracker().synced()) return std::nullopt;
         ensure_prepared(stmt);
-        send_to_server('S', {});
-        ++swallow_;
+        if (!extended) {
+            send_to_server('S', {});
+            ++swallow_;
+        }
     }
     stmts_.erase(it);
     server_->statements().forget(stmt->id);
@@ -149,9 +154,9 @@ bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body)
             std::string_view sql = q.cstring();
             if (pinned_ == nullptr)
                 if (const char* why = r.failed() || q.failed() ? "a malformed statement" : pin_reason(sql)) pin(why);
-            if (!r.failed() && !q.failed()) note_session_ops(sql, !name.empty());
+            if (!r.failed() && !q.failed()) note_session_ops(sql, name);
             if (!r.failed() && !q.failed() && name.empty() && rewrites_statements())
-                if (std::optional<std::string> rewritten = deallocate(sql)) {
+                if (std::optional<std::string> rewritten = deallocate(sql, true)) {
                     on_server.expect_parse(ServerStatements::ParseReply::Forward, 0,
                                            server_->tracker().current_segment());
                     send_to_server('P', {nul, *rewritten, nul, rest_of(q, {reinterpret_cast<const std::uint8_t*>(tail.data()), tail.size()})});
@@ -194,6 +199,9 @@ bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body)
         case 'B': {
             std::string_view portal = r.cstring();
             std::string_view name = r.cstring();
+            if (!r.failed() && !name.empty())
+                if (auto resets = stmt_resets_.find(std::string(name)); resets != stmt_resets_.end())
+                    params_reset_.insert(params_reset_.end(), resets->second.begin(), resets->second.end());
             auto it = r.failed() || name.empty() ? stmts_.end() : stmts_.find(std::string(name));
             if (it == stmts_.end()) break;  // unnamed, or unknown: the server reports it with the client's name
             ensure_prepared(it->second);
