@@ -38,6 +38,8 @@ public:
     // through ClientConn::on_server_assigned or ClientConn::on_pool_error.
     void acquire(session::ClientConn* client);
     void cancel_wait(session::ClientConn* client);
+    // Whether acquire() would hand over a server at once.
+    bool has_idle() const { return !idle_.empty() && waiting_.empty(); }
 
     // A client is done with its server: back to idle (after server_reset_query
     // in session mode, or when `reset` says the client left session state on

@@ -395,7 +395,7 @@ void ClientConn::read_idle() {
         disconnect("client terminated");
         return;
     }
-    if (answer_known_parses()) {
+    if (answer_parses_locally(!pool_->has_idle())) {
         if (evbuffer_get_length(in) > 0) read_idle();
         return;
     }

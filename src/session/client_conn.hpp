@@ -96,11 +96,14 @@ private:
     bool rewrites_statements() const;
     bool forward_extended(char type, std::span<const std::uint8_t> body);
     void ensure_prepared(const StatementPtr& stmt);
-    // An idle client's Parse messages and Sync, all of statements servers
-    // accepted before, answered without a server (a client that prepares
-    // while others hold every server must not wait for one); false if the
-    // input starts otherwise.
-    bool answer_known_parses();
+    // An idle client's Parse messages and Sync answered without a server:
+    // statements a server accepted before, or (`unvalidated`, when the pool
+    // has no idle server) any statement, prepared on a server at first use so
+    // that its errors show there. A client that prepares while others hold
+    // every server must not wait for one: they may be waiting for it (one
+    // client thread driving several connections). False if the input starts
+    // otherwise.
+    bool answer_parses_locally(bool unvalidated);
     // SQL DEALLOCATE of the client's protocol-level statements: keeps the
     // books and returns the SQL to send instead (nullopt: `sql` as it is).
     std::optional<std::string> deallocate(std::string_view sql, bool extended);

@@ -66,7 +66,7 @@ void ClientConn::ensure_prepared(const StatementPtr& stmt) {
     }
 }
 
-bool ClientConn::answer_known_parses() {
+bool ClientConn::answer_parses_locally(bool unvalidated) {
     if (!rewrites_statements() || worker_.config().pool_mode != config::PoolMode::Transaction) return false;
     evbuffer* in = bufferevent_get_input(bev_.get());
     const std::size_t len = evbuffer_get_length(in);
@@ -90,8 +90,9 @@ bool ClientConn::answer_known_parses() {
         ByteReader r(body.data(), body.size());
         std::string name(r.cstring());
         if (r.failed() || name.empty() || stmts_.count(name) != 0) return false;
-        StatementPtr stmt = worker_.statements().find(rest_of(r, body));
-        if (!stmt || !stmt->accepted) return false;
+        StatementPtr stmt = unvalidated ? worker_.statements().intern(rest_of(r, body))
+                                        : worker_.statements().find(rest_of(r, body));
+        if (!stmt || (!unvalidated && !stmt->accepted)) return false;
         parsed.emplace_back(std::move(name), std::move(stmt));
         pos += h.frame_len();
     }
