@@ -26,6 +26,16 @@ struct LexResult {
     bool complete = true;               // false: an unterminated string, quote or comment
 };
 
+// Whether token `i` of `st` is the (lower-case) keyword or name `w`.
+inline bool is_word(const Statement& st, std::size_t i, std::string_view w) {
+    return i < st.size() && st[i].kind == TokenKind::Word && st[i].text == w;
+}
+
+// Whether token `i` of `st` is the punctuation `p`.
+inline bool is_punct(const Statement& st, std::size_t i, std::string_view p) {
+    return i < st.size() && st[i].kind == TokenKind::Punct && st[i].text == p;
+}
+
 // Tokenizes `sql`, stopping after `max_tokens` tokens per statement (the
 // rest of a long statement is skipped, but still split correctly).
 LexResult lex_sql(std::string_view sql, std::size_t max_tokens = 64);

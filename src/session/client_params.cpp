@@ -60,9 +60,7 @@ std::vector<std::string> ClientParams::resets(std::string_view sql) {
     std::vector<std::string> names;
     route::LexResult lexed = route::lex_sql(sql, 8);
     for (const route::Statement& st : lexed.statements) {
-        auto word = [&](std::size_t i, std::string_view w) {
-            return i < st.size() && st[i].kind == route::TokenKind::Word && st[i].text == w;
-        };
+        auto word = [&](std::size_t i, std::string_view w) { return route::is_word(st, i, w); };
         if ((word(0, "reset") && word(1, "all")) || (word(0, "discard") && word(1, "all"))) {
             names.assign(1, "all");
             return names;

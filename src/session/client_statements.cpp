@@ -113,11 +113,11 @@ std::optional<std::string> ClientConn::deallocate(std::string_view sql, bool ext
     route::LexResult lexed = route::lex_sql(sql, 4);
     if (!lexed.complete || lexed.statements.size() != 1) return std::nullopt;
     const route::Statement& st = lexed.statements[0];
-    if (st.empty() || st[0].kind != route::TokenKind::Word || st[0].text != "deallocate") return std::nullopt;
-    std::size_t i = st.size() > 1 && st[1].kind == route::TokenKind::Word && st[1].text == "prepare" ? 2 : 1;
+    if (!route::is_word(st, 0, "deallocate")) return std::nullopt;
+    std::size_t i = route::is_word(st, 1, "prepare") ? 2 : 1;
     if (i + 1 != st.size()) return std::nullopt;
     const route::Token& name = st[i];
-    if (name.kind == route::TokenKind::Word && name.text == "all") {
+    if (route::is_word(st, i, "all")) {
         // The server drops every statement, the client's SQL ones and pggate's alike.
         stmts_.clear();
         server_->statements().clear();

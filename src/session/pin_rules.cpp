@@ -15,9 +15,8 @@ namespace {
 using route::Statement;
 using route::TokenKind;
 
-bool word(const Statement& st, std::size_t i, std::string_view w) {
-    return i < st.size() && st[i].kind == TokenKind::Word && st[i].text == w;
-}
+using route::is_punct;
+using route::is_word;
 
 // set_config(name, value, is_local) stays in the transaction only when
 // is_local is the literal true; `open` is the index of its "(".
@@ -29,7 +28,7 @@ bool local_set_config(const Statement& st, std::size_t open) {
         const std::string& t = st[j].text;
         if (st[j].kind == TokenKind::Punct && (t == "(" || t == "[")) ++depth;
         if (st[j].kind == TokenKind::Punct && (t == ")" || t == "]") && --depth == 0)
-            return arg == 2 && j == third_start + 1 && word(st, third_start, "true");
+            return arg == 2 && j == third_start + 1 && is_word(st, third_start, "true");
         if (depth == 1 && st[j].kind == TokenKind::Punct && t == ",") {
             ++arg;
             third_start = j + 1;
@@ -40,25 +39,21 @@ bool local_set_config(const Statement& st, std::size_t open) {
 
 const char* set_reason(const Statement& st) {
     std::size_t i = 1;
-    if (word(st, i, "local") || word(st, i, "transaction")) return nullptr;
-    if (word(st, i, "session")) {
+    if (is_word(st, i, "local") || is_word(st, i, "transaction")) return nullptr;
+    if (is_word(st, i, "session")) {
         ++i;
-        if (word(st, i, "characteristics")) return "SET SESSION CHARACTERISTICS";
+        if (is_word(st, i, "characteristics")) return "SET SESSION CHARACTERISTICS";
     }
-    if (word(st, i, "role")) return "SET ROLE";
-    if (word(st, i, "session") || word(st, i, "authorization")) return "SET SESSION AUTHORIZATION";
+    if (is_word(st, i, "role")) return "SET ROLE";
+    if (is_word(st, i, "session") || is_word(st, i, "authorization")) return "SET SESSION AUTHORIZATION";
     // Other parameters are carried: by ParameterStatus, or replayed (session_sets).
     return nullptr;
-}
-
-bool punct(const Statement& st, std::size_t i, std::string_view p) {
-    return i < st.size() && st[i].kind == TokenKind::Punct && st[i].text == p;
 }
 
 const char* statement_reason(const Statement& st) {
     // "(select …) union (…)": the statement proper starts after the parentheses.
     std::size_t open = 0;
-    while (punct(st, open, "(")) ++open;
+    while (is_punct(st, open, "(")) ++open;
     if (open > 0) return statement_reason(Statement(st.begin() + static_cast<std::ptrdiff_t>(open), st.end()));
     if (st.empty() || st[0].kind != TokenKind::Word) return nullptr;
     const std::string& first = st[0].text;
@@ -66,18 +61,18 @@ const char* statement_reason(const Statement& st) {
         // Only EXPLAIN ANALYZE runs the statement it explains.
         bool analyze = false;
         std::size_t i = 1;
-        if (punct(st, i, "(")) {
+        if (is_punct(st, i, "(")) {
             for (int depth = 0; i < st.size(); ++i) {
-                if (punct(st, i, "(")) ++depth;
-                if (punct(st, i, ")") && --depth == 0) {
+                if (is_punct(st, i, "(")) ++depth;
+                if (is_punct(st, i, ")") && --depth == 0) {
                     ++i;
                     break;
                 }
-                if (word(st, i, "analyze") || word(st, i, "analyse")) analyze = true;
+                if (is_word(st, i, "analyze") || is_word(st, i, "analyse")) analyze = true;
             }
         } else {
-            for (; word(st, i, "analyze") || word(st, i, "analyse") || word(st, i, "verbose"); ++i)
-                analyze = analyze || !word(st, i, "verbose");
+            for (; is_word(st, i, "analyze") || is_word(st, i, "analyse") || is_word(st, i, "verbose"); ++i)
+                analyze = analyze || !is_word(st, i, "verbose");
         }
         return analyze ? statement_reason(Statement(st.begin() + static_cast<std::ptrdiff_t>(i), st.end())) : nullptr;
     }
@@ -99,10 +94,10 @@ const char* statement_reason(const Statement& st) {
         if (st[i].kind != TokenKind::Word && st[i].kind != TokenKind::QuotedIdent) continue;
         const std::string& w = st[i].text;
         const bool call = i + 1 < st.size() && st[i + 1].text == "(";
-        if (st[i].kind == TokenKind::Word && first == "declare" && w == "with" && word(st, i + 1, "hold"))
+        if (st[i].kind == TokenKind::Word && first == "declare" && w == "with" && is_word(st, i + 1, "hold"))
             return "a cursor WITH HOLD";
         if (select && st[i].kind == TokenKind::Word && w == "into" &&
-            (word(st, i + 1, "temp") || word(st, i + 1, "temporary")))
+            (is_word(st, i + 1, "temp") || is_word(st, i + 1, "temporary")))
             return "a temporary table";
         if (call && (w == "pg_advisory_lock" || w == "pg_advisory_lock_shared" || w == "pg_try_advisory_lock" ||
                      w == "pg_try_advisory_lock_shared"))

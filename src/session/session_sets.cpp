@@ -14,9 +14,8 @@ namespace {
 using route::Statement;
 using route::TokenKind;
 
-bool word(const Statement& st, std::size_t i, std::string_view w) {
-    return i < st.size() && st[i].kind == TokenKind::Word && st[i].text == w;
-}
+using route::is_punct;
+using route::is_word;
 
 bool name_part(const Statement& st, std::size_t i) {
     return i < st.size() && (st[i].kind == TokenKind::Word || st[i].kind == TokenKind::QuotedIdent);
@@ -29,7 +28,7 @@ std::string parameter_name(const Statement& st, std::size_t& i) {
     while (name_part(st, i)) {
         name += st[i].text;
         ++i;
-        if (!(i < st.size() && st[i].kind == TokenKind::Punct && st[i].text == ".")) break;
+        if (!is_punct(st, i, ".")) break;
         name += '.';
         ++i;
     }
@@ -38,17 +37,17 @@ std::string parameter_name(const Statement& st, std::size_t& i) {
 
 void set_op(const Statement& st, std::string_view sql, std::vector<SetOp>& ops) {
     std::size_t i = 1;
-    if (word(st, i, "local") || word(st, i, "transaction") || word(st, i, "role")) return;
-    if (word(st, i, "session")) ++i;
-    if (word(st, i, "authorization") || word(st, i, "characteristics") || word(st, i, "role") ||
-        (word(st, i, "time") && word(st, i + 1, "zone")))
+    if (is_word(st, i, "local") || is_word(st, i, "transaction") || is_word(st, i, "role")) return;
+    if (is_word(st, i, "session")) ++i;
+    if (is_word(st, i, "authorization") || is_word(st, i, "characteristics") || is_word(st, i, "role") ||
+        (is_word(st, i, "time") && is_word(st, i + 1, "zone")))
         return;
     std::string name = parameter_name(st, i);
     if (name.empty() || ClientParams::tracked(name)) return;
-    bool assign = (i < st.size() && st[i].text == "=") || word(st, i, "to");
+    bool assign = (i < st.size() && st[i].text == "=") || is_word(st, i, "to");
     if (!assign || i + 1 >= st.size()) return;
     ++i;
-    if (i + 1 == st.size() && word(st, i, "default")) {
+    if (i + 1 == st.size() && is_word(st, i, "default")) {
         ops.push_back({SetOp::Kind::Reset, name, {}});
         return;
     }
@@ -68,22 +67,22 @@ std::vector<SetOp> session_ops(std::string_view sql) {
             set_op(st, sql, ops);
         } else if (first == "reset") {
             std::size_t i = 1;
-            if (word(st, 1, "all") && st.size() == 2) {
+            if (is_word(st, 1, "all") && st.size() == 2) {
                 ops.push_back({SetOp::Kind::ResetAll, {}, {}});
             } else if (std::string name = parameter_name(st, i); !name.empty() && !ClientParams::tracked(name)) {
                 ops.push_back({SetOp::Kind::Reset, name, {}});
             }
-        } else if (first == "discard" && word(st, 1, "all")) {
+        } else if (first == "discard" && is_word(st, 1, "all")) {
             ops.push_back({SetOp::Kind::DiscardAll, {}, {}});
         } else if (first == "savepoint" && name_part(st, 1)) {
             ops.push_back({SetOp::Kind::Savepoint, st[1].text, {}});
         } else if (first == "release") {
-            std::size_t i = word(st, 1, "savepoint") ? 2 : 1;
+            std::size_t i = is_word(st, 1, "savepoint") ? 2 : 1;
             if (name_part(st, i)) ops.push_back({SetOp::Kind::Release, st[i].text, {}});
-        } else if (first == "rollback" && (word(st, 1, "to") || (word(st, 1, "work") && word(st, 2, "to")) ||
-                                          (word(st, 1, "transaction") && word(st, 2, "to")))) {
-            std::size_t i = word(st, 1, "to") ? 2 : 3;
-            if (word(st, i, "savepoint")) ++i;
+        } else if (first == "rollback" && (is_word(st, 1, "to") || (is_word(st, 1, "work") && is_word(st, 2, "to")) ||
+                                          (is_word(st, 1, "transaction") && is_word(st, 2, "to")))) {
+            std::size_t i = is_word(st, 1, "to") ? 2 : 3;
+            if (is_word(st, i, "savepoint")) ++i;
             if (name_part(st, i)) ops.push_back({SetOp::Kind::RollbackTo, st[i].text, {}});
         }
     }
