@@ -6,6 +6,7 @@
 
 #include "auth/auth_file.hpp"
 #include "protocol/md5_auth.hpp"
+#include "protocol/messages.hpp"
 
 namespace pggate::auth {
 
@@ -19,22 +20,10 @@ constexpr std::uint32_t kAuthSaslContinue = 11;
 constexpr std::uint32_t kAuthSaslFinal = 12;
 constexpr std::string_view kScramMechanism = "SCRAM-SHA-256";
 
-// Appends one Authentication ('R') message: code, then `payload` as is.
-void build_auth(Bytes& out, std::uint32_t code, std::string_view payload = {}) {
-    ByteWriter w(out);
-    w.u8('R');
-    w.u32(static_cast<std::uint32_t>(8 + payload.size()));
-    w.u32(code);
-    w.raw(payload);
-}
+using protocol::build_auth;
 
 // Appends one PasswordMessage / SASL response ('p') with `payload` as its body.
-void build_password_message(Bytes& out, std::string_view payload) {
-    ByteWriter w(out);
-    w.u8('p');
-    w.u32(static_cast<std::uint32_t>(4 + payload.size()));
-    w.raw(payload);
-}
+void build_password_message(Bytes& out, std::string_view payload) { protocol::build_message(out, 'p', {payload}); }
 
 std::string_view as_text(std::span<const std::uint8_t> s) {
     return {reinterpret_cast<const char*>(s.data()), s.size()};

@@ -19,7 +19,35 @@ void end_message(ByteWriter& w, std::size_t length_at) {
     w.patch_u32(length_at, static_cast<std::uint32_t>(w.size() - length_at));
 }
 
+constexpr std::string_view kNul("\0", 1);
+
 }  // namespace
+
+void build_message(Bytes& out, char type, std::initializer_list<std::string_view> parts) {
+    std::size_t len = 4;
+    for (std::string_view p : parts) len += p.size();
+    out.reserve(out.size() + 1 + len);
+    ByteWriter w(out);
+    w.u8(static_cast<std::uint8_t>(type));
+    w.u32(static_cast<std::uint32_t>(len));
+    for (std::string_view p : parts) w.raw(p);
+}
+
+void build_query(Bytes& out, std::string_view sql) { build_message(out, 'Q', {sql, kNul}); }
+
+void build_ready_for_query(Bytes& out, char status) { build_message(out, 'Z', {std::string_view(&status, 1)}); }
+
+void build_parameter_status(Bytes& out, std::string_view name, std::string_view value) {
+    build_message(out, 'S', {name, kNul, value, kNul});
+}
+
+void build_auth(Bytes& out, std::uint32_t code, std::string_view payload) {
+    std::uint8_t be[4];
+    store_be32(be, code);
+    build_message(out, 'R', {std::string_view(reinterpret_cast<const char*>(be), 4), payload});
+}
+
+void build_parse_complete(Bytes& out) { build_message(out, '1', {}); }
 
 void build_error(Bytes& out, std::string_view severity, std::string_view sqlstate,
                  std::string_view message) {

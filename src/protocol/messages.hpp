@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -11,6 +12,15 @@
 #include "core/bytes.hpp"
 
 namespace pggate::protocol {
+
+// Any typed message: the type byte, the length, then `parts` one after another.
+void build_message(Bytes& out, char type, std::initializer_list<std::string_view> parts);
+void build_query(Bytes& out, std::string_view sql);
+void build_ready_for_query(Bytes& out, char status);
+void build_parameter_status(Bytes& out, std::string_view name, std::string_view value);
+// An Authentication ('R') request: its code, then `payload` as it is.
+void build_auth(Bytes& out, std::uint32_t code, std::string_view payload = {});
+void build_parse_complete(Bytes& out);
 
 // ErrorResponse with severity FATAL or ERROR, a SQLSTATE and a message.
 void build_error(Bytes& out, std::string_view severity, std::string_view sqlstate,

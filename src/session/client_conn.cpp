@@ -43,21 +43,6 @@ const char* state_name(ClientState s) {
     return "?";
 }
 
-void append_ready_for_query(Bytes& out, char status) {
-    ByteWriter w(out);
-    w.u8('Z');
-    w.u32(5);
-    w.u8(static_cast<std::uint8_t>(status));
-}
-
-void append_param_status(Bytes& out, const std::string& name, const std::string& value) {
-    ByteWriter w(out);
-    w.u8('S');
-    w.u32(static_cast<std::uint32_t>(4 + name.size() + 1 + value.size() + 1));
-    w.cstring(name);
-    w.cstring(value);
-}
-
 }  // namespace
 
 ClientConn::ClientConn(Worker& worker, evutil_socket_t fd, std::string peer)
@@ -354,8 +339,9 @@ void ClientConn::read_auth() {
 void ClientConn::finish_auth() {
     if (auto key = auth_->client_key()) worker_.remember_client_key(user_, *key);
     auth_.reset();
-    static const std::uint8_t kAuthOk[] = {'R', 0, 0, 0, 8, 0, 0, 0, 0};
-    bufferevent_write(bev_.get(), kAuthOk, sizeof kAuthOk);
+    Bytes ok;
+    protocol::build_auth(ok, 0);  // AuthenticationOk
+    bufferevent_write(bev_.get(), ok.data(), ok.size());
     if (pool_->has_welcome()) {
         send_welcome(pool_->welcome_params());
         set_state(ClientState::Idle);
@@ -371,10 +357,10 @@ void ClientConn::finish_auth() {
 void ClientConn::send_welcome(const pool::ParamList& server_params) {
     params_.init(server_params, startup_params_);
     Bytes out;
-    for (const auto& [name, value] : params_.values()) append_param_status(out, name, value);
+    for (const auto& [name, value] : params_.values()) protocol::build_parameter_status(out, name, value);
     worker_.shm().publish_backend(*slot_, client_secret_, pool_->node(), 0, 0);
     protocol::build_backend_key_data(out, worker_.shm().key_pid(*slot_), client_secret_);
-    append_ready_for_query(out, 'I');
+    protocol::build_ready_for_query(out, 'I');
     bufferevent_write(bev_.get(), out.data(), out.size());
     welcomed_ = true;
 }
@@ -591,8 +577,9 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
                 case ServerStatements::CloseReply::Forward:
                     return true;
                 case ServerStatements::CloseReply::AsParseComplete: {
-                    static const std::uint8_t kParseComplete[] = {'1', 0, 0, 0, 4};
-                    bufferevent_write(bev_.get(), kParseComplete, sizeof kParseComplete);
+                    Bytes done;
+                    protocol::build_parse_complete(done);
+                    bufferevent_write(bev_.get(), done.data(), done.size());
                     return false;
                 }
                 case ServerStatements::CloseReply::Swallow:
@@ -676,7 +663,7 @@ void ClientConn::note_session_ops(std::string_view sql, std::string_view stateme
 
 void ClientConn::restore_reset_params() {
     Bytes out;
-    for (const auto& [name, value] : params_.restore(params_reset_)) append_param_status(out, name, value);
+    for (const auto& [name, value] : params_.restore(params_reset_)) protocol::build_parameter_status(out, name, value);
     params_reset_.clear();
     bufferevent_write(bev_.get(), out.data(), out.size());
     sync_params();  // before the ReadyForQuery reaches the client, so before its next message

@@ -10,6 +10,7 @@
 
 #include "core/bytes.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/messages.hpp"
 #include "session/client_conn.hpp"
 #include "route/sql_lexer.hpp"
 #include "session/pin_rules.hpp"
@@ -39,14 +40,8 @@ bool ClientConn::rewrites_statements() const {
 }
 
 void ClientConn::send_to_server(char type, std::initializer_list<std::string_view> parts) {
-    std::size_t len = 4;
-    for (std::string_view p : parts) len += p.size();
     Bytes msg;
-    msg.reserve(1 + len);
-    ByteWriter w(msg);
-    w.u8(static_cast<std::uint8_t>(type));
-    w.u32(static_cast<std::uint32_t>(len));
-    for (std::string_view p : parts) w.raw(p);
+    protocol::build_message(msg, type, parts);
     server_->tracker().on_frontend(type);
     bufferevent_write(server_->bev(), msg.data(), msg.size());
 }
@@ -102,9 +97,9 @@ bool ClientConn::answer_parses_locally(bool unvalidated) {
         ByteReader q(reinterpret_cast<const std::uint8_t*>(stmt->tail.data()), stmt->tail.size());
         note_session_ops(q.cstring(), name);
         stmts_.emplace(std::move(name), std::move(stmt));
-        out.insert(out.end(), {'1', 0, 0, 0, 4});
+        protocol::build_parse_complete(out);
     }
-    out.insert(out.end(), {'Z', 0, 0, 0, 5, 'I'});
+    protocol::build_ready_for_query(out, 'I');
     bufferevent_write(bev_.get(), out.data(), out.size());
     return true;
 }

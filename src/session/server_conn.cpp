@@ -93,10 +93,7 @@ void ServerConn::reset(const std::string& query) {
 
 void ServerConn::send_query(std::string_view sql) {
     Bytes q;
-    ByteWriter w(q);
-    w.u8('Q');
-    w.u32(static_cast<std::uint32_t>(4 + sql.size() + 1));
-    w.cstring(sql);
+    protocol::build_query(q, sql);
     tracker_.on_frontend('Q');
     bufferevent_write(bev_.get(), q.data(), q.size());
 }

@@ -290,3 +290,29 @@ TEST_CASE("ReadyForQuery from the wire, through decode_frame") {
 }
 
 }  // TEST_SUITE("messages.ready")
+
+TEST_CASE("messages: the typed builders frame what they are given, and decode back") {
+    using namespace pggate::protocol;
+    pggate::Bytes out;
+    build_query(out, "select 1");
+    build_ready_for_query(out, 'T');
+    build_parameter_status(out, "TimeZone", "UTC");
+    build_auth(out, 10, std::string_view("SCRAM-SHA-256\0\0", 15));
+    build_parse_complete(out);
+
+    std::span<const std::uint8_t> in(out);
+    auto next = [&](char type, Direction dir) {
+        Frame f;
+        DecodeError err;
+        REQUIRE(decode_frame(in, dir, kMaxWireLength, f, err) == Decode::Ok);
+        CHECK(f.header.type == type);
+        in = in.subspan(f.header.frame_len());
+        return std::string(reinterpret_cast<const char*>(f.body.data()), f.body.size());
+    };
+    CHECK(next('Q', Direction::Frontend) == std::string("select 1\0", 9));
+    CHECK(next('Z', Direction::Backend) == "T");
+    CHECK(next('S', Direction::Backend) == std::string("TimeZone\0UTC\0", 13));
+    CHECK(next('R', Direction::Backend) == std::string("\0\0\0\x0aSCRAM-SHA-256\0\0", 19));
+    CHECK(next('1', Direction::Backend).empty());
+    CHECK(in.empty());
+}
