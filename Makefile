@@ -2,6 +2,7 @@
 # builds and runs every test (also under ASan+UBSan); `make demo` starts a
 # throwaway primary + replica with pggate in front of them.
 
+.DEFAULT_GOAL := all
 -include config.mk
 
 # config.mk comes from ./configure, which comes from configure.ac; on a fresh

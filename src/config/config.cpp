@@ -34,13 +34,18 @@ constexpr std::string_view kSocketFilePattern = "/.s.PGSQL.65535";
 // What a setter reports: empty when it took the value, else what is wrong.
 using GlobalSetter = std::string (*)(Config&, std::string_view);
 using NodeSetter = std::string (*)(Node&, std::string_view);
+using DatabaseSetter = std::string (*)(Database&, std::string_view);
+using UserSetter = std::string (*)(User&, std::string_view);
 
 // One accepted key. `key` is "section.name"; [pggate] keys set a Config
-// field, "nodes.*" keys are the fields of one [nodes] line.
+// field, the others are the fields of one [nodes], [databases] or [users]
+// line. Exactly one setter is set.
 struct KeySpec {
     std::string_view key;
     GlobalSetter set_global;
     NodeSetter set_node;
+    DatabaseSetter set_database = nullptr;
+    UserSetter set_user = nullptr;
 
     std::string_view section() const { return key.substr(0, key.find('.')); }
     std::string_view name() const { return key.substr(key.find('.') + 1); }
@@ -219,11 +224,22 @@ std::string set_node_role(Node& n, std::string_view value) {
     return {};
 }
 
-std::string set_pool_mode(Config& c, std::string_view value) {
-    if (iequals(value, "session")) c.pool_mode = PoolMode::Session;
-    else if (iequals(value, "transaction")) c.pool_mode = PoolMode::Transaction;
+template <typename T>
+std::string set_pool_mode(std::string_view value, T& out) {
+    if (iequals(value, "session")) out = PoolMode::Session;
+    else if (iequals(value, "transaction")) out = PoolMode::Transaction;
     else return quoted(value) + " is not a pool mode (use session or transaction)";
     return {};
+}
+
+// Ranges shared by the [pggate] keys and their per-database/user overrides.
+constexpr long long kMaxPoolSize = 100000;
+
+std::string set_optional_int(std::string_view value, long long lo, long long hi, std::optional<int>& out) {
+    int n = 0;
+    std::string what = set_int(value, lo, hi, n);
+    if (what.empty()) out = n;
+    return what;
 }
 
 std::string set_auth_type(Config& c, std::string_view value) {
@@ -257,9 +273,20 @@ constexpr KeySpec kKeys[] = {
     {"pggate.verbose", [](Config& c, std::string_view v) { return set_int(v, 0, 2, c.verbose); }, nullptr},
     {"pggate.pidfile", [](Config& c, std::string_view v) { return set_string(v, c.pidfile); }, nullptr},
     {"pggate.user", [](Config& c, std::string_view v) { return set_string(v, c.user); }, nullptr},
-    {"pggate.pool_mode", set_pool_mode, nullptr},
+    {"pggate.pool_mode", [](Config& c, std::string_view v) { return set_pool_mode(v, c.pool_mode); }, nullptr},
     {"pggate.default_pool_size",
-     [](Config& c, std::string_view v) { return set_int(v, 1, 100000, c.default_pool_size); }, nullptr},
+     [](Config& c, std::string_view v) { return set_int(v, 1, kMaxPoolSize, c.default_pool_size); }, nullptr},
+    {"pggate.min_pool_size",
+     [](Config& c, std::string_view v) { return set_int(v, 0, kMaxPoolSize, c.min_pool_size); }, nullptr},
+    {"pggate.reserve_pool_size",
+     [](Config& c, std::string_view v) { return set_int(v, 0, kMaxPoolSize, c.reserve_pool_size); }, nullptr},
+    {"pggate.reserve_pool_timeout",
+     [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.reserve_pool_timeout); },
+     nullptr},
+    {"pggate.max_db_connections",
+     [](Config& c, std::string_view v) { return set_int(v, 0, kMaxPoolSize, c.max_db_connections); }, nullptr},
+    {"pggate.max_user_connections",
+     [](Config& c, std::string_view v) { return set_int(v, 0, kMaxPoolSize, c.max_user_connections); }, nullptr},
     {"pggate.auth_type", set_auth_type, nullptr},
     {"pggate.auth_file", [](Config& c, std::string_view v) { return set_string(v, c.auth_file); }, nullptr},
     {"pggate.server_reset_query", [](Config& c, std::string_view v) { return set_string(v, c.server_reset_query); },
@@ -278,6 +305,12 @@ constexpr KeySpec kKeys[] = {
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.server_idle_timeout); }, nullptr},
     {"pggate.server_lifetime",
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.server_lifetime); }, nullptr},
+    {"pggate.server_login_retry",
+     [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.server_login_retry); }, nullptr},
+    {"pggate.server_check_query", [](Config& c, std::string_view v) { return set_string(v, c.server_check_query); },
+     nullptr},
+    {"pggate.server_check_delay",
+     [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.server_check_delay); }, nullptr},
     {"pggate.max_prepared_statements",
      [](Config& c, std::string_view v) { return set_int(v, 0, 100000, c.max_prepared_statements); }, nullptr},
     {"pggate.query_wait_timeout",
@@ -287,6 +320,24 @@ constexpr KeySpec kKeys[] = {
     {"nodes.port", nullptr, [](Node& n, std::string_view v) { return set_int(v, 1, 65535, n.port); }},
     {"nodes.role", nullptr, set_node_role},
     {"nodes.weight", nullptr, [](Node& n, std::string_view v) { return set_int(v, 0, 1000000, n.weight); }},
+    {"databases.dbname", nullptr, nullptr,
+     [](Database& d, std::string_view v) { return set_non_empty(v, d.dbname); }},
+    {"databases.pool_mode", nullptr, nullptr,
+     [](Database& d, std::string_view v) { return set_pool_mode(v, d.pool.pool_mode); }},
+    {"databases.pool_size", nullptr, nullptr,
+     [](Database& d, std::string_view v) { return set_optional_int(v, 1, kMaxPoolSize, d.pool.pool_size); }},
+    {"databases.min_pool_size", nullptr, nullptr,
+     [](Database& d, std::string_view v) { return set_optional_int(v, 0, kMaxPoolSize, d.pool.min_pool_size); }},
+    {"databases.reserve_pool_size", nullptr, nullptr,
+     [](Database& d, std::string_view v) { return set_optional_int(v, 0, kMaxPoolSize, d.pool.reserve_pool_size); }},
+    {"databases.max_db_connections", nullptr, nullptr,
+     [](Database& d, std::string_view v) { return set_int(v, 0, kMaxPoolSize, d.max_db_connections); }},
+    {"users.pool_mode", nullptr, nullptr, nullptr,
+     [](User& u, std::string_view v) { return set_pool_mode(v, u.pool.pool_mode); }},
+    {"users.pool_size", nullptr, nullptr, nullptr,
+     [](User& u, std::string_view v) { return set_optional_int(v, 1, kMaxPoolSize, u.pool.pool_size); }},
+    {"users.max_user_connections", nullptr, nullptr, nullptr,
+     [](User& u, std::string_view v) { return set_int(v, 0, kMaxPoolSize, u.max_user_connections); }},
 };
 
 const KeySpec* find_key(std::string_view section, std::string_view name) {
@@ -314,7 +365,7 @@ struct Parser {
     int line_ = 0;  // the line the reader handed out last, which the handler is looking at
     const std::string& source_;
     Config config_;
-    std::map<std::string, int, std::less<>> node_lines_;
+    std::map<std::string, int, std::less<>> entry_lines_;  // "section.name" -> line
     int primary_line_ = 0;
 
     std::string error_;
@@ -387,6 +438,10 @@ struct Parser {
             fail(name, "key before any section (start with [pggate] or [nodes])");
         } else if (section == "nodes") {
             on_node(name, value);
+        } else if (section == "databases") {
+            on_database(name, value);
+        } else if (section == "users") {
+            on_user(name, value);
         } else if (!is_known_section(section)) {
             fail("[" + std::string(section) + "]", "unknown section");
         } else {
@@ -400,21 +455,14 @@ struct Parser {
         }
     }
 
-    void on_node(std::string_view name, std::string_view value) {
-        if (!is_node_name(name)) {
-            fail(name, "a node name may only contain A-Z a-z 0-9 _ . -");
-            return;
-        }
-        if (auto it = node_lines_.find(name); it != node_lines_.end()) {
-            fail(name, "duplicate node name (first defined on line " + std::to_string(it->second) + ")");
-            return;
-        }
-        Node node;
-        node.name = name;
+    // Reads the "key=value key=value" fields of a [nodes], [databases] or
+    // [users] line into `entry`; false after a failure.
+    template <typename Entry>
+    bool read_fields(std::string_view section, std::string_view name, std::string_view value, Entry& entry) {
         std::vector<std::string_view> seen;
         while (true) {
             value = trim(value);
-            if (value.empty()) break;
+            if (value.empty()) return true;
             auto end = std::find_if(value.begin(), value.end(), is_space) - value.begin();
             std::string_view token = value.substr(0, static_cast<std::size_t>(end));
             value.remove_prefix(static_cast<std::size_t>(end));
@@ -422,26 +470,51 @@ struct Parser {
             auto eq = token.find('=');
             if (eq == std::string_view::npos || eq == 0) {
                 fail(name, quoted(token) + " is not key=value");
-                return;
+                return false;
             }
             std::string_view key = token.substr(0, eq);
             std::string field = std::string(name) + "." + std::string(key);
-            const KeySpec* spec = find_key("nodes", key);
+            const KeySpec* spec = find_key(section, key);
             if (spec == nullptr) {
-                fail(field, "unknown node key (use " + node_key_list() + ")");
-                return;
+                fail(field, "unknown key (use " + key_list(section) + ")");
+                return false;
             }
             if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
                 fail(field, "given twice");
-                return;
+                return false;
             }
             seen.push_back(key);
-            std::string what = spec->set_node(node, token.substr(eq + 1));
+            std::string what = set_field(*spec, entry, token.substr(eq + 1));
             if (!what.empty()) {
                 fail(field, what);
-                return;
+                return false;
             }
         }
+    }
+
+    static std::string set_field(const KeySpec& spec, Node& n, std::string_view v) { return spec.set_node(n, v); }
+    static std::string set_field(const KeySpec& spec, Database& d, std::string_view v) {
+        return spec.set_database(d, v);
+    }
+    static std::string set_field(const KeySpec& spec, User& u, std::string_view v) { return spec.set_user(u, v); }
+
+    // A name may be listed once per section.
+    bool first_time(std::string_view section, std::string_view name) {
+        auto [it, added] = entry_lines_.emplace(std::string(section) + "." + std::string(name), line_);
+        if (!added)
+            fail(name, "listed twice in [" + std::string(section) + "] (first on line " + std::to_string(it->second) + ")");
+        return added;
+    }
+
+    void on_node(std::string_view name, std::string_view value) {
+        if (!is_node_name(name)) {
+            fail(name, "a node name may only contain A-Z a-z 0-9 _ . -");
+            return;
+        }
+        if (!first_time("nodes", name)) return;
+        Node node;
+        node.name = name;
+        if (!read_fields("nodes", name, value, node)) return;
         if (node.host.empty()) {
             fail(name, "host= is required");
             return;
@@ -454,14 +527,27 @@ struct Parser {
             }
             primary_line_ = line_;
         }
-        node_lines_.emplace(node.name, line_);
         config_.nodes.push_back(std::move(node));
     }
 
-    static std::string node_key_list() {
+    void on_database(std::string_view name, std::string_view value) {
+        if (!first_time("databases", name)) return;
+        Database db;
+        db.name = name;
+        if (read_fields("databases", name, value, db)) config_.databases.push_back(std::move(db));
+    }
+
+    void on_user(std::string_view name, std::string_view value) {
+        if (!first_time("users", name)) return;
+        User user;
+        user.name = name;
+        if (read_fields("users", name, value, user)) config_.users.push_back(std::move(user));
+    }
+
+    static std::string key_list(std::string_view section) {
         std::string list;
         for (const KeySpec& spec : kKeys) {
-            if (spec.section() != "nodes") continue;
+            if (spec.section() != section) continue;
             if (!list.empty()) list += ", ";
             list += spec.name();
         }
@@ -498,6 +584,37 @@ const Node& Config::primary() const {
     return nodes.front();
 }
 
+namespace {
+
+template <typename Entry>
+const Entry* find_entry(const std::vector<Entry>& entries, std::string_view name) {
+    for (const Entry& e : entries)
+        if (e.name == name) return &e;
+    return nullptr;
+}
+
+}  // namespace
+
+PoolSettings Config::pool_settings(std::string_view database_name, std::string_view user_name) const {
+    const Database* db = find_entry(databases, database_name);
+    if (db == nullptr) db = find_entry(databases, "*");
+    const User* u = find_entry(users, user_name);
+    PoolOverrides none;
+    const PoolOverrides& d = db != nullptr ? db->pool : none;
+    const PoolOverrides& o = u != nullptr ? u->pool : none;
+
+    PoolSettings s;
+    s.pool_mode = o.pool_mode.value_or(d.pool_mode.value_or(pool_mode));
+    s.pool_size = o.pool_size.value_or(d.pool_size.value_or(default_pool_size));
+    s.min_pool_size = std::min(d.min_pool_size.value_or(min_pool_size), s.pool_size);
+    s.reserve_pool_size = d.reserve_pool_size.value_or(reserve_pool_size);
+    s.max_db_connections = db != nullptr && db->max_db_connections >= 0 ? db->max_db_connections : max_db_connections;
+    s.max_user_connections =
+        u != nullptr && u->max_user_connections >= 0 ? u->max_user_connections : max_user_connections;
+    s.server_database = db != nullptr && !db->dbname.empty() ? db->dbname : std::string(database_name);
+    return s;
+}
+
 Config parse_config(std::string_view text, const std::string& source) {
     Parser parser(text, source);
     parser.config_.source = source;
@@ -516,8 +633,16 @@ Config parse_config(std::string_view text, const std::string& source) {
     if (config.auth_file.empty() && config.auth_type != AuthType::Trust && config.auth_type != AuthType::Passthrough)
         throw ConfigError(source + ": [pggate]: auth_type: needs auth_file (or auth_type = trust)");
     if (!config.auth_file.empty() && config.auth_type == AuthType::Passthrough) config.auth_type = AuthType::Md5;
-    if (config.auth_type == AuthType::Passthrough && config.pool_mode == PoolMode::Transaction)
-        throw ConfigError(source + ": [pggate]: pool_mode: transaction pooling needs auth_file or auth_type = trust");
+    if (config.auth_type == AuthType::Passthrough) {
+        const char* needs = "transaction pooling needs auth_file or auth_type = trust";
+        if (config.pool_mode == PoolMode::Transaction) throw ConfigError(source + ": [pggate]: pool_mode: " + needs);
+        for (const Database& d : config.databases)
+            if (d.pool.pool_mode == PoolMode::Transaction)
+                throw ConfigError(source + ": [databases]: " + d.name + ".pool_mode: " + needs);
+        for (const User& u : config.users)
+            if (u.pool.pool_mode == PoolMode::Transaction)
+                throw ConfigError(source + ": [users]: " + u.name + ".pool_mode: " + needs);
+    }
     return std::move(config);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -23,6 +24,41 @@ struct Node {
     int port = 5432;
     NodeRole role = NodeRole::Auto;
     int weight = 1;
+};
+
+// Pool settings a [databases] or [users] line may override; unset ones fall
+// back to the next level (user, then database, then [pggate]).
+struct PoolOverrides {
+    std::optional<PoolMode> pool_mode;
+    std::optional<int> pool_size;
+    std::optional<int> min_pool_size;
+    std::optional<int> reserve_pool_size;
+};
+
+// One [databases] line: the name clients ask for ("*": every other name).
+struct Database {
+    std::string name;
+    std::string dbname;  // the database on the servers; empty: the same name
+    PoolOverrides pool;
+    int max_db_connections = -1;  // -1: the [pggate] value
+};
+
+// One [users] line.
+struct User {
+    std::string name;
+    PoolOverrides pool;
+    int max_user_connections = -1;  // -1: the [pggate] value
+};
+
+// What one pool runs with, resolved from all the levels.
+struct PoolSettings {
+    PoolMode pool_mode = PoolMode::Session;
+    int pool_size = 20;
+    int min_pool_size = 0;
+    int reserve_pool_size = 0;
+    int max_db_connections = 0;    // 0: no limit
+    int max_user_connections = 0;  // 0: no limit
+    std::string server_database;   // the database name sent to servers
 };
 
 struct Config {
@@ -46,6 +82,11 @@ struct Config {
     // Pooling and proxy-side authentication.
     PoolMode pool_mode = PoolMode::Session;
     int default_pool_size = 20;
+    int min_pool_size = 0;              // servers kept open even when unused
+    int reserve_pool_size = 0;          // extra servers for clients waiting reserve_pool_timeout
+    double reserve_pool_timeout = 5.0;  // seconds
+    int max_db_connections = 0;         // per database over all users and nodes; 0: no limit
+    int max_user_connections = 0;       // per user over all databases and nodes; 0: no limit
     // Unset in the file: md5 with an auth_file, else Passthrough.
     AuthType auth_type = AuthType::Passthrough;
     std::string auth_file;
@@ -59,12 +100,20 @@ struct Config {
     double server_connect_timeout = 15.0;    // server connect and login
     double server_idle_timeout = 600.0;      // unused server in a pool
     double server_lifetime = 3600.0;         // server age, closed when next unused
+    double server_login_retry = 15.0;        // pause after a failed connect or login
+    // Run on a server unused for server_check_delay seconds before it serves
+    // a client; empty: never.
+    std::string server_check_query = "select 1";
+    double server_check_delay = 30.0;
     // Named statements each server keeps for transaction pooling; 0: a client
     // using one is pinned to its server instead.
     int max_prepared_statements = 200;
 
     // [nodes]
     std::vector<Node> nodes;
+    // [databases] and [users]
+    std::vector<Database> databases;
+    std::vector<User> users;
 
     // Where this configuration was read from (for messages).
     std::string source;
@@ -72,6 +121,9 @@ struct Config {
     // The node all traffic goes to until routing lands: the node with
     // role=primary, else the first node.
     const Node& primary() const;
+
+    // The settings of the pools of (database, user), all levels applied.
+    PoolSettings pool_settings(std::string_view database, std::string_view user) const;
 };
 
 class ConfigError : public std::runtime_error {
@@ -92,7 +144,8 @@ int effective_workers(const Config& config);
 
 // Every key the loader accepts, as "section.key" ("pggate.listen_port"), in
 // the order of its one table. The fields of a [nodes] line appear as
-// "nodes.host", "nodes.port", "nodes.role" and "nodes.weight". Tests compare
+// "nodes.host", "nodes.port", "nodes.role" and "nodes.weight"; so do those
+// of [databases] and [users] lines ("databases.pool_size"). Tests compare
 // this list with the man page so neither drifts.
 const std::vector<std::string_view>& known_keys();
 

@@ -1,25 +1,56 @@
-// Acquire/release of pooled server connections under a limit shared by all workers.
+// Acquire/release of pooled server connections under limits shared by all
+// workers: the pool's size, max_db_connections and max_user_connections.
 #include "pool/pool.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/log.hpp"
+#include "protocol/messages.hpp"
 #include "session/client_conn.hpp"
 #include "session/server_conn.hpp"
 #include "session/worker.hpp"
 
 namespace pggate::pool {
 
-Pool::Pool(session::Worker& worker, std::string database, std::string user, std::uint32_t node, std::uint32_t shm_index)
-    : worker_(worker), database_(std::move(database)), user_(std::move(user)), node_(node), shm_index_(shm_index) {}
+namespace {
+
+double seconds_between(Clock::time_point from, Clock::time_point to) {
+    return std::chrono::duration<double>(to - from).count();
+}
+
+}  // namespace
+
+Pool::Pool(session::Worker& worker, std::string database, std::string user, std::uint32_t node, Entries entries,
+           config::PoolSettings settings)
+    : worker_(worker),
+      database_(std::move(database)),
+      user_(std::move(user)),
+      node_(node),
+      entries_(entries),
+      settings_(std::move(settings)) {}
+
+void Pool::configure(config::PoolSettings settings) {
+    settings_ = std::move(settings);
+    // A reload is the operator's answer to a failing login: try again now.
+    retry_at_ = {};
+}
 
 void Pool::acquire(session::ClientConn* client) {
-    if (!idle_.empty() && waiting_.empty()) {
+    if (waiting_.empty() && !idle_.empty()) {
         session::ServerConn* s = idle_.back();  // most recently used: warmest caches
         idle_.pop_back();
-        ++active_;
-        publish_counts();
-        client->on_server_assigned(s);
+        if (!needs_check(s)) {
+            ++active_;
+            publish_counts();
+            client->on_server_assigned(s);
+            return;
+        }
+        // The client waits for the checked server, which goes to the first waiter.
+        ++connecting_;
+        s->check(worker_.config().server_check_query);
+    } else if (Clock::now() < retry_at_) {
+        client->on_pool_error(last_failure_);
         return;
     }
     waiting_.emplace_back(client, Clock::now());
@@ -33,15 +64,85 @@ void Pool::cancel_wait(session::ClientConn* client) {
     publish_counts();
 }
 
+bool Pool::needs_check(const session::ServerConn* server) const {
+    const config::Config& c = worker_.config();
+    return !c.server_check_query.empty() &&
+           seconds_between(server->state_since(), Clock::now()) >= c.server_check_delay;
+}
+
+std::uint32_t Pool::entry_for(Limit level) const {
+    switch (level) {
+        case Limit::Database: return entries_.database;
+        case Limit::User: return entries_.user;
+        default: return entries_.pool;
+    }
+}
+
+std::uint32_t Pool::limit_of(Limit level) const {
+    constexpr auto kNone = std::numeric_limits<std::uint32_t>::max();
+    switch (level) {
+        case Limit::Database:
+            return settings_.max_db_connections > 0 ? static_cast<std::uint32_t>(settings_.max_db_connections) : kNone;
+        case Limit::User:
+            return settings_.max_user_connections > 0 ? static_cast<std::uint32_t>(settings_.max_user_connections)
+                                                      : kNone;
+        default: return static_cast<std::uint32_t>(settings_.pool_size);
+    }
+}
+
+// Takes a place at every level, or none: `pool_limit` for the pool itself
+// (its size, plus the reserve or only min_pool_size), then the database's and
+// the user's limits.
+Pool::Limit Pool::take_place(std::uint32_t pool_limit) {
+    const shm::Segment& shm = worker_.shm();
+    const std::uint32_t w = worker_.index();
+    if (!shm.try_take_server(entries_.pool, w, pool_limit)) return Limit::Pool;
+    if (!shm.try_take_server(entries_.database, w, limit_of(Limit::Database))) {
+        shm.give_back_server(entries_.pool, w);
+        return Limit::Database;
+    }
+    if (!shm.try_take_server(entries_.user, w, limit_of(Limit::User))) {
+        shm.give_back_server(entries_.database, w);
+        shm.give_back_server(entries_.pool, w);
+        return Limit::User;
+    }
+    ++servers_;
+    return Limit::None;
+}
+
+void Pool::give_back_place() {
+    const shm::Segment& shm = worker_.shm();
+    const std::uint32_t w = worker_.index();
+    for (std::uint32_t entry : {entries_.pool, entries_.database, entries_.user}) shm.give_back_server(entry, w);
+    --servers_;
+}
+
+void Pool::open_one() {
+    ++connecting_;
+    worker_.open_server(*this);
+}
+
 // Opens as many servers as there are waiting clients not yet covered by a
-// connection in progress, as far as the global limit allows.
+// connection in progress, as far as the limits allow. A client that has
+// waited reserve_pool_timeout may use the reserve.
 void Pool::open_servers() {
-    const auto limit = static_cast<std::uint32_t>(worker_.config().default_pool_size);
+    blocked_by_ = Limit::None;
+    const auto now = Clock::now();
+    if (now < retry_at_) {
+        publish_counts();
+        return;
+    }
+    auto pool_limit = static_cast<std::uint32_t>(settings_.pool_size);
+    if (settings_.reserve_pool_size > 0 && !waiting_.empty() &&
+        seconds_between(waiting_.front().second, now) >= worker_.config().reserve_pool_timeout)
+        pool_limit += static_cast<std::uint32_t>(settings_.reserve_pool_size);
     while (waiting_.size() > connecting_) {
-        if (!worker_.shm().try_take_server(shm_index_, worker_.index(), limit)) break;
-        ++servers_;
-        ++connecting_;
-        worker_.open_server(*this);
+        Limit blocked = take_place(pool_limit);
+        if (blocked != Limit::None) {
+            blocked_by_ = blocked;
+            break;
+        }
+        open_one();
     }
     publish_counts();
 }
@@ -53,7 +154,7 @@ void Pool::release(session::ServerConn* server, bool reset) {
     }
     --active_;
     const std::string& query = worker_.config().server_reset_query;
-    if (reset || (worker_.config().pool_mode == config::PoolMode::Session && !query.empty())) {
+    if (reset || (settings_.pool_mode == config::PoolMode::Session && !query.empty())) {
         ++connecting_;  // busy until the reset completes, like a login
         publish_counts();
         server->reset(query.empty() ? "DISCARD ALL" : query);
@@ -71,8 +172,10 @@ void Pool::server_ready(session::ServerConn* server) {
     hand_over(server);
 }
 
-// An idle server goes to the first waiting client, or to another worker's
-// waiting clients by closing it (freeing the place), or to the idle list.
+// An idle server goes to the first waiting client, or to clients waiting in
+// other pools or workers by closing it (freeing the place), or is closed when
+// the pool is above its size (the reserve, or a smaller size after a
+// reload), or joins the idle list.
 void Pool::hand_over(session::ServerConn* server) {
     if (!waiting_.empty()) {
         session::ClientConn* c = waiting_.front().first;
@@ -83,7 +186,11 @@ void Pool::hand_over(session::ServerConn* server) {
         return;
     }
     if (others_waiting() > 0) {
-        server->disconnect("giving the place to a client waiting in another worker");
+        server->disconnect("giving the place to a client waiting in another pool or worker");
+        return;
+    }
+    if (worker_.shm().pool(entries_.pool).servers.load(std::memory_order_relaxed) > limit_of(Limit::Pool)) {
+        server->disconnect("the pool is above its size");
         return;
     }
     idle_.push_back(server);
@@ -91,74 +198,106 @@ void Pool::hand_over(session::ServerConn* server) {
 }
 
 void Pool::server_login_failed(session::ServerConn* server, const Bytes& error_frame) {
-    // Every waiter would hit the same error (same database, user, node).
+    login_error_ = error_frame;
+    server->disconnect("login failed");
+}
+
+void Pool::login_failed(Bytes error_frame) {
+    retry_at_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(worker_.config().server_login_retry));
+    last_failure_ = std::move(error_frame);
+    // Every waiter would hit the same failure (same database, user, node).
     auto waiters = std::move(waiting_);
     waiting_.clear();
     publish_counts();
-    server->disconnect("login failed");
-    for (auto& [client, since] : waiters) client->on_pool_error(error_frame);
+    for (auto& [client, since] : waiters) client->on_pool_error(last_failure_);
 }
 
-void Pool::server_closed(session::ServerConn* server, session::ServerState was) {
+void Pool::server_closed(session::ServerConn* server, session::ServerState was, const char* reason) {
     idle_.erase(std::remove(idle_.begin(), idle_.end(), server), idle_.end());
     using session::ServerState;
-    if ((was == ServerState::Connecting || was == ServerState::Login || was == ServerState::Resetting) &&
-        connecting_ > 0)
+    const bool logging_in = was == ServerState::Connecting || was == ServerState::Login;
+    if ((logging_in || was == ServerState::Resetting || was == ServerState::Testing) && connecting_ > 0)
         --connecting_;
     if (was == ServerState::Active && active_ > 0) --active_;
-    --servers_;
-    worker_.shm().give_back_server(shm_index_, worker_.index());
+    give_back_place();
+    if (logging_in) {
+        Bytes frame = std::move(login_error_);
+        login_error_.clear();
+        if (frame.empty())
+            protocol::build_error(frame, "FATAL", "08006",
+                                  "pggate could not connect to server " + worker_.node(node_).name + ": " + reason);
+        login_failed(std::move(frame));
+    }
     publish_counts();
     open_servers();
 }
 
-// Clients of other workers that wait because the pool is full everywhere;
-// while there is room, they open servers of their own.
+// Clients of other pools or workers that wait because a limit this pool's
+// servers count toward is reached; while there is room they open servers of
+// their own.
 std::uint32_t Pool::others_waiting() const {
-    const shm::PoolEntry& entry = worker_.shm().pool(shm_index_);
-    if (entry.servers.load(std::memory_order_relaxed) < static_cast<std::uint32_t>(worker_.config().default_pool_size))
-        return 0;
-    std::uint32_t all = entry.starved.load(std::memory_order_relaxed);
-    std::uint32_t mine = published_starved_;
-    return all > mine ? all - mine : 0;
+    std::uint32_t n = 0;
+    for (Limit level : {Limit::Pool, Limit::Database, Limit::User}) {
+        const shm::PoolEntry& entry = worker_.shm().pool(entry_for(level));
+        if (entry.servers.load(std::memory_order_relaxed) < limit_of(level)) continue;
+        std::uint32_t all = entry.starved.load(std::memory_order_relaxed);
+        std::uint32_t mine = published_level_ == level ? published_starved_ : 0;
+        n = std::max(n, all > mine ? all - mine : 0);
+    }
+    return n;
+}
+
+bool Pool::may_shrink() const {
+    return worker_.shm().pool(entries_.pool).servers.load(std::memory_order_relaxed) >
+           static_cast<std::uint32_t>(settings_.min_pool_size);
 }
 
 void Pool::tick(Clock::time_point now) {
     const double timeout = worker_.config().query_wait_timeout;
-    while (timeout > 0 && !waiting_.empty() &&
-           std::chrono::duration<double>(now - waiting_.front().second).count() >= timeout) {
+    while (timeout > 0 && !waiting_.empty() && seconds_between(waiting_.front().second, now) >= timeout) {
         session::ClientConn* c = waiting_.front().first;
         waiting_.pop_front();
         publish_counts();
         c->on_pool_error("08P01", "query_wait_timeout: no server connection became free in time");
     }
-    // Another worker may have freed a place.
+    // Another worker or pool may have freed a place, or the reserve opened.
     if (!waiting_.empty()) open_servers();
-    // Another worker's clients wait while this one holds idle servers.
     for (std::uint32_t n = others_waiting(); n > 0 && !idle_.empty(); --n) {
         session::ServerConn* s = idle_.back();
         idle_.pop_back();
-        s->disconnect("giving the place to a client waiting in another worker");
+        s->disconnect("giving the place to a client waiting in another pool or worker");
     }
+    // min_pool_size: the pool-level limit of these places is the minimum itself,
+    // so workers together never open more than it.
+    if (now >= retry_at_)
+        while (take_place(static_cast<std::uint32_t>(settings_.min_pool_size)) == Limit::None) open_one();
     publish_counts();
 }
 
+void Pool::adjust_starved(Limit level, std::uint32_t add, std::uint32_t remove) {
+    const std::uint32_t entry = entry_for(level);
+    shm::PoolEntry& e = worker_.shm().pool(entry);
+    shm::PoolOccupancy& o = worker_.shm().occupancy(entry, worker_.index());
+    e.starved.fetch_add(add, std::memory_order_relaxed);
+    e.starved.fetch_sub(remove, std::memory_order_relaxed);
+    o.starved.fetch_add(add, std::memory_order_relaxed);
+    o.starved.fetch_sub(remove, std::memory_order_relaxed);
+}
+
 void Pool::publish_counts() {
-    shm::PoolOccupancy& o = worker_.shm().occupancy(shm_index_, worker_.index());
+    shm::PoolOccupancy& o = worker_.shm().occupancy(entries_.pool, worker_.index());
     o.sv_idle.store(static_cast<std::uint32_t>(idle_.size()), std::memory_order_relaxed);
     o.sv_active.store(active_, std::memory_order_relaxed);
     o.cl_waiting.store(static_cast<std::uint32_t>(waiting_.size()), std::memory_order_relaxed);
     auto waiting = static_cast<std::uint32_t>(waiting_.size());
     std::uint32_t starved = waiting > connecting_ ? waiting - connecting_ : 0;
-    if (starved != published_starved_) {
-        shm::PoolEntry& entry = worker_.shm().pool(shm_index_);
-        if (starved > published_starved_)
-            entry.starved.fetch_add(starved - published_starved_, std::memory_order_relaxed);
-        else
-            entry.starved.fetch_sub(published_starved_ - starved, std::memory_order_relaxed);
-        o.starved.store(starved, std::memory_order_relaxed);
-        published_starved_ = starved;
-    }
+    Limit level = starved == 0 ? Limit::None : blocked_by_ == Limit::None ? Limit::Pool : blocked_by_;
+    if (level == published_level_ && starved == published_starved_) return;
+    if (published_level_ != Limit::None) adjust_starved(published_level_, 0, published_starved_);
+    if (level != Limit::None) adjust_starved(level, starved, 0);
+    published_level_ = level;
+    published_starved_ = starved;
 }
 
 }  // namespace pggate::pool

@@ -1,6 +1,7 @@
 // A pool of server connections for one (database, user, node) in one worker:
-// idle servers, clients waiting first-come first-served, and the global limit
-// on server connections kept in shared memory across all workers.
+// idle servers, clients waiting first-come first-served, and the limits on
+// server connections kept in shared memory across all workers (per pool, per
+// database, per user).
 #pragma once
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/config.hpp"
 #include "core/bytes.hpp"
 
 namespace pggate::session {
@@ -26,13 +28,24 @@ using ParamList = std::vector<std::pair<std::string, std::string>>;
 
 class Pool {
 public:
-    Pool(session::Worker& worker, std::string database, std::string user, std::uint32_t node, std::uint32_t shm_index);
+    // The shm entries count the servers of this pool, of its database and of its user.
+    struct Entries {
+        std::uint32_t pool, database, user;
+    };
+    Pool(session::Worker& worker, std::string database, std::string user, std::uint32_t node, Entries entries,
+         config::PoolSettings settings);
     Pool(const Pool&) = delete;
     Pool& operator=(const Pool&) = delete;
 
     const std::string& database() const { return database_; }
     const std::string& user() const { return user_; }
     std::uint32_t node() const { return node_; }
+    const config::PoolSettings& settings() const { return settings_; }
+    // New settings after a reload; servers beyond a smaller size close as they come free.
+    // A reload also ends a server_login_retry pause.
+    void configure(config::PoolSettings settings);
+    // Whether an unused server may close on server_idle_timeout (min_pool_size keeps some).
+    bool may_shrink() const;
 
     // Gives the client an idle server now, or queues it; the client is told
     // through ClientConn::on_server_assigned or ClientConn::on_pool_error.
@@ -50,34 +63,57 @@ public:
     void server_ready(session::ServerConn* server);
     // From ServerConn: login failed with the server's ErrorResponse frame.
     void server_login_failed(session::ServerConn* server, const Bytes& error_frame);
-    // From ServerConn's one close path, with the state it was in.
-    void server_closed(session::ServerConn* server, session::ServerState was);
+    // From ServerConn's one close path, with the state it was in and why.
+    void server_closed(session::ServerConn* server, session::ServerState was, const char* reason);
 
     // Server parameters a client is welcomed with; empty until one server logged in.
     const ParamList& welcome_params() const { return welcome_; }
     bool has_welcome() const { return have_welcome_; }
 
     // Periodic: waiting timeouts, capacity freed by other workers, idle
-    // servers other workers' clients are waiting for.
+    // servers other workers' clients are waiting for, min_pool_size.
     void tick(Clock::time_point now);
 
 private:
+    // Which limit kept a server from being opened.
+    enum class Limit { None, Pool, Database, User };
+
     void open_servers();
+    Limit take_place(std::uint32_t pool_limit);
+    void give_back_place();
+    void open_one();
+    bool needs_check(const session::ServerConn* server) const;
+    // A connect or login failed: fail the waiters and pause (server_login_retry).
+    void login_failed(Bytes error_frame);
     void hand_over(session::ServerConn* server);
     void publish_counts();
+    void adjust_starved(Limit level, std::uint32_t add, std::uint32_t remove);
+    std::uint32_t entry_for(Limit level) const;
+    std::uint32_t limit_of(Limit level) const;
+    // How many clients of other pools or workers wait for a place this pool's idle servers hold.
     std::uint32_t others_waiting() const;
 
     session::Worker& worker_;
     std::string database_;
     std::string user_;
     std::uint32_t node_;
-    std::uint32_t shm_index_;
+    Entries entries_;
+    config::PoolSettings settings_;
     std::deque<std::pair<session::ClientConn*, Clock::time_point>> waiting_;
     std::vector<session::ServerConn*> idle_;
     std::uint32_t servers_ = 0;     // places taken in shm by this worker
     std::uint32_t connecting_ = 0;  // of those, still logging in
     std::uint32_t active_ = 0;
-    std::uint32_t published_starved_ = 0;  // this worker's share of the shm starved count
+    // This pool's waiters with no server on its way, published in the
+    // starved count of the entry whose limit stopped them.
+    std::uint32_t published_starved_ = 0;
+    Limit published_level_ = Limit::None;
+    Limit blocked_by_ = Limit::None;
+    // After a failed connect or login, new servers wait until retry_at_ and
+    // clients arriving meanwhile get the failure at once.
+    Clock::time_point retry_at_{};
+    Bytes last_failure_;
+    Bytes login_error_;  // the server's answer to a failed login, until the close reports it
     ParamList welcome_;
     bool have_welcome_ = false;
 };

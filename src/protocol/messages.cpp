@@ -33,6 +33,19 @@ void build_message(Bytes& out, char type, std::initializer_list<std::string_view
     for (std::string_view p : parts) w.raw(p);
 }
 
+void build_startup(Bytes& out, const std::vector<std::pair<std::string, std::string>>& params) {
+    ByteWriter w(out);
+    std::size_t at = w.size();
+    w.u32(0);
+    w.u32(kProtocolV3);
+    for (const auto& [name, value] : params) {
+        w.cstring(name);
+        w.cstring(value);
+    }
+    w.u8(0);
+    w.patch_u32(at, static_cast<std::uint32_t>(w.size() - at));
+}
+
 void build_query(Bytes& out, std::string_view sql) { build_message(out, 'Q', {sql, kNul}); }
 
 void build_ready_for_query(Bytes& out, char status) { build_message(out, 'Z', {std::string_view(&status, 1)}); }

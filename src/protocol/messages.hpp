@@ -8,6 +8,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/bytes.hpp"
 
@@ -21,6 +23,8 @@ void build_parameter_status(Bytes& out, std::string_view name, std::string_view 
 // An Authentication ('R') request: its code, then `payload` as it is.
 void build_auth(Bytes& out, std::uint32_t code, std::string_view payload = {});
 void build_parse_complete(Bytes& out);
+// A protocol 3.0 StartupMessage with `params` in order.
+void build_startup(Bytes& out, const std::vector<std::pair<std::string, std::string>>& params);
 
 // ErrorResponse with severity FATAL or ERROR, a SQLSTATE and a message.
 void build_error(Bytes& out, std::string_view severity, std::string_view sqlstate,

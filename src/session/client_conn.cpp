@@ -250,6 +250,7 @@ void ClientConn::read_startup() {
                 }
                 client_secret_ = worker_.random_secret();
                 if (worker_.config().auth_type == config::AuthType::Passthrough) {
+                    rename_database(pkt.params, startup);
                     set_state(ClientState::Login);
                     bufferevent_disable(bev_.get(), EV_READ);  // until the server answers
                     server_ = worker_.open_passthrough_server(std::move(startup), this);
@@ -261,6 +262,16 @@ void ClientConn::read_startup() {
             }
         }
     }
+}
+
+// A [databases] line may send the client's database under another name.
+void ClientConn::rename_database(std::vector<std::pair<std::string, std::string>> params, Bytes& startup) const {
+    std::string server_database = worker_.config().pool_settings(database_, user_).server_database;
+    if (server_database == database_) return;
+    std::erase_if(params, [](const auto& p) { return p.first == "database"; });
+    params.emplace_back("database", std::move(server_database));
+    startup.clear();
+    protocol::build_startup(startup, params);
 }
 
 // A pooled server was started for the pool, not for this client: the
@@ -402,7 +413,7 @@ void ClientConn::on_server_assigned(ServerConn* server) {
     sync_params();
     bufferevent_enable(bev_.get(), EV_READ);
     pump(Side::Client);
-    if (state_ == ClientState::Active && worker_.config().pool_mode == config::PoolMode::Transaction &&
+    if (state_ == ClientState::Active && transaction_pooling() &&
         pinned_ == nullptr && evbuffer_get_length(bufferevent_get_input(bev_.get())) == 0 && server_->tracker().releasable() &&
         scan_.at_boundary())
         release_server();
@@ -482,7 +493,7 @@ void ClientConn::pump(Side from) {
     const bool client = from == Side::Client;
     net::ScanState& scan = client ? scan_ : server_->scan();
     const Direction dir = client ? Direction::Frontend : Direction::Backend;
-    const bool transaction_mode = worker_.config().pool_mode == config::PoolMode::Transaction;
+    const bool transaction_mode = transaction_pooling();
     const bool server_was_idle = server_->tracker().outstanding() == 0;
 
     while (state_ == ClientState::Login || state_ == ClientState::Active) {

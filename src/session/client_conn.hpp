@@ -119,6 +119,10 @@ private:
     void close_after_flush();
     void resume_paused(Side toward);
     bool passthrough() const { return pool_ == nullptr; }
+    void rename_database(std::vector<std::pair<std::string, std::string>> params, Bytes& startup) const;
+    bool transaction_pooling() const {
+        return pool_ != nullptr && pool_->settings().pool_mode == config::PoolMode::Transaction;
+    }
     bufferevent* bev(Side s) const;
 
     Worker& worker_;

@@ -36,7 +36,7 @@ std::string as_string(char c) { return std::string(1, c); }
 
 // Only transaction pooling moves clients between servers; a session's server is its own.
 bool ClientConn::rewrites_statements() const {
-    return worker_.config().pool_mode == config::PoolMode::Transaction && worker_.config().max_prepared_statements > 0;
+    return transaction_pooling() && worker_.config().max_prepared_statements > 0;
 }
 
 void ClientConn::send_to_server(char type, std::initializer_list<std::string_view> parts) {
@@ -62,7 +62,7 @@ void ClientConn::ensure_prepared(const StatementPtr& stmt) {
 }
 
 bool ClientConn::answer_parses_locally(bool unvalidated) {
-    if (!rewrites_statements() || worker_.config().pool_mode != config::PoolMode::Transaction) return false;
+    if (!rewrites_statements()) return false;
     evbuffer* in = bufferevent_get_input(bev_.get());
     const std::size_t len = evbuffer_get_length(in);
     std::vector<std::pair<std::string, StatementPtr>> parsed;

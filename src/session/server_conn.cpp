@@ -24,6 +24,7 @@ const char* state_name(ServerState s) {
         case ServerState::Idle: return "idle";
         case ServerState::Active: return "active";
         case ServerState::Resetting: return "resetting";
+        case ServerState::Testing: return "testing";
         case ServerState::Closed: return "closed";
     }
     return "?";
@@ -53,7 +54,9 @@ void ServerConn::check_timeouts(pool::Clock::time_point now) {
         log_warning("S-%u %s: no connection and login within server_connect_timeout", id_,
                     worker_.node(node_).name.c_str());
         disconnect("server_connect_timeout");
-    } else if (state_ == ServerState::Idle && over(state_since_, c.server_idle_timeout)) {
+    } else if (state_ == ServerState::Testing && over(state_since_, c.server_connect_timeout)) {
+        disconnect("no answer to server_check_query within server_connect_timeout");
+    } else if (state_ == ServerState::Idle && over(state_since_, c.server_idle_timeout) && pool_->may_shrink()) {
         disconnect("server_idle_timeout");
     } else if (state_ == ServerState::Idle && over(created_at_, c.server_lifetime)) {
         disconnect("server_lifetime");
@@ -91,6 +94,11 @@ void ServerConn::reset(const std::string& query) {
     send_query(query);
 }
 
+void ServerConn::check(const std::string& query) {
+    set_state(ServerState::Testing);
+    send_query(query);
+}
+
 void ServerConn::send_query(std::string_view sql) {
     Bytes q;
     protocol::build_query(q, sql);
@@ -111,7 +119,7 @@ void ServerConn::disconnect(const char* reason) {
     }
     ClientConn* client = client_;
     client_ = nullptr;
-    if (pool_ != nullptr) pool_->server_closed(this, was);
+    if (pool_ != nullptr) pool_->server_closed(this, was, reason);
     worker_.retire(this);
     if (client != nullptr) client->on_server_closed(reason);
 }
@@ -217,7 +225,7 @@ void ServerConn::handle_own(char type, std::span<const std::uint8_t> body, std::
                 return;
             }
             if (state_ == ServerState::Resetting) return;  // ReadyForQuery follows; its status decides
-            disconnect("error from an idle server");
+            disconnect(state_ == ServerState::Testing ? "server_check_query failed" : "error from an idle server");
             return;
         case 'Z': {
             auto status = protocol::parse_ready_for_query(body);
@@ -226,7 +234,7 @@ void ServerConn::handle_own(char type, std::span<const std::uint8_t> body, std::
                 return;
             }
             tracker_.on_ready_for_query(*status);
-            if (state_ == ServerState::Login || state_ == ServerState::Resetting) {
+            if (state_ == ServerState::Login || state_ == ServerState::Resetting || state_ == ServerState::Testing) {
                 if (tracker_.outstanding() > 0) return;  // more of the reset to come
                 if (!tracker_.releasable()) {
                     disconnect("not idle after login or reset");
@@ -239,10 +247,16 @@ void ServerConn::handle_own(char type, std::span<const std::uint8_t> body, std::
             disconnect("unexpected ReadyForQuery while idle");
             return;
         }
+        case 'T':
+        case 'D':
+        case 'I':
+            if (state_ == ServerState::Resetting || state_ == ServerState::Testing) return;  // rows pggate ignores
+            disconnect("unexpected message from server");
+            return;
         case 'N':
         case 'C':
         case 'A':
-            return;  // notices, the reset's CommandComplete, stray notifications
+            return;  // notices, the reset's or check's CommandComplete, stray notifications
         default:
             disconnect("unexpected message from server");
             return;

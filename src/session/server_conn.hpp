@@ -34,6 +34,7 @@ enum class ServerState {
     Idle,       // in its pool
     Active,     // linked to a client (pass-through servers are linked from the start)
     Resetting,  // running server_reset_query
+    Testing,    // running server_check_query before serving a client
     Closed,
 };
 
@@ -56,6 +57,8 @@ public:
     // Forgets the client without a state change, so closing does not call it back.
     void detach_client() { client_ = nullptr; }
     void reset(const std::string& query);
+    // Runs server_check_query; the pool gets the server back through server_ready.
+    void check(const std::string& query);
     // Sends a simple Query pggate itself answers for (its replies never reach a client).
     void send_query(std::string_view sql);
     // The one close path: tells the pool and a linked client.
@@ -64,6 +67,7 @@ public:
     void check_timeouts(pool::Clock::time_point now);
 
     ServerState state() const { return state_; }
+    pool::Clock::time_point state_since() const { return state_since_; }
     std::uint32_t id() const { return id_; }
     std::uint32_t node() const { return node_; }
     bufferevent* bev() const { return bev_.get(); }

@@ -83,6 +83,7 @@ void Worker::apply_config(config::Config config) {
     for (const config::Node& n : config_.nodes) node_addresses_.push_back(net::resolve_node(n));
     primary_node_ = static_cast<std::uint32_t>(&config_.primary() - config_.nodes.data());
     load_credentials();
+    for (auto& [key, pool] : pools_) pool->configure(config_.pool_settings(pool->database(), pool->user()));
 }
 
 void Worker::load_credentials() {
@@ -234,8 +235,12 @@ pool::Pool* Worker::pool_for(const std::string& database, const std::string& use
     auto it = pools_.find(key);
     if (it != pools_.end()) return it->second.get();
     auto index = shm_.pool_index(database, user, node);
-    if (!index) return nullptr;
-    auto p = std::make_unique<pool::Pool>(*this, database, user, node, *index);
+    auto of_database = shm_.pool_index(database, "", shm::kAllNodes);
+    auto of_user = shm_.pool_index("", user, shm::kAllNodes);
+    if (!index || !of_database || !of_user) return nullptr;
+    auto p = std::make_unique<pool::Pool>(*this, database, user, node,
+                                          pool::Pool::Entries{*index, *of_database, *of_user},
+                                          config_.pool_settings(database, user));
     pool::Pool* raw = p.get();
     pools_.emplace(std::move(key), std::move(p));
     return raw;
@@ -243,15 +248,7 @@ pool::Pool* Worker::pool_for(const std::string& database, const std::string& use
 
 void Worker::open_server(pool::Pool& pool) {
     Bytes startup;
-    ByteWriter w(startup);
-    w.u32(0);
-    w.u32(protocol::kProtocolV3);
-    w.cstring("user");
-    w.cstring(pool.user());
-    w.cstring("database");
-    w.cstring(pool.database());
-    w.u8(0);
-    w.patch_u32(0, static_cast<std::uint32_t>(startup.size()));
+    protocol::build_startup(startup, {{"user", pool.user()}, {"database", pool.settings().server_database}});
     const auth::Credentials* known = credentials(pool.user());
     auth::ServerLogin login(pool.user(), known != nullptr ? *known : auth::Credentials{});
     ServerConn* s = servers_.add(std::make_unique<ServerConn>(*this, &pool, pool.node(), std::move(login)));

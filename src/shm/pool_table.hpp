@@ -1,5 +1,5 @@
 // Pools in shared memory: one entry per (database, user, node), found by key
-// from any worker. It holds the pool's global server count (the limit that
+// from any worker, plus one per database and one per user for their limits. It holds the pool's global server count (the limit that
 // holds across workers) and per-worker occupancy for the admin console.
 #pragma once
 
@@ -11,6 +11,9 @@
 namespace pggate::shm {
 
 constexpr std::uint32_t kMaxPools = 512;
+// The node of the entries that count a whole database's servers (user "")
+// or a whole user's (database "").
+constexpr std::uint32_t kAllNodes = 0xFFFFFFFF;
 constexpr std::size_t kPoolKeySize = 192;
 
 // What one worker has in one pool; written by that worker only.
