@@ -34,6 +34,12 @@ void Pool::configure(config::PoolSettings settings) {
     settings_ = std::move(settings);
     // A reload is the operator's answer to a failing login: try again now.
     retry_at_ = {};
+    worker_.shm().pool(entries_.pool).retry_until_ns.store(0, std::memory_order_relaxed);
+}
+
+bool Pool::login_paused(Clock::time_point now) const {
+    std::int64_t until = worker_.shm().pool(entries_.pool).retry_until_ns.load(std::memory_order_relaxed);
+    return now < retry_at_ || std::chrono::nanoseconds(now.time_since_epoch()).count() < until;
 }
 
 void Pool::acquire(session::ClientConn* client) {
@@ -49,8 +55,12 @@ void Pool::acquire(session::ClientConn* client) {
         // The client waits for the checked server, which goes to the first waiter.
         ++connecting_;
         s->check(worker_.config().server_check_query);
-    } else if (Clock::now() < retry_at_) {
-        client->on_pool_error(last_failure_);
+    } else if (login_paused(Clock::now())) {
+        if (Clock::now() < retry_at_) {
+            client->on_pool_error(last_failure_);
+        } else {
+            client->on_pool_error("08006", "server login has been failing, try again later (server_login_retry)");
+        }
         return;
     }
     waiting_.emplace_back(client, Clock::now());
@@ -128,7 +138,7 @@ void Pool::open_one() {
 void Pool::open_servers() {
     blocked_by_ = Limit::None;
     const auto now = Clock::now();
-    if (now < retry_at_) {
+    if (login_paused(now)) {
         publish_counts();
         return;
     }
@@ -205,6 +215,8 @@ void Pool::server_login_failed(session::ServerConn* server, const Bytes& error_f
 void Pool::login_failed(Bytes error_frame) {
     retry_at_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                    std::chrono::duration<double>(worker_.config().server_login_retry));
+    worker_.shm().pool(entries_.pool).retry_until_ns.store(
+        std::chrono::nanoseconds(retry_at_.time_since_epoch()).count(), std::memory_order_relaxed);
     last_failure_ = std::move(error_frame);
     // Every waiter would hit the same failure (same database, user, node).
     auto waiters = std::move(waiting_);
@@ -270,7 +282,7 @@ void Pool::tick(Clock::time_point now) {
     }
     // min_pool_size: the pool-level limit of these places is the minimum itself,
     // so workers together never open more than it.
-    if (now >= retry_at_)
+    if (!login_paused(now))
         while (take_place(static_cast<std::uint32_t>(settings_.min_pool_size)) == Limit::None) open_one();
     publish_counts();
 }

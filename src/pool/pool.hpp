@@ -85,6 +85,8 @@ private:
     bool needs_check(const session::ServerConn* server) const;
     // A connect or login failed: fail the waiters and pause (server_login_retry).
     void login_failed(Bytes error_frame);
+    // Whether a pause after a failed login, in any worker, still runs.
+    bool login_paused(Clock::time_point now) const;
     void hand_over(session::ServerConn* server);
     void publish_counts();
     void adjust_starved(Limit level, std::uint32_t add, std::uint32_t remove);
@@ -109,8 +111,9 @@ private:
     std::uint32_t published_starved_ = 0;
     Limit published_level_ = Limit::None;
     Limit blocked_by_ = Limit::None;
-    // After a failed connect or login, new servers wait until retry_at_ and
-    // clients arriving meanwhile get the failure at once.
+    // After a failed connect or login, new servers wait until the pause ends
+    // (published in shm for all workers) and clients arriving meanwhile get
+    // the failure at once: the server's own when this worker saw it.
     Clock::time_point retry_at_{};
     Bytes last_failure_;
     Bytes login_error_;  // the server's answer to a failed login, until the close reports it

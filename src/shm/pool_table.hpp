@@ -33,9 +33,13 @@ struct alignas(64) PoolEntry {
     // Clients waiting in all workers with no server on its way to them: what
     // a worker holding idle servers of a full pool gives places up for.
     std::atomic<std::uint32_t> starved;
+    // After a failed connect or login (server_login_retry): no worker opens a
+    // server of this pool before this steady-clock time, in nanoseconds.
+    std::atomic<std::int64_t> retry_until_ns;
 };
 
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic<std::int64_t>::is_always_lock_free);
 
 // Turns (database, user, node) into the bytes stored as an entry's key;
 // nullopt if they do not fit.
