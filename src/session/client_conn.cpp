@@ -284,7 +284,7 @@ void ClientConn::take_startup_settings(const std::vector<std::pair<std::string, 
         if (ClientParams::tracked(name))
             startup_params_.emplace_back(name, value);
         else
-            baseline[name] = sql_literal(value);
+            baseline[name] = SetValue(sql_literal(value), true);
     };
     for (const auto& [name, value] : params) {
         if (name == "user" || name == "database" || name == "replication") continue;

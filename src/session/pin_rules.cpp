@@ -1,12 +1,14 @@
 // Pin rules over the SQL tokenizer: SET ROLE /
 // SESSION AUTHORIZATION, PREPARE, LISTEN, LOAD, WITH HOLD cursors, temporary
-// objects, session advisory locks and session-level set_config().
+// objects, session advisory locks and session-level set_config() calls that
+// are not plain enough to replay.
 #include "session/pin_rules.hpp"
 
 #include <cstddef>
 #include <limits>
 
 #include "route/sql_lexer.hpp"
+#include "session/session_sets.hpp"
 
 namespace pggate::session {
 
@@ -90,6 +92,7 @@ const char* statement_reason(const Statement& st) {
         }
     }
     const bool select = first == "select" || first == "with";
+    if (first == "select" && replayable_set_config(st)) return nullptr;
     for (std::size_t i = 0; i < st.size(); ++i) {
         if (st[i].kind != TokenKind::Word && st[i].kind != TokenKind::QuotedIdent) continue;
         const std::string& w = st[i].text;

@@ -52,10 +52,54 @@ void set_op(const Statement& st, std::string_view sql, std::vector<SetOp>& ops) 
         return;
     }
     std::string value(sql.substr(st[i].begin, st.back().end - st[i].begin));
-    ops.push_back({SetOp::Kind::Set, name, value});
+    ops.push_back({SetOp::Kind::Set, name, SetValue(std::move(value))});
+}
+
+// The name in a plain '...' literal, lower-cased; empty for other forms.
+std::string literal_name(const route::Token& t) {
+    const std::string& raw = t.text;
+    if (t.kind != TokenKind::String || raw.size() < 3 || raw.front() != '\'' || raw.back() != '\'') return {};
+    std::string name;
+    for (std::size_t i = 1; i + 1 < raw.size(); ++i) {
+        char c = raw[i];
+        if (c == '\'') ++i;  // '' stands for one quote
+        if (c == '\\') return {};
+        name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return name;
+}
+
+// "SELECT [pg_catalog.]set_config('name', <string>, false) [, ...]" and
+// nothing else: its SETs in `ops`; false for any other statement.
+bool set_config_ops(const Statement& st, std::vector<SetOp>& ops) {
+    if (!is_word(st, 0, "select")) return false;
+    std::size_t i = 1;
+    std::vector<SetOp> found;
+    while (true) {
+        if (is_word(st, i, "pg_catalog") && is_punct(st, i + 1, ".")) i += 2;
+        if (!is_word(st, i, "set_config") || !is_punct(st, i + 1, "(")) return false;
+        i += 2;
+        std::string name = i < st.size() ? literal_name(st[i]) : std::string();
+        if (name.empty() || !is_punct(st, i + 1, ",") || i + 2 >= st.size() ||
+            st[i + 2].kind != TokenKind::String || !is_punct(st, i + 3, ",") || !is_word(st, i + 4, "false") ||
+            !is_punct(st, i + 5, ")"))
+            return false;
+        if (!ClientParams::tracked(name)) found.push_back({SetOp::Kind::Set, name, SetValue(st[i + 2].text, true)});
+        i += 6;
+        if (i == st.size()) break;
+        if (!is_punct(st, i, ",")) return false;
+        ++i;
+    }
+    ops.insert(ops.end(), found.begin(), found.end());
+    return true;
 }
 
 }  // namespace
+
+bool replayable_set_config(const Statement& st) {
+    std::vector<SetOp> ops;
+    return set_config_ops(st, ops);
+}
 
 std::vector<SetOp> session_ops(std::string_view sql) {
     std::vector<SetOp> ops;
@@ -65,6 +109,8 @@ std::vector<SetOp> session_ops(std::string_view sql) {
         const std::string& first = st[0].text;
         if (first == "set") {
             set_op(st, sql, ops);
+        } else if (first == "select") {
+            set_config_ops(st, ops);
         } else if (first == "reset") {
             std::size_t i = 1;
             if (is_word(st, 1, "all") && st.size() == 2) {
@@ -233,7 +279,11 @@ std::string replay_sets(const SetMap& server, const SetMap& client) {
     std::string q;
     for (const auto& [name, value] : client) {
         auto it = server.find(name);
-        if (it == server.end() || it->second != value) q += "SET " + name + " = " + value + ";";
+        if (it != server.end() && it->second == value) continue;
+        if (value.literal)
+            q += "SELECT pg_catalog.set_config(" + sql_literal(name) + ", " + value.sql + ", false);";
+        else
+            q += "SET " + name + " = " + value.sql + ";";
     }
     for (const auto& [name, value] : server)
         if (client.find(name) == client.end()) q += "RESET " + name + ";";

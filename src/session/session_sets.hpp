@@ -11,21 +11,43 @@
 #include <utility>
 #include <vector>
 
+#include "route/sql_lexer.hpp"
+
 namespace pggate::session {
 
-// name (lower case, as PostgreSQL folds it) -> value as the client wrote it.
-using SetMap = std::map<std::string, std::string>;
+// A parameter's value as the client gave it, and so as pggate replays it:
+// SQL text for "SET name = <sql>", or (literal) a string literal for
+// "set_config(name, <sql>, false)", which takes the string as the whole value
+// where SET would read it as one element of a list (search_path = 'a,b').
+struct SetValue {
+    std::string sql;
+    bool literal = false;
+
+    SetValue() = default;
+    SetValue(std::string text, bool is_literal = false) : sql(std::move(text)), literal(is_literal) {}
+    SetValue(const char* text) : sql(text) {}
+    bool operator==(const SetValue&) const = default;
+};
+
+// name (lower case, as PostgreSQL folds it) -> value.
+using SetMap = std::map<std::string, SetValue>;
 
 struct SetOp {
     enum class Kind { Set, Reset, ResetAll, Savepoint, Release, RollbackTo, DiscardAll };
     Kind kind;
-    std::string name;   // Set/Reset: the parameter; savepoints: the savepoint
-    std::string value;  // Set: the value text
+    std::string name;  // Set/Reset: the parameter; savepoints: the savepoint
+    SetValue value;    // Set only
 };
 
 // The session-state operations of `sql`, in order. Parameters pggate already
 // carries by ParameterStatus (application_name, TimeZone, …) are left out.
+// Besides SET, RESET, DISCARD ALL and savepoints, "SELECT set_config('name',
+// '<value>', false)" (several calls in one select list too) counts as a SET.
 std::vector<SetOp> session_ops(std::string_view sql);
+
+// Whether a statement is such a select of session-level set_config() calls,
+// which pggate replays (so it does not pin the client).
+bool replayable_set_config(const route::Statement& st);
 
 // The settings in a startup packet's `options` parameter ("-c name=value",
 // "--name=value"; a backslash escapes the next character), in order.

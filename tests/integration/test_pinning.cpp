@@ -62,6 +62,48 @@ TEST_CASE("replay: SETs follow their client across a shared server, with transac
     CHECK(b.scalar("show search_path") == "pg_catalog, public");
 }
 
+TEST_CASE("replay: set_config(..., false) follows its client like SET; list values stay whole") {
+    PGGATE_ONLY();
+    Pggate gate = transaction_pool(1);
+    PgConn a(gate.conninfo());
+    PgConn b(gate.conninfo());
+    const std::string default_path = b.scalar("show search_path");
+    // set_config takes the string as the whole value: two schemas (as
+    // current_schemas shows), not one named "pg_catalog, public".
+    CHECK(a.scalar("select set_config('search_path', 'pg_catalog, public', false)") == "pg_catalog, public");
+    CHECK(a.exec_ok("select set_config('pggate.test', 'x,y', false), set_config('work_mem', '5MB', false)")
+              .value(0, 0) == "x,y");
+    // b shares the one server: a was not pinned, and its settings do not leak.
+    CHECK(b.scalar("show search_path") == default_path);
+    CHECK(b.scalar("select current_setting('pggate.test', true)").empty());
+    CHECK(a.scalar("select pg_backend_pid()") == b.scalar("select pg_backend_pid()"));
+    CHECK(a.scalar("show search_path") == "pg_catalog, public");
+    CHECK(a.scalar("select current_schemas(false)::text") == "{pg_catalog,public}");
+    CHECK(a.scalar("show work_mem") == "5MB");
+    CHECK(a.scalar("select current_setting('pggate.test')") == "x,y");
+    // Rolled back: gone; transaction-local: not kept.
+    a.exec_ok("begin");
+    a.exec_ok("select set_config('work_mem', '6MB', false)");
+    a.exec_ok("rollback");
+    a.exec_ok("select set_config('work_mem', '7MB', true)");
+    CHECK(b.scalar("show work_mem") != "5MB");
+    CHECK(a.scalar("show work_mem") == "5MB");
+    a.exec_ok("reset all");
+    CHECK(a.scalar("show search_path") == default_path);
+}
+
+TEST_CASE("replay: a startup option with a list value is replayed whole") {
+    PGGATE_ONLY();
+    Pggate gate = transaction_pool(1);
+    PgConn a(gate.conninfo("options='-c search_path=pg_catalog,public'"));
+    PgConn b(gate.conninfo());
+    const std::string default_path = b.scalar("show search_path");
+    CHECK(a.scalar("select current_schemas(false)::text") == "{pg_catalog,public}");
+    CHECK(b.scalar("show search_path") == default_path);
+    CHECK(a.scalar("select current_schemas(false)::text") == "{pg_catalog,public}");
+    CHECK(a.scalar("select pg_backend_pid()") == b.scalar("select pg_backend_pid()"));
+}
+
 TEST_CASE("pinning: a tracked parameter follows the client without pinning it") {
     PGGATE_ONLY();
     Pggate gate = transaction_pool(1);

@@ -105,11 +105,16 @@ TEST_CASE("pin_rules session advisory locks pin, transaction locks don't") {
     CHECK_FALSE(pins("select pg_advisory_xact_lock_shared(1)"));
 }
 
-TEST_CASE("pin_rules set_config pins unless its is_local is a literal true") {
-    CHECK(pins("select set_config('a.b', 'c', false)"));
+TEST_CASE("pin_rules set_config pins unless its is_local is a literal true or pggate replays it") {
+    // A select of nothing but set_config('name', '<literal>', false) calls is replayed instead.
+    CHECK_FALSE(pins("select set_config('a.b', 'c', false)"));
+    CHECK_FALSE(pins("SELECT pg_catalog.set_config('a.b', 'true', false), set_config('x.y', $$z$$, false)"));
+    CHECK(pins("select set_config('a.b', 'c', false) from t"));
+    CHECK(pins("select set_config('a.b', 'c', false) where false"));
+    CHECK(pins("select set_config('a.b', current_user, false)"));
+    CHECK(pins("select set_config(E'a.b', 'c', false)"));
     CHECK(pins("SELECT set_config('a.b', 'c', f())"));
     CHECK(pins("select set_config('a.b', 'c', $1)"));
-    CHECK(pins("select set_config('a.b', 'true', false)"));
     CHECK(pins("select 1, set_config('a.b', 'c', false), true"));
     CHECK_FALSE(pins("select set_config('a.b', 'c', true)"));
     CHECK_FALSE(pins("SELECT SET_CONFIG('a.b', 'c', TRUE)"));

@@ -12,6 +12,7 @@ using pggate::session::session_ops;
 using pggate::session::SessionSets;
 using pggate::session::SetMap;
 using pggate::session::SetOp;
+using pggate::session::SetValue;
 
 namespace {
 
@@ -44,6 +45,41 @@ TEST_CASE("session_sets: SET forms and their values as written") {
     CHECK(ops[1].value == "'64MB'");
     CHECK(ops[2].name == "myext.level");
     CHECK(ops[2].value == "3");
+}
+
+TEST_CASE("session_sets: select set_config(..., false) is a SET of the literal as the whole value") {
+    auto ops = session_ops("SELECT set_config('Search_Path', 'a, b', false), pg_catalog.set_config('x.y', $$1$$, false)");
+    REQUIRE(ops.size() == 2);
+    CHECK(ops[0].kind == SetOp::Kind::Set);
+    CHECK(ops[0].name == "search_path");
+    CHECK(ops[0].value == SetValue("'a, b'", true));
+    CHECK(ops[1].name == "x.y");
+    CHECK(ops[1].value == SetValue("$$1$$", true));
+    // Transaction-local, not plain, or carried by ParameterStatus: no SET.
+    for (const char* sql : {"select set_config('a.b', 'c', true)", "select set_config('a.b', 'c', false) from t",
+                            "select set_config('a.b', lower('C'), false)", "select set_config('timezone', 'UTC', false)",
+                            "select set_config('a.b', 'c', false), 1"}) {
+        CAPTURE(sql);
+        CHECK(session_ops(sql).empty());
+    }
+}
+
+TEST_CASE("session_sets: replay uses set_config for literal values and SET for SQL text") {
+    SetMap server{{"work_mem", "'1MB'"}};
+    SetMap client{{"search_path", SetValue("E'a,b'", true)}, {"work_mem", "'2MB'"}};
+    CHECK(replay_sets(server, client) ==
+          "SELECT pg_catalog.set_config(E'search_path', E'a,b', false);SET work_mem = '2MB';");
+    // Same text, different form: still replayed.
+    CHECK(replay_sets(SetMap{{"x.y", "'1'"}}, SetMap{{"x.y", SetValue("'1'", true)}}) ==
+          "SELECT pg_catalog.set_config(E'x.y', '1', false);");
+}
+
+TEST_CASE("session_sets: set_config and SET of one parameter replace each other") {
+    Session s;
+    CHECK(after(s, "set a.x = 1") == SetMap{{"a.x", "1"}});
+    CHECK(after(s, "select set_config('a.x', '2', false)") == SetMap{{"a.x", SetValue("'2'", true)}});
+    CHECK(after(s, "select set_config('a.x', '3', false)", false) == SetMap{{"a.x", SetValue("'2'", true)}});
+    CHECK(after(s, "reset a.x").empty());
 }
 
 TEST_CASE("session_sets: not session state, or carried elsewhere") {
