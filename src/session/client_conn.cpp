@@ -511,7 +511,7 @@ void ClientConn::pump(Side from) {
                 return false;
             }
             return login || swallow_ > 0 || h.type == 'Z' || h.type == 'S' || h.type == '1' || h.type == '3' ||
-                   ((h.type == 'E' || h.type == 'C') && sets_.has_pending());
+                   ((h.type == 'E' || h.type == 'C') && (sets_.has_pending() || sql_prepared_.awaiting()));
         });
         if (r.forward > 0) evbuffer_remove_buffer(in, out, r.forward);
         if (r.stop == net::ScanStop::More) break;
@@ -562,14 +562,17 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
         if (type == 'Q') {
             ByteReader r(body.data(), body.size());
             std::string_view sql = r.cstring();
-            if (!r.failed() && rewrites_statements())
-                if (std::optional<std::string> rewritten = deallocate(sql, false)) {
-                    send_to_server('Q', {*rewritten, std::string_view("\0", 1)});
-                    return false;
-                }
+            const bool rewrites = !r.failed() && rewrites_statements();
+            std::optional<std::string> rewritten;
+            if (rewrites) rewritten = rewrite_sql_statements(sql, true);
+            if (rewrites && !rewritten) rewritten = deallocate(sql, false);
             if (pinned_ == nullptr)
-                if (const char* why = r.failed() ? "a malformed statement" : pin_reason(sql)) pin(why);
+                if (const char* why = r.failed() ? "a malformed statement" : pin_reason(sql, rewrites)) pin(why);
             if (!r.failed()) note_session_ops(sql, {});
+            if (rewritten) {
+                send_to_server('Q', {*rewritten, std::string_view("\0", 1)});
+                return false;
+            }
             server_->tracker().on_frontend(type);
             return true;
         }
@@ -616,6 +619,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
                 protocol_error(Side::Server, "08P01", "invalid ReadyForQuery from server");
                 return false;
             }
+            sql_prepared_.on_ready_for_query();
             bool reset = server_ready_for_query(*status);
             if ((reset || !params_reset_.empty()) && server_->tracker().outstanding() == 0) restore_reset_params();
             if (state_ == ClientState::Login) {
@@ -644,6 +648,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             }
             return true;
         case 'C': {
+            sql_prepared_.on_command_complete();
             // COMMIT of a failed transaction answers ROLLBACK.
             ByteReader r(body.data(), body.size());
             if (r.cstring() == "ROLLBACK") transaction_failed_ = true;
@@ -688,6 +693,7 @@ bool ClientConn::server_ready_for_query(char status) {
     if (outcome.discard_all) {
         // A committed DISCARD ALL deallocated every statement on the server.
         stmts_.clear();
+        sql_prepared_.clear();
         server_->statements().clear();
     }
     transaction_failed_ = false;

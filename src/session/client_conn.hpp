@@ -17,6 +17,7 @@
 #include "pool/pool.hpp"
 #include "session/client_params.hpp"
 #include "session/prepared.hpp"
+#include "session/sql_prepared.hpp"
 #include "session/session_sets.hpp"
 
 namespace pggate::session {
@@ -107,6 +108,10 @@ private:
     // SQL DEALLOCATE of the client's protocol-level statements: keeps the
     // books and returns the SQL to send instead (nullopt: `sql` as it is).
     std::optional<std::string> deallocate(std::string_view sql, bool extended);
+    // SQL-level PREPARE/EXECUTE/DEALLOCATE names replaced by server names,
+    // after the statements this server lacks are prepared on it; returns the
+    // SQL to send instead (nullopt: `sql` as it is).
+    std::optional<std::string> rewrite_sql_statements(std::string_view sql, bool whole_query);
     void send_to_server(char type, std::initializer_list<std::string_view> parts);
     void pin(const char* reason);
     // Whether a Query or Parse must be read whole to see if it pins the client.
@@ -152,8 +157,9 @@ private:
     std::vector<std::string> params_reset_;
     std::unordered_map<std::string, std::vector<std::string>> stmt_resets_;
     bool transaction_failed_ = false;
-    // The client's named statements (transaction pooling).
+    // The client's named statements (transaction pooling): protocol-level and SQL-level.
     std::unordered_map<std::string, StatementPtr> stmts_;
+    SqlPrepared sql_prepared_;
     // Why the client keeps its server until it leaves (nullptr: not pinned).
     const char* pinned_ = nullptr;
     bool admitted_ = false;

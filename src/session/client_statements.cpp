@@ -138,7 +138,35 @@ std::optional<std::string> ClientConn::deallocate(std::string_view sql, bool ext
     return "DEALLOCATE " + stmt->server_name;
 }
 
+std::optional<std::string> ClientConn::rewrite_sql_statements(std::string_view sql, bool whole_query) {
+    std::optional<SqlPrepared::Plan> plan =
+        sql_prepared_.rewrite(sql, whole_query, [this] { return worker_.statements().new_id(); });
+    if (!plan) return std::nullopt;
+    ServerStatements& on_server = server_->statements();
+    std::vector<SqlStatementPtr> missing;
+    for (const SqlStatementPtr& stmt : plan->needed)
+        if (!on_server.has(stmt->id)) missing.push_back(stmt);
+    // Missing statements are prepared by a Query of their own before the
+    // client's, which cannot follow a Parse that is not synced yet.
+    if (!missing.empty() && !whole_query && !server_->tracker().synced()) return std::nullopt;
+    std::string inject;
+    for (const SqlStatementPtr& stmt : missing) {
+        inject += stmt->prepare_sql() + ";";
+        on_server.add(stmt->id);
+    }
+    for (std::uint64_t id : plan->dropped) on_server.forget(id);
+    auto cap = static_cast<std::size_t>(worker_.config().max_prepared_statements);
+    while (std::uint64_t old = on_server.evict_beyond(cap)) inject += "DEALLOCATE pggate_" + std::to_string(old) + ";";
+    for (std::uint64_t id : plan->created) on_server.add(id);
+    if (!inject.empty()) {
+        send_to_server('Q', {inject, std::string_view("\0", 1)});
+        ++swallow_;
+    }
+    return std::move(plan->sql);
+}
+
 bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body) {
+    if (type == 'S') sql_prepared_.on_sync();
     ByteReader r(body.data(), body.size());
     ServerStatements& on_server = server_->statements();
     const std::string_view nul("\0", 1);
@@ -152,7 +180,8 @@ bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body)
                 if (const char* why = r.failed() || q.failed() ? "a malformed statement" : pin_reason(sql)) pin(why);
             if (!r.failed() && !q.failed()) note_session_ops(sql, name);
             if (!r.failed() && !q.failed() && name.empty() && rewrites_statements())
-                if (std::optional<std::string> rewritten = deallocate(sql, true)) {
+                if (std::optional<std::string> rewritten = rewrite_sql_statements(sql, false);
+                    rewritten || (rewritten = deallocate(sql, true))) {
                     on_server.expect_parse(ServerStatements::ParseReply::Forward, 0,
                                            server_->tracker().current_segment());
                     send_to_server('P', {nul, *rewritten, nul, rest_of(q, {reinterpret_cast<const std::uint8_t*>(tail.data()), tail.size()})});

@@ -52,11 +52,12 @@ const char* set_reason(const Statement& st) {
     return nullptr;
 }
 
-const char* statement_reason(const Statement& st) {
+const char* statement_reason(const Statement& st, bool prepare_replayed) {
     // "(select …) union (…)": the statement proper starts after the parentheses.
     std::size_t open = 0;
     while (is_punct(st, open, "(")) ++open;
-    if (open > 0) return statement_reason(Statement(st.begin() + static_cast<std::ptrdiff_t>(open), st.end()));
+    if (open > 0)
+        return statement_reason(Statement(st.begin() + static_cast<std::ptrdiff_t>(open), st.end()), prepare_replayed);
     if (st.empty() || st[0].kind != TokenKind::Word) return nullptr;
     const std::string& first = st[0].text;
     if (first == "explain") {
@@ -76,10 +77,12 @@ const char* statement_reason(const Statement& st) {
             for (; is_word(st, i, "analyze") || is_word(st, i, "analyse") || is_word(st, i, "verbose"); ++i)
                 analyze = analyze || !is_word(st, i, "verbose");
         }
-        return analyze ? statement_reason(Statement(st.begin() + static_cast<std::ptrdiff_t>(i), st.end())) : nullptr;
+        return analyze ? statement_reason(Statement(st.begin() + static_cast<std::ptrdiff_t>(i), st.end()),
+                                          prepare_replayed)
+                       : nullptr;
     }
     if (first == "set") return set_reason(st);
-    if (first == "prepare") return "PREPARE";
+    if (first == "prepare") return prepare_replayed ? nullptr : "PREPARE";
     if (first == "listen") return "LISTEN";
     if (first == "load") return "LOAD";
     if (first == "create") {
@@ -112,11 +115,11 @@ const char* statement_reason(const Statement& st) {
 
 }  // namespace
 
-const char* pin_reason(std::string_view sql) {
+const char* pin_reason(std::string_view sql, bool prepare_replayed) {
     route::LexResult lexed = route::lex_sql(sql, std::numeric_limits<std::size_t>::max());
     if (!lexed.complete) return "a statement pggate could not read to its end";
     for (const Statement& st : lexed.statements)
-        if (const char* why = statement_reason(st)) return why;
+        if (const char* why = statement_reason(st, prepare_replayed)) return why;
     return nullptr;
 }
 

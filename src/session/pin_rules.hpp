@@ -8,7 +8,8 @@
 namespace pggate::session {
 
 // Why `sql` (one or more statements) pins its client; nullptr if it does not.
-// Text that cannot be read to the end pins too.
-const char* pin_reason(std::string_view sql);
+// Text that cannot be read to the end pins too. SQL PREPARE pins unless
+// `prepare_replayed` (pggate carries the client's SQL statements itself).
+const char* pin_reason(std::string_view sql, bool prepare_replayed = false);
 
 }  // namespace pggate::session

@@ -33,6 +33,9 @@ public:
     StatementPtr intern(std::string_view tail);
     // The statement with this text and types, if one is in use; never creates one.
     StatementPtr find(std::string_view tail) const;
+    // An id for a statement not shared by text (SQL-level PREPARE); the same
+    // numbering, so server names never collide.
+    std::uint64_t new_id() { return ++next_id_; }
 
 private:
     std::unordered_map<std::string, std::weak_ptr<const PreparedStatement>> by_tail_;

@@ -55,6 +55,9 @@ TEST_CASE("pin_rules role, authorization and session characteristics pin") {
 TEST_CASE("pin_rules PREPARE, LISTEN and LOAD pin") {
     CHECK(pins("PREPARE q (int) AS SELECT $1"));
     CHECK(pins("prepare q as select 1"));
+    // Unless pggate carries the client's SQL statements itself.
+    CHECK(pin_reason("prepare q as select 1", true) == nullptr);
+    CHECK(std::string(pin_reason("prepare q as select 1; listen x", true)) == "LISTEN");
     CHECK(pins("LISTEN channel"));
     CHECK(pins("listen \"Chan\""));
     CHECK(pins("LOAD 'auto_explain'"));
