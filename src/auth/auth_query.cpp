@@ -237,17 +237,7 @@ private:
         queue_.pop_front();
         const char* params[1] = {current_.c_str()};
         if (PQsendQueryParams(conn_.get(), owner_.settings_.query.c_str(), 1, nullptr, params, nullptr, nullptr, 0) == 0) {
-            std::string why = trimmed(PQerrorMessage(conn_.get()));
-            queue_.push_front(std::move(current_));
-            current_.clear();
-            if (reused_) {
-                // The server went away while this connection sat unused: a fresh one may work.
-                log_info("A-%u %s/%s: connection lost while unused (%s); reconnecting", id_,
-                         owner_.settings_.node.c_str(), database_.c_str(), why.c_str());
-                reconnect();
-                return;
-            }
-            fail(why);
+            broken(trimmed(PQerrorMessage(conn_.get())));
             return;
         }
         state_ = State::Busy;
@@ -258,7 +248,7 @@ private:
     void flush() {
         int r = PQflush(conn_.get());
         if (r < 0) {
-            fail(trimmed(PQerrorMessage(conn_.get())));
+            broken(trimmed(PQerrorMessage(conn_.get())));
             return;
         }
         watch(r == 1 ? EV_READ | EV_WRITE : EV_READ);
@@ -266,7 +256,7 @@ private:
 
     void read_answer() {
         if (PQconsumeInput(conn_.get()) == 0) {
-            fail(trimmed(PQerrorMessage(conn_.get())));
+            broken(trimmed(PQerrorMessage(conn_.get())));
             return;
         }
         while (PQisBusy(conn_.get()) == 0) {
@@ -283,6 +273,12 @@ private:
     }
 
     void answered() {
+        if (PQstatus(conn_.get()) != CONNECTION_OK) {
+            // Not an answer: the server ended the session (an administrator's
+            // command, a restart) and said so before closing.
+            broken(answer_ ? read_lookup_answer(answer_.get()).error : trimmed(PQerrorMessage(conn_.get())));
+            return;
+        }
         LookupResult result = read_lookup_answer(answer_.get());
         answer_.reset();
         LookupKey key{database_, std::move(current_)};
@@ -329,7 +325,7 @@ private:
                 if (queue_.empty())
                     close(why.c_str());
                 else
-                    reconnect();
+                    broken(why);
                 return;
             }
         }
@@ -339,11 +335,23 @@ private:
             watch(EV_READ);
     }
 
-    // Keeps the queue for a new connection.
-    void reconnect() {
+    // The connection failed after login. One that has answered before may
+    // just have gone stale while unused (the server restarted, an
+    // administrator ended it): its lookups, read-only, run again once on a
+    // fresh connection. Anything else fails them.
+    void broken(const std::string& why) {
+        if (!reused_) {
+            fail(why);
+            return;
+        }
+        log_info("A-%u %s/%s: connection lost (%s); reconnecting", id_, owner_.settings_.node.c_str(),
+                 database_.c_str(), why.c_str());
+        if (!current_.empty()) queue_.push_front(std::move(current_));
+        current_.clear();
+        answer_.reset();
         event_del(socket_ev_.get());
         conn_.reset();
-        connect();
+        connect();  // no longer reused_: a second failure is final
     }
 
     // Arms the socket event for `what` on libpq's socket, which may change
@@ -411,7 +419,7 @@ private:
     std::string current_;            // the user being looked up
     PgResultPtr answer_;
     std::string deferred_error_;
-    bool reused_ = false;  // has answered before: a send failure means it went stale
+    bool reused_ = false;  // has answered before, so a failure may only mean it went stale
     bool draining_ = false;
     Clock::time_point opened_at_ = Clock::now();
 };

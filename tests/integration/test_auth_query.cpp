@@ -99,6 +99,13 @@ TEST_CASE("auth_query: SCRAM- and md5-stored users log in and the server login w
     check_login_works(gate, "aq_scram", "pw_scram");
     CHECK(admin.scalar("select string_agg(pid::text, ',') from pg_stat_activity "
                        "where application_name = 'pggate auth_query'") == pid);
+
+    // Ended on the server side while unused: the next lookup gets a new one.
+    setup.role("aq_later", "pw_later");
+    admin.exec_ok("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pggate auth_query'");
+    check_login_works(gate, "aq_later", "pw_later");
+    CHECK(admin.scalar(lookup_sessions_query()) == "1");
+    CHECK(gate.log_text().find("auth_query connection as aq_lookup failed") == std::string::npos);
 }
 
 TEST_CASE("auth_query: wrong passwords, unknown, expired and NOLOGIN roles are refused alike") {
