@@ -37,6 +37,8 @@ public:
 
     // After a successful SCRAM exchange: the client's ClientKey.
     std::optional<protocol::ScramKey> client_key() const;
+    // The secret the client is checked against ("" for an unknown user).
+    const std::string& secret() const { return secret_; }
 
 private:
     enum class Method { Trust, Plain, Md5, Scram, Reject };

@@ -289,6 +289,11 @@ constexpr KeySpec kKeys[] = {
      [](Config& c, std::string_view v) { return set_int(v, 0, kMaxPoolSize, c.max_user_connections); }, nullptr},
     {"pggate.auth_type", set_auth_type, nullptr},
     {"pggate.auth_file", [](Config& c, std::string_view v) { return set_string(v, c.auth_file); }, nullptr},
+    {"pggate.auth_user", [](Config& c, std::string_view v) { return set_string(v, c.auth_user); }, nullptr},
+    {"pggate.auth_query", [](Config& c, std::string_view v) { return set_non_empty(v, c.auth_query); }, nullptr},
+    {"pggate.auth_dbname", [](Config& c, std::string_view v) { return set_string(v, c.auth_dbname); }, nullptr},
+    {"pggate.auth_query_cache_ttl",
+     [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.auth_query_cache_ttl); }, nullptr},
     {"pggate.server_reset_query", [](Config& c, std::string_view v) { return set_string(v, c.server_reset_query); },
      nullptr},
     {"pggate.client_login_timeout",
@@ -630,11 +635,12 @@ Config parse_config(std::string_view text, const std::string& source) {
         throw ConfigError(source + ": [pggate]: listen_addr and unix_socket_dir are both empty, so nothing would listen");
     // Without an auth source the server checks passwords itself, which only
     // works when each client logs in to a server connection of its own.
-    if (config.auth_file.empty() && config.auth_type != AuthType::Trust && config.auth_type != AuthType::Passthrough)
-        throw ConfigError(source + ": [pggate]: auth_type: needs auth_file (or auth_type = trust)");
-    if (!config.auth_file.empty() && config.auth_type == AuthType::Passthrough) config.auth_type = AuthType::Md5;
+    const bool auth_source = !config.auth_file.empty() || !config.auth_user.empty();
+    if (!auth_source && config.auth_type != AuthType::Trust && config.auth_type != AuthType::Passthrough)
+        throw ConfigError(source + ": [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust)");
+    if (auth_source && config.auth_type == AuthType::Passthrough) config.auth_type = AuthType::Md5;
     if (config.auth_type == AuthType::Passthrough) {
-        const char* needs = "transaction pooling needs auth_file or auth_type = trust";
+        const char* needs = "transaction pooling needs auth_file, auth_user or auth_type = trust";
         if (config.pool_mode == PoolMode::Transaction) throw ConfigError(source + ": [pggate]: pool_mode: " + needs);
         for (const Database& d : config.databases)
             if (d.pool.pool_mode == PoolMode::Transaction)

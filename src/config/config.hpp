@@ -18,6 +18,13 @@ enum class PoolMode { Session, Transaction };
 // (session mode only, when no auth source is configured).
 enum class AuthType { Passthrough, Trust, Plain, Md5, ScramSha256 };
 
+// The user's secret from pg_authid: no row for a role that cannot log in, a
+// NULL secret once its password has expired (VALID UNTIL in the past).
+// Schema-qualified so that no search_path can put other objects in its way.
+inline constexpr std::string_view kDefaultAuthQuery =
+    "SELECT rolname, CASE WHEN rolvaliduntil IS NULL OR rolvaliduntil > pg_catalog.now() THEN rolpassword END "
+    "FROM pg_catalog.pg_authid WHERE rolname = $1 AND rolcanlogin";
+
 struct Node {
     std::string name;
     std::string host;  // a host name, an IP address, or a Unix socket directory (starts with '/')
@@ -87,9 +94,17 @@ struct Config {
     double reserve_pool_timeout = 5.0;  // seconds
     int max_db_connections = 0;         // per database over all users and nodes; 0: no limit
     int max_user_connections = 0;       // per user over all databases and nodes; 0: no limit
-    // Unset in the file: md5 with an auth_file, else Passthrough.
+    // Unset in the file: md5 with an auth_file or auth_user, else Passthrough.
     AuthType auth_type = AuthType::Passthrough;
     std::string auth_file;
+    // Users the auth_file does not list are looked up by running auth_query
+    // as auth_user on the primary (empty: no lookups), in auth_dbname (empty:
+    // the database the client asked for); answers are reused for
+    // auth_query_cache_ttl seconds (0: every login asks).
+    std::string auth_user;
+    std::string auth_query = std::string(kDefaultAuthQuery);
+    std::string auth_dbname;
+    double auth_query_cache_ttl = 10.0;
     std::string server_reset_query = "DISCARD ALL";
     double query_wait_timeout = 120.0;  // seconds; 0 = wait forever
     // Timeouts in seconds; 0 turns one off.

@@ -32,6 +32,7 @@ constexpr std::size_t kMaxInspected = 64 * 1024;
 const char* state_name(ClientState s) {
     switch (s) {
         case ClientState::Startup: return "startup";
+        case ClientState::Lookup: return "lookup";
         case ClientState::Auth: return "auth";
         case ClientState::Login: return "login";
         case ClientState::Idle: return "idle";
@@ -58,6 +59,7 @@ ClientConn::ClientConn(Worker& worker, evutil_socket_t fd, std::string peer)
 }
 
 ClientConn::~ClientConn() {
+    if (state_ == ClientState::Lookup) worker_.auth_query().cancel(id_);
     if (slot_) {
         worker_.shm().release_slot(*slot_);
         worker_.give_slot(*slot_);
@@ -72,6 +74,8 @@ bufferevent* ClientConn::bev(Side s) const {
 
 void ClientConn::set_state(ClientState next) {
     log_noise("C-%u %s: %s -> %s", id_, peer_.c_str(), state_name(state_), state_name(next));
+    // However the wait ends, the lookup must not call back a client that moved on.
+    if (state_ == ClientState::Lookup && next != ClientState::Lookup) worker_.auth_query().cancel(id_);
     state_ = next;
     state_since_ = pool::Clock::now();
 }
@@ -83,6 +87,7 @@ void ClientConn::check_timeouts(pool::Clock::time_point now) {
     };
     switch (state_) {
         case ClientState::Startup:
+        case ClientState::Lookup:
         case ClientState::Auth:
         case ClientState::Login:
             if (over(connected_at_, c.client_login_timeout)) fail_client("08P01", "client_login_timeout");
@@ -300,12 +305,44 @@ void ClientConn::take_startup_settings(const std::vector<std::pair<std::string, 
 // ---- authentication by pggate ------------------------------------------------
 
 void ClientConn::begin_login() {
-    pool_ = worker_.pool_for(database_, user_, worker_.primary_node());
-    if (pool_ == nullptr) {
-        fail_client("53300", "no more pools can be created (the pool table is full)");
+    const auth::Credentials* listed = worker_.listed(user_);
+    auth::AuthQuery& lookups = worker_.auth_query();
+    // A user the auth_file lists never costs a query; trust checks nothing.
+    if (listed != nullptr || !lookups.enabled() || worker_.config().auth_type == config::AuthType::Trust) {
+        begin_auth(listed);
         return;
     }
-    auth_.emplace(worker_.config().auth_type, user_, worker_.credentials(user_));
+    set_state(ClientState::Lookup);
+    bufferevent_disable(bev_.get(), EV_READ);  // the client says nothing until asked for a password
+    auto answer = lookups.lookup(database_, user_, id_, [this](const auth::LookupResult& r) { on_lookup(r); });
+    if (answer) on_lookup(*answer);
+}
+
+void ClientConn::on_lookup(const auth::LookupResult& answer) {
+    switch (answer.outcome) {
+        case auth::LookupOutcome::Found: {
+            worker_.learn_secret(user_, answer.secret);
+            auth::Credentials found{answer.secret, std::nullopt};
+            begin_auth(&found);
+            return;
+        }
+        case auth::LookupOutcome::NotFound:
+            // Asked for a password all the same, and refused like a wrong one.
+            worker_.forget_secret(user_);
+            begin_auth(nullptr);
+            return;
+        case auth::LookupOutcome::Failed:
+            // Not 28P01: nothing is known of the password. A connection
+            // failure class tells clients and monitors to retry and look at
+            // pggate, whose log has the cause.
+            fail_client("08006", "pggate could not look up user \"" + user_ +
+                                     "\": its auth_query failed (the pggate log says why)");
+            return;
+    }
+}
+
+void ClientConn::begin_auth(const auth::Credentials* known) {
+    auth_.emplace(worker_.config().auth_type, user_, known);
     auth::AuthResult r = auth_->begin();
     bufferevent_write(bev_.get(), r.out.data(), r.out.size());
     if (r.step == auth::AuthStep::Failed) {
@@ -317,6 +354,7 @@ void ClientConn::begin_login() {
         return;
     }
     set_state(ClientState::Auth);
+    bufferevent_enable(bev_.get(), EV_READ);
     read_auth();
 }
 
@@ -348,8 +386,14 @@ void ClientConn::read_auth() {
 }
 
 void ClientConn::finish_auth() {
-    if (auto key = auth_->client_key()) worker_.remember_client_key(user_, *key);
+    if (auto key = auth_->client_key()) worker_.remember_client_key(user_, auth_->secret(), *key);
     auth_.reset();
+    // Only now: clients that have not proven who they are make no pools.
+    pool_ = worker_.pool_for(database_, user_, worker_.primary_node());
+    if (pool_ == nullptr) {
+        fail_client("53300", "no more pools can be created (the pool table is full)");
+        return;
+    }
     Bytes ok;
     protocol::build_auth(ok, 0);  // AuthenticationOk
     bufferevent_write(bev_.get(), ok.data(), ok.size());

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "auth/client_auth.hpp"
+#include "auth/lookup_table.hpp"
 #include "core/bytes.hpp"
 #include "net/event_ptr.hpp"
 #include "net/frame_scan.hpp"
@@ -27,6 +28,7 @@ class Worker;
 
 enum class ClientState {
     Startup,   // reading SSLRequest / StartupMessage / CancelRequest
+    Lookup,    // auth_query is finding the secret of a user the auth_file does not list
     Auth,      // pggate is checking the client's password
     Login,     // pass-through: the server is authenticating the client
     Idle,      // logged in, no server (between transactions)
@@ -74,6 +76,9 @@ private:
     void read_startup();
     void take_startup_settings(const std::vector<std::pair<std::string, std::string>>& params);
     void begin_login();
+    void on_lookup(const auth::LookupResult& answer);
+    // `known` is the user's secret (nullptr: an unknown user).
+    void begin_auth(const auth::Credentials* known);
     void read_auth();
     void finish_auth();
     void send_welcome(const pool::ParamList& server_params);

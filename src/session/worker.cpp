@@ -84,6 +84,9 @@ void Worker::apply_config(config::Config config) {
     primary_node_ = static_cast<std::uint32_t>(&config_.primary() - config_.nodes.data());
     load_credentials();
     for (auto& [key, pool] : pools_) pool->configure(config_.pool_settings(pool->database(), pool->user()));
+    if (config_.auth_user.empty()) queried_.clear();
+    auth_query_->configure(
+        auth::auth_query_settings(config_, listed(config_.auth_user), node_addresses_[primary_node_]));
 }
 
 void Worker::load_credentials() {
@@ -114,6 +117,7 @@ int Worker::run() {
         log_error("event_base_new() failed");
         return 2;
     }
+    auth_query_ = std::make_unique<auth::AuthQuery>(base_.get());
     apply_config(std::move(config_));
 
     for (int sig : {SIGTERM, SIGINT, SIGUSR1}) {
@@ -151,6 +155,7 @@ int Worker::run() {
 
     // Connections still open at a fast shutdown or deadline: close them now.
     clients_ = {};
+    auth_query_.reset();
     cancels_ = {};
     servers_ = {};
     pools_.clear();
@@ -261,14 +266,31 @@ ServerConn* Worker::open_passthrough_server(Bytes startup, ClientConn* client) {
     return s;
 }
 
-const auth::Credentials* Worker::credentials(const std::string& user) const {
+const auth::Credentials* Worker::listed(const std::string& user) const {
     auto it = credentials_.find(user);
     return it == credentials_.end() ? nullptr : &it->second;
 }
 
-void Worker::remember_client_key(const std::string& user, const protocol::ScramKey& key) {
-    auto it = credentials_.find(user);
-    if (it != credentials_.end()) it->second.client_key = key;
+const auth::Credentials* Worker::credentials(const std::string& user) const {
+    if (const auth::Credentials* c = listed(user)) return c;
+    auto it = queried_.find(user);
+    return it == queried_.end() ? nullptr : &it->second;
+}
+
+void Worker::learn_secret(const std::string& user, const std::string& secret) {
+    auth::Credentials& c = queried_[user];
+    if (c.secret == secret) return;
+    // A ClientKey belongs to the secret it was proven against.
+    c = auth::Credentials{secret, std::nullopt};
+}
+
+void Worker::forget_secret(const std::string& user) { queried_.erase(user); }
+
+void Worker::remember_client_key(const std::string& user, const std::string& secret, const protocol::ScramKey& key) {
+    for (auto* map : {&credentials_, &queried_}) {
+        auto it = map->find(user);
+        if (it != map->end() && it->second.secret == secret) it->second.client_key = key;
+    }
 }
 
 void Worker::on_timeout_sweep(evutil_socket_t, short, void* arg) {

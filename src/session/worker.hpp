@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/auth_query.hpp"
 #include "auth/credentials.hpp"
 #include "config/config.hpp"
 #include "core/bytes.hpp"
@@ -106,9 +107,18 @@ public:
     // Opens a server connection that `client` logs in to itself (pass-through).
     ServerConn* open_passthrough_server(Bytes startup, ClientConn* client);
 
-    // The auth_file secret of a user (nullptr: unknown user).
+    // The user's auth_file entry (nullptr: not listed).
+    const auth::Credentials* listed(const std::string& user) const;
+    // What pggate logs in to servers as `user` with: the auth_file entry, else
+    // the secret auth_query found last (nullptr: neither).
     const auth::Credentials* credentials(const std::string& user) const;
-    void remember_client_key(const std::string& user, const protocol::ScramKey& key);
+    // auth_query's answer for a user the auth_file does not list.
+    void learn_secret(const std::string& user, const std::string& secret);
+    void forget_secret(const std::string& user);
+    // A ClientKey recovered from a client's SCRAM proof against `secret`;
+    // kept only while that is still the user's secret.
+    void remember_client_key(const std::string& user, const std::string& secret, const protocol::ScramKey& key);
+    auth::AuthQuery& auth_query() { return *auth_query_; }
     StatementRegistry& statements() { return statements_; }
 
 private:
@@ -146,11 +156,15 @@ private:
     net::EventPtr pool_tick_;
     net::EventPtr timeout_sweep_;
 
+    // Before the clients: one waiting for a lookup cancels it when freed.
+    std::unique_ptr<auth::AuthQuery> auth_query_;
     Owned<ClientConn> clients_;
     Owned<ServerConn> servers_;
     Owned<CancelForward> cancels_;
     std::map<std::tuple<std::string, std::string, std::uint32_t>, std::unique_ptr<pool::Pool>> pools_;
     std::unordered_map<std::string, auth::Credentials> credentials_;
+    // Secrets auth_query found, kept past the cache's TTL for server logins.
+    std::unordered_map<std::string, auth::Credentials> queried_;
     StatementRegistry statements_;
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t connection_ids_ = 0;

@@ -3,112 +3,19 @@
 // taken from the client's proof), trust, and auth_file reloads on SIGHUP.
 #include <doctest/doctest.h>
 #include <signal.h>
-#include <stdlib.h>
 
-#include <filesystem>
-#include <fstream>
-
+#include "auth_support.hpp"
 #include "harness.hpp"
 
 using namespace pggate::test;
 
 namespace {
 
-// A private directory for an auth_file, removed with the object.
-class AuthFile {
-public:
-    AuthFile() {
-        char pattern[] = "/tmp/pggate-authfile-XXXXXX";
-        REQUIRE(mkdtemp(pattern) != nullptr);
-        dir_ = pattern;
-        path_ = dir_ + "/userlist.txt";
-    }
-    ~AuthFile() {
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
-    AuthFile(const AuthFile&) = delete;
-    AuthFile& operator=(const AuthFile&) = delete;
-
-    const std::string& path() const { return path_; }
-
-    // Writes `"user" "secret"` lines; the harness's superuser (which pggate's
-    // readiness probe logs in as) is always listed with its plain password.
-    void write(const std::vector<std::pair<std::string, std::string>>& entries) const {
-        std::string tmp = path_ + ".new";
-        {
-            std::ofstream out(tmp, std::ios::trunc);
-            out << "; written by test_proxy_auth\n";
-            out << "\"postgres\" \"" << Cluster::kAdminPassword << "\"\n";
-            for (const auto& [user, secret] : entries) out << "\"" << user << "\" \"" << secret << "\"\n";
-            out.close();
-            REQUIRE_MESSAGE(out.good(), "writing " << tmp << " failed");
-        }
-        std::filesystem::rename(tmp, path_);
-    }
-
-private:
-    std::string dir_;
-    std::string path_;
-};
-
-// Creates a login role with `password` stored as `encryption` (md5 or
-// scram-sha-256) and returns the secret PostgreSQL stored.
-std::string create_role(TrustGuard& guard, const std::string& role, const std::string& password,
-                        const std::string& encryption) {
-    guard.roles.push_back(role);
-    PgConn admin = cluster().admin();
-    admin.exec_ok("drop role if exists " + role);
-    admin.exec_ok("set password_encryption = '" + encryption + "'");
-    std::string create = "create role " + role + " login";
-    if (!password.empty()) create += " password '" + password + "'";
-    admin.exec_ok(create);
-    if (password.empty()) return "";
-    return admin.scalar("select rolpassword from pg_authid where rolname = '" + role + "'");
-}
-
 PggateOptions proxy_auth(const std::string& auth_type, const std::string& auth_file) {
     PggateOptions options;
     options.settings = {"pool_mode = transaction", "auth_type = " + auth_type, "workers = 2", "default_pool_size = 4"};
     if (!auth_file.empty()) options.settings.push_back("auth_file = " + auth_file);
     return options;
-}
-
-// Logs in through pggate as `user` and checks that queries run as that user
-// (which, in transaction mode, is when pggate logs in to the server).
-void check_login_works(const Pggate& gate, const std::string& user, const std::string& password) {
-    std::string extra = "user=" + user + (password.empty() ? std::string(" passfile=/nonexistent") : " password=" + password);
-    PgConn c = PgConn::attempt(gate.conninfo(extra));
-    REQUIRE_MESSAGE(c.ok(), "login of " << user << " refused: " << c.error_message() << "\npggate log:\n"
-                                        << gate.log_tail(20));
-    PgResult r = c.exec("select current_user, session_user, 'works'");
-    REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe() << "\npggate log:\n" << gate.log_tail(20));
-    CHECK(r.value(0, 0) == user);
-    CHECK(r.value(0, 1) == user);
-    CHECK(r.value(0, 2) == "works");
-    c.exec_ok("begin");
-    c.exec_ok("select 1");
-    c.exec_ok("commit");
-}
-
-void check_login_refused(const Pggate& gate, const std::string& user, const std::string& password) {
-    PgConn c = PgConn::attempt(gate.conninfo("user=" + user + " password=" + password));
-    CHECK_FALSE(c.ok());
-    CHECK_MESSAGE(c.error_sqlstate() == "28P01", c.error_message());
-    CHECK_MESSAGE(c.error_message().find("password authentication failed for user") != std::string::npos,
-                  c.error_message());
-}
-
-// The "FATAL: ..." line of a failed login with the user name replaced by <user>.
-std::string fatal_shape(const std::string& message, const std::string& user) {
-    auto pos = message.find("FATAL:");
-    std::string line = pos == std::string::npos ? message : message.substr(pos);
-    line = line.substr(0, line.find('\n'));
-    for (auto at = line.find(user); at != std::string::npos; at = line.find(user, at)) {
-        line.replace(at, user.size(), "<user>");
-        at += 6;
-    }
-    return line;
 }
 
 }  // namespace

@@ -64,6 +64,10 @@ TEST_CASE("a file with only a node gets every default") {
     CHECK(c.auth_file.empty());
     CHECK(c.server_reset_query == "DISCARD ALL");
     CHECK(c.query_wait_timeout == doctest::Approx(120.0));
+    CHECK(c.auth_user.empty());
+    CHECK(c.auth_query == kDefaultAuthQuery);
+    CHECK(c.auth_dbname.empty());
+    CHECK(c.auth_query_cache_ttl == doctest::Approx(10.0));
     CHECK(c.source == "t.ini");
     // The defaults in the struct and after parsing are the same values.
     CHECK(c.listen_port == d.listen_port);
@@ -73,6 +77,8 @@ TEST_CASE("a file with only a node gets every default") {
     CHECK(c.auth_type == d.auth_type);
     CHECK(c.server_reset_query == d.server_reset_query);
     CHECK(c.query_wait_timeout == doctest::Approx(d.query_wait_timeout));
+    CHECK(c.auth_query == d.auth_query);
+    CHECK(c.auth_query_cache_ttl == doctest::Approx(d.auth_query_cache_ttl));
 
     REQUIRE(c.nodes.size() == 1);
     CHECK(c.nodes[0].name == "db1");
@@ -104,7 +110,11 @@ TEST_CASE("every [pggate] key is parsed into its field") {
         "auth_type = scram-sha-256\n"
         "auth_file = /etc/pggate/userlist.txt\n"
         "server_reset_query = RESET ALL\n"
-        "query_wait_timeout = 7.5\n");
+        "query_wait_timeout = 7.5\n"
+        "auth_user = pggate_auth\n"
+        "auth_query = SELECT usename, passwd FROM pggate.lookup($1)\n"
+        "auth_dbname = authdb\n"
+        "auth_query_cache_ttl = 2.5\n");
     CHECK(c.listen_addr == std::vector<std::string>{"10.0.0.1", "::1"});
     CHECK(c.listen_port == 7000);
     CHECK(c.listen_backlog == 4096);
@@ -126,6 +136,10 @@ TEST_CASE("every [pggate] key is parsed into its field") {
     CHECK(c.auth_file == "/etc/pggate/userlist.txt");
     CHECK(c.server_reset_query == "RESET ALL");
     CHECK(c.query_wait_timeout == doctest::Approx(7.5));
+    CHECK(c.auth_user == "pggate_auth");
+    CHECK(c.auth_query == "SELECT usename, passwd FROM pggate.lookup($1)");
+    CHECK(c.auth_dbname == "authdb");
+    CHECK(c.auth_query_cache_ttl == doctest::Approx(2.5));
 }
 
 TEST_CASE("the last of two equal [pggate] keys wins") {
@@ -297,7 +311,7 @@ TEST_CASE("auth_type and auth_file: what is unset, and what needs what") {
     CHECK(parse_pggate("auth_file = /f\nauth_file =\n").auth_type == AuthType::Passthrough);
 
     // Checking passwords needs something to check them against.
-    const std::string needs_file = "t.ini: [pggate]: auth_type: needs auth_file (or auth_type = trust)";
+    const std::string needs_file = "t.ini: [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust)";
     for (const char* type : {"plain", "md5", "scram-sha-256"}) {
         CAPTURE(type);
         std::string e = pggate_error(std::string("auth_type = ") + type);
@@ -310,7 +324,7 @@ TEST_CASE("auth_type and auth_file: what is unset, and what needs what") {
 
 TEST_CASE("transaction pooling needs pggate to authenticate clients") {
     const std::string needs_auth =
-        "t.ini: [pggate]: pool_mode: transaction pooling needs auth_file or auth_type = trust";
+        "t.ini: [pggate]: pool_mode: transaction pooling needs auth_file, auth_user or auth_type = trust";
     CHECK(pggate_error("pool_mode = transaction") == needs_auth);
     // Pass-through is fine in session mode.
     CHECK(parse_pggate("pool_mode = session\n").auth_type == AuthType::Passthrough);
@@ -328,7 +342,42 @@ TEST_CASE("transaction pooling needs pggate to authenticate clients") {
     CHECK(c.auth_type == AuthType::ScramSha256);
     // A missing auth_file is reported as such, not as a pooling problem.
     CHECK(pggate_error("pool_mode = transaction\nauth_type = md5") ==
-          "t.ini: [pggate]: auth_type: needs auth_file (or auth_type = trust)");
+          "t.ini: [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust)");
+}
+
+TEST_CASE("auth_user is an auth source of its own, with or without auth_file") {
+    // Like auth_file: md5 unless auth_type says otherwise, and transaction pooling is allowed.
+    Config c = parse_pggate("auth_user = pggate_auth\n");
+    CHECK(c.auth_type == AuthType::Md5);
+    CHECK(c.auth_file.empty());
+    c = parse_pggate("pool_mode = transaction\nauth_user = pggate_auth\nauth_type = scram-sha-256\n");
+    CHECK(c.auth_type == AuthType::ScramSha256);
+    CHECK(c.pool_mode == PoolMode::Transaction);
+    c = parse_pggate("auth_user = pggate_auth\nauth_file = /f\nauth_type = plain\n");
+    CHECK(c.auth_type == AuthType::Plain);
+    // Emptied again, it is off.
+    CHECK(parse_pggate("auth_user = a\nauth_user =\n").auth_type == AuthType::Passthrough);
+    CHECK(pggate_error("auth_user = a\nauth_user =\nauth_type = md5") ==
+          "t.ini: [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust)");
+    // The other lookup keys alone are no auth source.
+    CHECK(parse_pggate("auth_dbname = authdb\nauth_query_cache_ttl = 1\n").auth_type == AuthType::Passthrough);
+}
+
+TEST_CASE("auth_query, auth_dbname and auth_query_cache_ttl values") {
+    // Taken as written: a query with ';' needs no blank before it (else a comment starts).
+    CHECK(parse_pggate("auth_query = SELECT * FROM f($1)\n").auth_query == "SELECT * FROM f($1)");
+    CHECK(parse_pggate("auth_query = SELECT 'a;b', $1\n").auth_query == "SELECT 'a;b', $1");
+    CHECK(pggate_error("auth_query =") == "t.ini:2: auth_query: must not be empty");
+    CHECK(parse_pggate("auth_dbname =\n").auth_dbname.empty());
+    CHECK(parse_pggate("auth_dbname = my db\n").auth_dbname == "my db");
+    CHECK(parse_pggate("auth_query_cache_ttl = 0\n").auth_query_cache_ttl == doctest::Approx(0.0));
+    CHECK(parse_pggate("auth_query_cache_ttl = 0.25\n").auth_query_cache_ttl == doctest::Approx(0.25));
+    CHECK(parse_pggate("auth_query_cache_ttl = 31536000\n").auth_query_cache_ttl == doctest::Approx(31536000.0));
+    CHECK(pggate_error("auth_query_cache_ttl = -1") == "t.ini:2: auth_query_cache_ttl: -1 is out of range (0..31536000)");
+    CHECK(pggate_error("auth_query_cache_ttl = ten") == "t.ini:2: auth_query_cache_ttl: \"ten\" is not a number of seconds");
+    // The default query asks for the one parameter a lookup binds.
+    CHECK(kDefaultAuthQuery.find("$1") != std::string_view::npos);
+    CHECK(kDefaultAuthQuery.find("pg_catalog.pg_authid") != std::string_view::npos);
 }
 
 TEST_CASE("syslog_facility is one of daemon, user, local0..local7") {
@@ -535,7 +584,8 @@ TEST_CASE("known_keys(): one entry per accepted key") {
                           "pggate.shutdown_timeout", "pggate.logfile", "pggate.syslog", "pggate.syslog_ident",
                           "pggate.syslog_facility", "pggate.verbose", "pggate.pidfile", "pggate.user",
                           "pggate.pool_mode", "pggate.default_pool_size", "pggate.auth_type", "pggate.auth_file",
-                          "pggate.server_reset_query", "pggate.query_wait_timeout", "pggate.max_prepared_statements", "pggate.client_login_timeout",
+                          "pggate.auth_user", "pggate.auth_query", "pggate.auth_dbname",
+                          "pggate.auth_query_cache_ttl", "pggate.server_reset_query", "pggate.query_wait_timeout", "pggate.max_prepared_statements", "pggate.client_login_timeout",
                           "pggate.client_idle_timeout", "pggate.idle_transaction_timeout", "pggate.query_timeout",
                           "pggate.server_connect_timeout", "pggate.server_idle_timeout", "pggate.server_lifetime",
                           "nodes.host", "nodes.port",
@@ -543,7 +593,7 @@ TEST_CASE("known_keys(): one entry per accepted key") {
         CAPTURE(k);
         CHECK(unique.count(k) == 1);
     }
-    CHECK(keys.size() == 50);
+    CHECK(keys.size() == 54);
     // Every listed [pggate] key is accepted by the loader (with its default's spelling).
     for (std::string_view key : keys) {
         if (key.substr(0, 7) != "pggate.") continue;

@@ -105,9 +105,9 @@ TEST_CASE("transaction pooling anywhere needs pggate to authenticate clients") {
         return std::string();
     };
     CHECK(passthrough("[databases]\napp = pool_mode=transaction\n") ==
-          "t.ini: [databases]: app.pool_mode: transaction pooling needs auth_file or auth_type = trust");
+          "t.ini: [databases]: app.pool_mode: transaction pooling needs auth_file, auth_user or auth_type = trust");
     CHECK(passthrough("[users]\nalice = pool_mode=transaction\n") ==
-          "t.ini: [users]: alice.pool_mode: transaction pooling needs auth_file or auth_type = trust");
+          "t.ini: [users]: alice.pool_mode: transaction pooling needs auth_file, auth_user or auth_type = trust");
     CHECK(passthrough("[databases]\napp = pool_mode=session pool_size=3\n").empty());
 }
 
