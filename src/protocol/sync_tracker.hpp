@@ -22,6 +22,9 @@ public:
     char status() const { return status_; }
     // Owing nothing and inside no extended-protocol exchange or COPY.
     bool synced() const { return outstanding_ == 0 && !copy_in_ && !unsynced_; }
+    // Inside no extended-protocol exchange or COPY: a Query may be sent now,
+    // behind whatever is still outstanding.
+    bool accepts_query() const { return !copy_in_ && !unsynced_; }
     // Idle and owing nothing: the server may go to another client.
     bool releasable() const { return outstanding_ == 0 && status_ == 'I' && !copy_in_ && !unsynced_; }
 

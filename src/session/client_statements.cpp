@@ -62,7 +62,8 @@ void ClientConn::ensure_prepared(const StatementPtr& stmt) {
 }
 
 bool ClientConn::answer_parses_locally(bool unvalidated) {
-    if (!rewrites_statements()) return false;
+    // A statement text may name the client's SQL-level statements, which need a server.
+    if (!rewrites_statements() || !sql_prepared_.empty()) return false;
     evbuffer* in = bufferevent_get_input(bev_.get());
     const std::size_t len = evbuffer_get_length(in);
     std::vector<std::pair<std::string, StatementPtr>> parsed;
@@ -148,7 +149,7 @@ std::optional<std::string> ClientConn::rewrite_sql_statements(std::string_view s
         if (!on_server.has(stmt->id)) missing.push_back(stmt);
     // Missing statements are prepared by a Query of their own before the
     // client's, which cannot follow a Parse that is not synced yet.
-    if (!missing.empty() && !whole_query && !server_->tracker().synced()) return std::nullopt;
+    if (!missing.empty() && !whole_query && !server_->tracker().accepts_query()) return std::nullopt;
     std::string inject;
     for (const SqlStatementPtr& stmt : missing) {
         inject += stmt->prepare_sql() + ";";
@@ -186,6 +187,16 @@ bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body)
                                            server_->tracker().current_segment());
                     send_to_server('P', {nul, *rewritten, nul, rest_of(q, {reinterpret_cast<const std::uint8_t*>(tail.data()), tail.size()})});
                     return false;
+                }
+            // A named statement running an SQL-level one depends on it: the
+            // client stays on a server that has both.
+            std::string rewritten_tail;
+            if (!r.failed() && !q.failed() && !name.empty() && rewrites_statements())
+                if (std::optional<std::string> rewritten = rewrite_sql_statements(sql, false)) {
+                    if (pinned_ == nullptr) pin("an SQL prepared statement run by a named statement");
+                    rewritten_tail = *rewritten + std::string(nul) +
+                                     std::string(rest_of(q, {reinterpret_cast<const std::uint8_t*>(tail.data()), tail.size()}));
+                    tail = rewritten_tail;
                 }
             std::uint64_t segment = server_->tracker().current_segment();
             if (r.failed() || name.empty() || !rewrites_statements()) {

@@ -486,19 +486,15 @@ class Client:
         conn.execute(f"unlisten {channel}")
 
     def step_pinned(self, conn):
-        """SQL PREPARE and a WITH HOLD cursor are state the client keeps on
-        its server: in transaction mode pggate pins the client, so the same
-        backend answers every following transaction. Comes last: a pinned
+        """SQL PREPARE follows the client to whichever backend serves it; a
+        WITH HOLD cursor is state the client keeps on its server, so in
+        transaction mode pggate pins the client to it. Comes last: a pinned
         client keeps a server, and if several did while waiting for another
         connection of theirs, more clients than servers would deadlock."""
         name = f"q_{self.w}"
         conn.execute(f"prepare {name} (int) as select $1 * 2, pg_backend_pid()")
-        pids = set()
         for i in range(5):
-            v, pid = conn.execute(f"execute {name} ({i})").fetchone()
-            self.eq("SQL prepared statement result", v, i * 2)
-            pids.add(pid)
-        self.eq("backends serving a client with an SQL prepared statement", len(pids), 1)
+            self.eq("SQL prepared statement result", conn.execute(f"execute {name} ({i})").fetchone()[0], i * 2)
         with conn.cursor(name=f"hold_{self.w}", withhold=True) as hold:
             with conn.transaction():
                 hold.execute("select g from generate_series(1, 30) g")
