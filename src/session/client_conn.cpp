@@ -473,7 +473,10 @@ void ClientConn::sync_params() {
 
 bool ClientConn::inspects(const protocol::MessageHeader& h) const {
     if (passthrough()) return false;
-    if (h.type == 'B' || h.type == 'D' || h.type == 'C') return rewrites_statements();
+    // A Bind runs its statement's SETs and resets, in session pooling too:
+    // the server resets to the pool's values there as well, not the client's.
+    if (h.type == 'B') return rewrites_statements() || !stmt_effects_.empty();
+    if (h.type == 'D' || h.type == 'C') return rewrites_statements();
     if (h.type == 'P') return rewrites_statements() || h.frame_len() <= kMaxInspected;
     return h.type == 'Q' && h.frame_len() <= kMaxInspected;
 }
@@ -709,16 +712,24 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
 
 void ClientConn::note_session_ops(std::string_view sql, std::string_view statement_name) {
     std::vector<std::string> resets = ClientParams::resets(sql);
-    if (statement_name.empty())
-        params_reset_.insert(params_reset_.end(), resets.begin(), resets.end());
-    else if (!resets.empty())
-        stmt_resets_[std::string(statement_name)] = std::move(resets);
     std::vector<SetOp> ops = session_ops(sql);
-    if (ops.empty()) return;
-    if (!statement_name.empty())
-        pin("session state in a named prepared statement");
-    else
-        sets_.add(ops);
+    if (!statement_name.empty()) {
+        // A name used again (after DEALLOCATE or Close) does what its new statement does.
+        if (resets.empty() && ops.empty())
+            stmt_effects_.erase(std::string(statement_name));
+        else
+            stmt_effects_[std::string(statement_name)] = {std::move(resets), std::move(ops)};
+        return;
+    }
+    params_reset_.insert(params_reset_.end(), resets.begin(), resets.end());
+    if (!ops.empty()) sets_.add(ops);
+}
+
+void ClientConn::note_bind(std::string_view statement_name) {
+    auto it = stmt_effects_.find(std::string(statement_name));
+    if (it == stmt_effects_.end()) return;
+    params_reset_.insert(params_reset_.end(), it->second.params_reset.begin(), it->second.params_reset.end());
+    sets_.add(it->second.ops);
 }
 
 void ClientConn::restore_reset_params() {

@@ -91,8 +91,10 @@ private:
     bool swallow(char type, std::span<const std::uint8_t> body);
     // Returns whether a committed RESET left the server on its own defaults.
     bool server_ready_for_query(char status);
-    // Transaction pooling: records the session-state operations of `sql`.
+    // Records the session-state operations of `sql`: at once for an unnamed
+    // statement or a Query, at each Bind (note_bind) for a named statement.
     void note_session_ops(std::string_view sql, std::string_view statement_name);
+    void note_bind(std::string_view statement_name);
     // After a segment that reset parameters: the client is told its
     // connect-time values and the server is brought back to them.
     void restore_reset_params();
@@ -102,6 +104,15 @@ private:
     bool rewrites_statements() const;
     bool forward_extended(char type, std::span<const std::uint8_t> body);
     void ensure_prepared(const StatementPtr& stmt);
+    // A Parse, whether a server gets it now or later: its statement pins the
+    // client at once if it has to, wherever it will run.
+    void note_parse(std::string_view name, std::string_view sql, bool malformed);
+    // Prepares a trivial statement under `stmt`'s server name, for a
+    // DEALLOCATE of it on a server that lacks it: its own text may no longer
+    // parse there (written in a client_encoding the client has left since,
+    // naming a table dropped since), yet PostgreSQL's DEALLOCATE never fails
+    // for that.
+    void prepare_stand_in(const StatementPtr& stmt);
     // An idle client's Parse messages and Sync answered without a server:
     // statements a server accepted before, or (`unvalidated`, when the pool
     // has no idle server) any statement, prepared on a server at first use so
@@ -158,9 +169,15 @@ private:
     // current transaction's replies say about whether it commits.
     SessionSets sets_;
     // Reported parameters the client's statements reset, restored at their
-    // ReadyForQuery; for named statements, at their Bind (they run then).
+    // ReadyForQuery.
     std::vector<std::string> params_reset_;
-    std::unordered_map<std::string, std::vector<std::string>> stmt_resets_;
+    // What the client's named statements do to its session state: they do it
+    // each time they run, so it is noted at their Binds, not at their Parse.
+    struct StatementEffects {
+        std::vector<std::string> params_reset;
+        std::vector<SetOp> ops;
+    };
+    std::unordered_map<std::string, StatementEffects> stmt_effects_;
     bool transaction_failed_ = false;
     // The client's named statements (transaction pooling): protocol-level and SQL-level.
     std::unordered_map<std::string, StatementPtr> stmts_;

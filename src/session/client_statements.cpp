@@ -24,6 +24,9 @@ namespace {
 // A Close of a statement that exists nowhere: the server answers
 // CloseComplete, which then stands in for a ParseComplete.
 constexpr std::string_view kNoStatement = "pggate_none";
+// The Parse body after the name of a statement that parses on any server,
+// in any client_encoding: query, NUL, no parameter types.
+constexpr std::string_view kStandIn("SELECT NULL\0\0\0", 14);
 
 std::string_view rest_of(ByteReader& r, std::span<const std::uint8_t> body) {
     std::size_t used = body.size() - r.remaining();
@@ -61,6 +64,17 @@ void ClientConn::ensure_prepared(const StatementPtr& stmt) {
     }
 }
 
+void ClientConn::prepare_stand_in(const StatementPtr& stmt) {
+    send_to_server('P', {stmt->server_name, std::string_view("\0", 1), kStandIn});
+    server_->statements().expect_parse(ServerStatements::ParseReply::Swallow, 0, server_->tracker().current_segment());
+}
+
+void ClientConn::note_parse(std::string_view name, std::string_view sql, bool malformed) {
+    if (pinned_ == nullptr)
+        if (const char* why = malformed ? "a malformed statement" : pin_reason(sql)) pin(why);
+    if (!malformed) note_session_ops(sql, name);
+}
+
 bool ClientConn::answer_parses_locally(bool unvalidated) {
     // A statement text may name the client's SQL-level statements, which need a server.
     if (!rewrites_statements() || !sql_prepared_.empty()) return false;
@@ -96,7 +110,8 @@ bool ClientConn::answer_parses_locally(bool unvalidated) {
     Bytes out;
     for (auto& [name, stmt] : parsed) {
         ByteReader q(reinterpret_cast<const std::uint8_t*>(stmt->tail.data()), stmt->tail.size());
-        note_session_ops(q.cstring(), name);
+        std::string_view sql = q.cstring();
+        note_parse(name, sql, q.failed());
         stmts_.emplace(std::move(name), std::move(stmt));
         protocol::build_parse_complete(out);
     }
@@ -124,11 +139,11 @@ std::optional<std::string> ClientConn::deallocate(std::string_view sql, bool ext
     if (it == stmts_.end()) return std::nullopt;  // an SQL-level statement: the server knows it
     StatementPtr stmt = it->second;
     if (!server_->statements().has(stmt->id)) {
-        // DEALLOCATE needs the statement on this server. Before an extended
-        // query it is prepared in line; before a simple Query, in a segment
-        // of its own (a Parse must not stay unsynced before a Query).
+        // DEALLOCATE needs a statement of that name on this server. Before an
+        // extended query one is prepared in line; before a simple Query, in a
+        // segment of its own (a Parse must not stay unsynced before a Query).
         if (!extended && !server_->tracker().synced()) return std::nullopt;
-        ensure_prepared(stmt);
+        prepare_stand_in(stmt);
         if (!extended) {
             send_to_server('S', {});
             ++swallow_;
@@ -177,9 +192,7 @@ bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body)
             std::string_view tail = rest_of(r, body);
             ByteReader q(reinterpret_cast<const std::uint8_t*>(tail.data()), tail.size());
             std::string_view sql = q.cstring();
-            if (pinned_ == nullptr)
-                if (const char* why = r.failed() || q.failed() ? "a malformed statement" : pin_reason(sql)) pin(why);
-            if (!r.failed() && !q.failed()) note_session_ops(sql, name);
+            note_parse(name, sql, r.failed() || q.failed());
             if (!r.failed() && !q.failed() && name.empty() && rewrites_statements())
                 if (std::optional<std::string> rewritten = rewrite_sql_statements(sql, false);
                     rewritten || (rewritten = deallocate(sql, true))) {
@@ -235,9 +248,7 @@ bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body)
         case 'B': {
             std::string_view portal = r.cstring();
             std::string_view name = r.cstring();
-            if (!r.failed() && !name.empty())
-                if (auto resets = stmt_resets_.find(std::string(name)); resets != stmt_resets_.end())
-                    params_reset_.insert(params_reset_.end(), resets->second.begin(), resets->second.end());
+            if (!r.failed() && !name.empty()) note_bind(name);
             auto it = r.failed() || name.empty() ? stmts_.end() : stmts_.find(std::string(name));
             if (it == stmts_.end()) break;  // unnamed, or unknown: the server reports it with the client's name
             ensure_prepared(it->second);

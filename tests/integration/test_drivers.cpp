@@ -148,17 +148,12 @@ TEST_CASE("drivers: psycopg2 workload through session pooling") {
     run_workload(gate, "psycopg2", "psycopg2", "session");
 }
 
-// Skipped until fixed: with every statement prepared (prepare_threshold=0),
-// some clients' RESET TimeZone / RESET ALL / client_encoding switches still
-// end on the pool's defaults instead of their connect-time values.
-TEST_CASE("drivers: psycopg 3 workload (prepared statements) through transaction pooling" * doctest::skip()) {
+TEST_CASE("drivers: psycopg 3 workload (prepared statements) through transaction pooling") {
     Pggate gate = transaction_gate();
     run_workload(gate, "psycopg3", "psycopg", "transaction");
 }
 
-// Skipped until fixed: as in transaction mode, RESET through a prepared
-// statement sometimes ends on the pool's default instead of the connect-time value.
-TEST_CASE("drivers: psycopg 3 workload (prepared statements) through session pooling" * doctest::skip()) {
+TEST_CASE("drivers: psycopg 3 workload (prepared statements) through session pooling") {
     Pggate gate = session_gate();
     run_workload(gate, "psycopg3", "psycopg", "session");
 }

@@ -142,6 +142,27 @@ TEST_CASE("pinning: named prepared statements work and are gone for the next cli
     CHECK(b.scalar("execute q1") == "7");
 }
 
+TEST_CASE("pinning: a named statement that pins, prepared while every server is busy, pins at its Parse") {
+    PGGATE_ONLY();
+    Pggate gate(std::vector<std::string>{"pool_mode = transaction", "auth_type = trust", "default_pool_size = 1",
+                                         "workers = 1", "query_wait_timeout = 2"});
+    PgConn holder(gate.conninfo());
+    PgConn a(gate.conninfo());
+    holder.exec_ok("begin");
+    // pggate answers this Parse itself: the one server is busy.
+    PgResult p(PQprepare(a.get(), "p", "prepare q as select 42", 0, nullptr));
+    REQUIRE_MESSAGE(p.ok(), p.describe());
+    holder.exec_ok("commit");
+    PgResult r(PQexecPrepared(a.get(), "p", 0, nullptr, nullptr, nullptr, 0));
+    REQUIRE_MESSAGE(r.ok(), r.describe());
+    // The server that ran PREPARE stays a's: another client's transaction
+    // cannot take it (it waits in vain), and a's EXECUTE finds q there.
+    REQUIRE(PQsendQuery(holder.get(), "begin; select 1") == 1);
+    PgResult waited = get_result(holder.get());
+    CHECK(waited.sqlstate() == "08P01");  // query_wait_timeout
+    CHECK(a.scalar("execute q") == "42");
+}
+
 TEST_CASE("pinning: temporary tables and session advisory locks do not outlive their client") {
     PGGATE_ONLY();
     Pggate gate = transaction_pool(1);

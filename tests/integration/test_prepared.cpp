@@ -128,6 +128,38 @@ TEST_CASE("prepared: a pipeline that prepares and uses statements, with an error
     CHECK(other.scalar("select 1") == "1");  // the server went back to the pool
 }
 
+TEST_CASE("prepared: DEALLOCATE succeeds where the statement's text would no longer parse") {
+    // One server that keeps one statement: preparing the next one evicts the
+    // last, so each DEALLOCATE below meets a server that lacks its statement.
+    Pggate gate(std::vector<std::string>{"pool_mode = transaction", "auth_type = trust", "default_pool_size = 1",
+                                         "workers = 1", "max_prepared_statements = 1"});
+    PgConn a(gate.conninfo());
+    auto prepare = [&](const char* name, const char* sql) {
+        PgResult r(PQprepare(a.get(), name, sql, 0, nullptr));
+        REQUIRE_MESSAGE(r.ok(), r.describe());
+    };
+    a.exec_ok("set client_encoding to 'LATIN1'");
+    prepare("latin1", "select 'caf\xe9'::text");  // not valid UTF-8
+    a.exec_ok("create table prep_dropped_later (x int)");
+    prepare("dropped", "select x from prep_dropped_later");
+    prepare("last", "select 1");
+    a.exec_ok("drop table prep_dropped_later");
+    a.exec_ok("set client_encoding to 'UTF8'");
+
+    // psycopg evicts its statements like this: an extended-protocol query.
+    PgResult extended(PQexecParams(a.get(), "deallocate latin1", 0, nullptr, nullptr, nullptr, nullptr, 0));
+    CHECK_MESSAGE(extended.status() == PGRES_COMMAND_OK, extended.describe());
+    CHECK(std::string(PQcmdStatus(extended.get())) == "DEALLOCATE");
+    PgResult simple = a.exec("deallocate dropped");
+    CHECK_MESSAGE(simple.status() == PGRES_COMMAND_OK, simple.describe());
+
+    // Both names are free again, and the client's other statement still works.
+    prepare("latin1", "select 'latin1 again'");
+    prepare("dropped", "select 'dropped again'");
+    PgResult last(PQexecPrepared(a.get(), "last", 0, nullptr, nullptr, nullptr, 0));
+    CHECK_MESSAGE(last.status() == PGRES_TUPLES_OK, last.describe());
+}
+
 namespace {
 
 // Runs pgbench against `port` (bounded by `timeout`), returning its output and exit status.
