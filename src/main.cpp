@@ -14,6 +14,7 @@
 #include <string>
 
 #include "auth/auth_file.hpp"
+#include "auth/hba.hpp"
 #include "config/config.hpp"
 #include "config/log_target.hpp"
 #include "core/log.hpp"
@@ -131,6 +132,11 @@ int main(int argc, char** argv) {
     }
     if (std::string error; !config.auth_file.empty() && !pggate::auth::load_auth_file(config.auth_file, error)) {
         std::fprintf(stderr, "pggate: auth_file: %s\n", error.c_str());
+        return 1;
+    }
+    if (std::string error; config.auth_type == pggate::config::AuthType::Hba &&
+                           !pggate::auth::load_hba_file(config.auth_hba_file, error)) {
+        std::fprintf(stderr, "pggate: auth_hba_file: %s\n", error.c_str());
         return 1;
     }
     if (test_only) {

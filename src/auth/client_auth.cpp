@@ -58,7 +58,8 @@ ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credential
         case config::AuthType::Plain: method_ = Method::Plain; break;
         case config::AuthType::Md5: method_ = kind == SecretKind::Scram ? Method::Scram : Method::Md5; break;
         case config::AuthType::ScramSha256: method_ = Method::Scram; break;
-        case config::AuthType::Passthrough: method_ = Method::Reject; break;
+        case config::AuthType::Passthrough:
+        case config::AuthType::Hba: method_ = Method::Reject; break;  // hba: the caller passes the rule's method
     }
     // A SCRAM exchange needs a SCRAM or plain secret; with an md5 one it
     // cannot succeed, like an unknown user's.

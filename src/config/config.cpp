@@ -247,7 +247,8 @@ std::string set_auth_type(Config& c, std::string_view value) {
     else if (iequals(value, "plain")) c.auth_type = AuthType::Plain;
     else if (iequals(value, "md5")) c.auth_type = AuthType::Md5;
     else if (iequals(value, "scram-sha-256")) c.auth_type = AuthType::ScramSha256;
-    else return quoted(value) + " is not an auth type (use trust, plain, md5 or scram-sha-256)";
+    else if (iequals(value, "hba")) c.auth_type = AuthType::Hba;
+    else return quoted(value) + " is not an auth type (use trust, plain, md5, scram-sha-256 or hba)";
     return {};
 }
 
@@ -289,6 +290,7 @@ constexpr KeySpec kKeys[] = {
      [](Config& c, std::string_view v) { return set_int(v, 0, kMaxPoolSize, c.max_user_connections); }, nullptr},
     {"pggate.auth_type", set_auth_type, nullptr},
     {"pggate.auth_file", [](Config& c, std::string_view v) { return set_string(v, c.auth_file); }, nullptr},
+    {"pggate.auth_hba_file", [](Config& c, std::string_view v) { return set_string(v, c.auth_hba_file); }, nullptr},
     {"pggate.auth_user", [](Config& c, std::string_view v) { return set_string(v, c.auth_user); }, nullptr},
     {"pggate.auth_query", [](Config& c, std::string_view v) { return set_non_empty(v, c.auth_query); }, nullptr},
     {"pggate.auth_dbname", [](Config& c, std::string_view v) { return set_string(v, c.auth_dbname); }, nullptr},
@@ -635,8 +637,12 @@ Config parse_config(std::string_view text, const std::string& source) {
         throw ConfigError(source + ": [pggate]: listen_addr and unix_socket_dir are both empty, so nothing would listen");
     // Without an auth source the server checks passwords itself, which only
     // works when each client logs in to a server connection of its own.
+    if (config.auth_type == AuthType::Hba && config.auth_hba_file.empty())
+        throw ConfigError(source + ": [pggate]: auth_type: hba needs auth_hba_file");
     const bool auth_source = !config.auth_file.empty() || !config.auth_user.empty();
-    if (!auth_source && config.auth_type != AuthType::Trust && config.auth_type != AuthType::Passthrough)
+    // hba rules may all be trust or reject, which need no secrets.
+    if (!auth_source && config.auth_type != AuthType::Trust && config.auth_type != AuthType::Passthrough &&
+        config.auth_type != AuthType::Hba)
         throw ConfigError(source + ": [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust)");
     if (auth_source && config.auth_type == AuthType::Passthrough) config.auth_type = AuthType::Md5;
     if (config.auth_type == AuthType::Passthrough) {

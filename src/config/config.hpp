@@ -16,7 +16,8 @@ enum class NodeRole { Auto, Primary, Replica };
 enum class PoolMode { Session, Transaction };
 // How pggate checks a client's password; Passthrough leaves it to the server
 // (session mode only, when no auth source is configured).
-enum class AuthType { Passthrough, Trust, Plain, Md5, ScramSha256 };
+// Hba picks one of the others per connection from auth_hba_file.
+enum class AuthType { Passthrough, Trust, Plain, Md5, ScramSha256, Hba };
 
 // The user's secret from pg_authid: no row for a role that cannot log in, a
 // NULL secret once its password has expired (VALID UNTIL in the past).
@@ -97,6 +98,7 @@ struct Config {
     // Unset in the file: md5 with an auth_file or auth_user, else Passthrough.
     AuthType auth_type = AuthType::Passthrough;
     std::string auth_file;
+    std::string auth_hba_file;  // rules in pg_hba.conf syntax, for auth_type = hba
     // Users the auth_file does not list are looked up by running auth_query
     // as auth_user on the primary (empty: no lookups), in auth_dbname (empty:
     // the database the client asked for); answers are reused for

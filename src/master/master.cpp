@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "auth/auth_file.hpp"
+#include "auth/hba.hpp"
 #include "config/log_target.hpp"
 #include "config/reload.hpp"
 #include "core/log.hpp"
@@ -211,6 +212,10 @@ void Master::reload() {
     }
     if (std::string error; !next.auth_file.empty() && !auth::load_auth_file(next.auth_file, error)) {
         log_error("reload failed, keeping the running configuration: auth_file: %s", error.c_str());
+        return;
+    }
+    if (std::string error; next.auth_type == config::AuthType::Hba && !auth::load_hba_file(next.auth_hba_file, error)) {
+        log_error("reload failed, keeping the running configuration: auth_hba_file: %s", error.c_str());
         return;
     }
     for (const std::string& key : config::carry_restart_settings(config_, next))

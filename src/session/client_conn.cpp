@@ -3,6 +3,7 @@
 // transaction mode.
 #include "session/client_conn.hpp"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -46,8 +47,8 @@ const char* state_name(ClientState s) {
 
 }  // namespace
 
-ClientConn::ClientConn(Worker& worker, evutil_socket_t fd, std::string peer)
-    : worker_(worker), id_(worker.next_connection_id()), peer_(std::move(peer)) {
+ClientConn::ClientConn(Worker& worker, evutil_socket_t fd, std::string peer, net::SocketAddress address)
+    : worker_(worker), id_(worker.next_connection_id()), peer_(std::move(peer)), address_(address) {
     bev_.reset(bufferevent_socket_new(worker_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
     flush_timer_.reset(evtimer_new(worker_.base(), on_flush_deadline, this));
     int on = 1;
@@ -304,11 +305,43 @@ void ClientConn::take_startup_settings(const std::vector<std::pair<std::string, 
 
 // ---- authentication by pggate ------------------------------------------------
 
+bool ClientConn::choose_auth_method() {
+    auth_type_ = worker_.config().auth_type;
+    if (auth_type_ != config::AuthType::Hba) return true;
+    const bool local = address_.family() == AF_UNIX;
+    const auth::HbaRules* rules = worker_.hba();
+    const auth::HbaRule* rule =
+        rules == nullptr ? nullptr
+                         : auth::match_hba(*rules, {local, false, local ? nullptr : address_.get(), database_, user_});
+    char host[INET6_ADDRSTRLEN] = "[local]";
+    if (address_.family() == AF_INET)
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address_.get())->sin_addr, host, sizeof host);
+    else if (address_.family() == AF_INET6)
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address_.get())->sin6_addr, host, sizeof host);
+    const std::string who = "host \"" + std::string(host) + "\", user \"" + user_ + "\", database \"" + database_ + "\"";
+    if (rule == nullptr) {
+        fail_client("28000", "no pg_hba.conf entry for " + who + ", no encryption");
+        return false;
+    }
+    switch (rule->method) {
+        case auth::HbaMethod::Trust: auth_type_ = config::AuthType::Trust; return true;
+        case auth::HbaMethod::Password: auth_type_ = config::AuthType::Plain; return true;
+        case auth::HbaMethod::Md5: auth_type_ = config::AuthType::Md5; return true;
+        case auth::HbaMethod::ScramSha256: auth_type_ = config::AuthType::ScramSha256; return true;
+        case auth::HbaMethod::Reject: fail_client("28000", "pg_hba.conf rejects connection for " + who); return false;
+        case auth::HbaMethod::Cert:
+            fail_client("28000", "certificate authentication failed for user \"" + user_ + "\": the connection does not use TLS");
+            return false;
+    }
+    return false;
+}
+
 void ClientConn::begin_login() {
+    if (!choose_auth_method()) return;
     const auth::Credentials* listed = worker_.listed(user_);
     auth::AuthQuery& lookups = worker_.auth_query();
     // A user the auth_file lists never costs a query; trust checks nothing.
-    if (listed != nullptr || !lookups.enabled() || worker_.config().auth_type == config::AuthType::Trust) {
+    if (listed != nullptr || !lookups.enabled() || auth_type_ == config::AuthType::Trust) {
         begin_auth(listed);
         return;
     }
@@ -342,7 +375,7 @@ void ClientConn::on_lookup(const auth::LookupResult& answer) {
 }
 
 void ClientConn::begin_auth(const auth::Credentials* known) {
-    auth_.emplace(worker_.config().auth_type, user_, known);
+    auth_.emplace(auth_type_, user_, known);
     auth::AuthResult r = auth_->begin();
     bufferevent_write(bev_.get(), r.out.data(), r.out.size());
     if (r.step == auth::AuthStep::Failed) {

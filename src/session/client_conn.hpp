@@ -13,6 +13,7 @@
 #include "auth/client_auth.hpp"
 #include "auth/lookup_table.hpp"
 #include "core/bytes.hpp"
+#include "net/address.hpp"
 #include "net/event_ptr.hpp"
 #include "net/frame_scan.hpp"
 #include "pool/pool.hpp"
@@ -40,7 +41,9 @@ enum class ClientState {
 
 class ClientConn {
 public:
-    ClientConn(Worker& worker, evutil_socket_t fd, std::string peer);
+    // `peer` names the client in logs; `address` is where it connects from
+    // (AF_UNIX for the Unix socket).
+    ClientConn(Worker& worker, evutil_socket_t fd, std::string peer, net::SocketAddress address);
     ~ClientConn();
     ClientConn(const ClientConn&) = delete;
     ClientConn& operator=(const ClientConn&) = delete;
@@ -76,6 +79,9 @@ private:
     void read_startup();
     void take_startup_settings(const std::vector<std::pair<std::string, std::string>>& params);
     void begin_login();
+    // auth_type_ from the configuration or, for hba, the first matching rule;
+    // false after refusing the client.
+    bool choose_auth_method();
     void on_lookup(const auth::LookupResult& answer);
     // `known` is the user's secret (nullptr: an unknown user).
     void begin_auth(const auth::Credentials* known);
@@ -149,6 +155,9 @@ private:
     Worker& worker_;
     std::uint32_t id_;
     std::string peer_;
+    net::SocketAddress address_;
+    // The method pggate checks the password with: auth_type, or for hba the rule's.
+    config::AuthType auth_type_ = config::AuthType::Passthrough;
     ClientState state_ = ClientState::Startup;
     net::BuffereventPtr bev_;
     net::EventPtr flush_timer_;

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <ctime>
@@ -83,10 +85,25 @@ void Worker::apply_config(config::Config config) {
     for (const config::Node& n : config_.nodes) node_addresses_.push_back(net::resolve_node(n));
     primary_node_ = static_cast<std::uint32_t>(&config_.primary() - config_.nodes.data());
     load_credentials();
+    load_hba();
     for (auto& [key, pool] : pools_) pool->configure(config_.pool_settings(pool->database(), pool->user()));
     if (config_.auth_user.empty()) queried_.clear();
     auth_query_->configure(
         auth::auth_query_settings(config_, listed(config_.auth_user), node_addresses_[primary_node_]));
+}
+
+void Worker::load_hba() {
+    if (config_.auth_type != config::AuthType::Hba) {
+        hba_.reset();
+        return;
+    }
+    std::string error;
+    auto rules = auth::load_hba_file(config_.auth_hba_file, error);
+    if (!rules) {
+        log_error("worker %u: auth_hba_file not loaded, keeping the previous rules: %s", index_, error.c_str());
+        return;
+    }
+    hba_ = std::move(rules);
 }
 
 void Worker::load_credentials() {
@@ -170,7 +187,10 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
         return;
     }
     evutil_make_socket_nonblocking(fd);
-    w->clients_.add(std::make_unique<ClientConn>(*w, fd, describe_peer(addr, len)));
+    net::SocketAddress address;
+    address.length = static_cast<socklen_t>(std::min<std::size_t>(static_cast<std::size_t>(len), sizeof address.storage));
+    std::memcpy(&address.storage, addr, address.length);
+    w->clients_.add(std::make_unique<ClientConn>(*w, fd, describe_peer(addr, len), address));
 }
 
 void Worker::on_accept_error(evconnlistener*, void* arg) {

@@ -15,6 +15,7 @@
 
 #include "auth/auth_query.hpp"
 #include "auth/credentials.hpp"
+#include "auth/hba.hpp"
 #include "config/config.hpp"
 #include "core/bytes.hpp"
 #include "protocol/messages.hpp"
@@ -119,6 +120,8 @@ public:
     // kept only while that is still the user's secret.
     void remember_client_key(const std::string& user, const std::string& secret, const protocol::ScramKey& key);
     auth::AuthQuery& auth_query() { return *auth_query_; }
+    // The auth_hba_file rules (auth_type = hba); nullptr if none could be loaded.
+    const auth::HbaRules* hba() const { return hba_ ? &*hba_ : nullptr; }
     StatementRegistry& statements() { return statements_; }
 
 private:
@@ -135,6 +138,7 @@ private:
 
     void apply_config(config::Config config);
     void load_credentials();
+    void load_hba();
     void begin_shutdown();
     void maybe_finish_shutdown();
 
@@ -163,6 +167,7 @@ private:
     Owned<CancelForward> cancels_;
     std::map<std::tuple<std::string, std::string, std::uint32_t>, std::unique_ptr<pool::Pool>> pools_;
     std::unordered_map<std::string, auth::Credentials> credentials_;
+    std::optional<auth::HbaRules> hba_;
     // Secrets auth_query found, kept past the cache's TTL for server logins.
     std::unordered_map<std::string, auth::Credentials> queried_;
     StatementRegistry statements_;

@@ -251,15 +251,15 @@ TEST_CASE("auth_type takes its four words, in any case") {
     CHECK(parse_pggate("auth_type = SCRAM-SHA-256\n" + file).auth_type == AuthType::ScramSha256);
     CHECK(parse_pggate("auth_type = trust\n" + file).auth_type == AuthType::Trust);
     CHECK(pggate_error("auth_type = scram") ==
-          "t.ini:2: auth_type: \"scram\" is not an auth type (use trust, plain, md5 or scram-sha-256)");
+          "t.ini:2: auth_type: \"scram\" is not an auth type (use trust, plain, md5, scram-sha-256 or hba)");
     CHECK(pggate_error("auth_type = password") ==
-          "t.ini:2: auth_type: \"password\" is not an auth type (use trust, plain, md5 or scram-sha-256)");
+          "t.ini:2: auth_type: \"password\" is not an auth type (use trust, plain, md5, scram-sha-256 or hba)");
     // The spelling of a wrong value is kept as written.
     CHECK(pggate_error("auth_type = Scram-Sha-1") ==
-          "t.ini:2: auth_type: \"Scram-Sha-1\" is not an auth type (use trust, plain, md5 or scram-sha-256)");
+          "t.ini:2: auth_type: \"Scram-Sha-1\" is not an auth type (use trust, plain, md5, scram-sha-256 or hba)");
     // A bad value is reported on its own line even when other keys follow.
     CHECK(error_of(std::string("[pggate]\nauth_file = /x\nverbose = 1\nauth_type = pam\n") + kNodes) ==
-          "t.ini:4: auth_type: \"pam\" is not an auth type (use trust, plain, md5 or scram-sha-256)");
+          "t.ini:4: auth_type: \"pam\" is not an auth type (use trust, plain, md5, scram-sha-256 or hba)");
 }
 
 TEST_CASE("default_pool_size and query_wait_timeout: numbers in range") {
@@ -593,7 +593,7 @@ TEST_CASE("known_keys(): one entry per accepted key") {
         CAPTURE(k);
         CHECK(unique.count(k) == 1);
     }
-    CHECK(keys.size() == 54);
+    CHECK(keys.size() == 55);
     // Every listed [pggate] key is accepted by the loader (with its default's spelling).
     for (std::string_view key : keys) {
         if (key.substr(0, 7) != "pggate.") continue;
