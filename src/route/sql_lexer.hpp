@@ -4,6 +4,7 @@
 // splits multi-statement text at the semicolons that end statements.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,13 +27,14 @@ struct LexResult {
     bool complete = true;               // false: an unterminated string, quote or comment
 };
 
-// Whether token `i` of `st` is the (lower-case) keyword or name `w`.
-inline bool is_word(const Statement& st, std::size_t i, std::string_view w) {
+// Whether token `i` of `st` (a statement or part of one) is the
+// (lower-case) keyword or name `w`.
+inline bool is_word(std::span<const Token> st, std::size_t i, std::string_view w) {
     return i < st.size() && st[i].kind == TokenKind::Word && st[i].text == w;
 }
 
 // Whether token `i` of `st` is the punctuation `p`.
-inline bool is_punct(const Statement& st, std::size_t i, std::string_view p) {
+inline bool is_punct(std::span<const Token> st, std::size_t i, std::string_view p) {
     return i < st.size() && st[i].kind == TokenKind::Punct && st[i].text == p;
 }
 
