@@ -981,6 +981,13 @@ void Pggate::stop() noexcept {
 
 Pggate::~Pggate() {
     stop();
+    // Built with sanitizers, pggate's processes report to their stderr; a
+    // report fails the test that ran them.
+    std::string err = read_text_file(dir_ + "/pggate.stderr");
+    for (const char* marker : {"AddressSanitizer", "LeakSanitizer", "runtime error:"}) {
+        auto at = err.find(marker);
+        CHECK_MESSAGE(at == std::string::npos, "pggate's sanitizer report:\n" << err.substr(at == std::string::npos ? 0 : at, 4000));
+    }
     remove_dir();
 }
 
