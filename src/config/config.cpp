@@ -242,6 +242,30 @@ std::string set_optional_int(std::string_view value, long long lo, long long hi,
     return what;
 }
 
+std::string set_load_balance(Config& c, std::string_view value) {
+    if (iequals(value, "round_robin")) c.load_balance = LoadBalance::RoundRobin;
+    else if (iequals(value, "random")) c.load_balance = LoadBalance::Random;
+    else if (iequals(value, "least_connections")) c.load_balance = LoadBalance::LeastConnections;
+    else return quoted(value) + " is not a load balancing method (use round_robin, random or least_connections)";
+    return {};
+}
+
+std::string set_read_only_functions(Config& c, std::string_view value) {
+    std::vector<std::string> names;
+    while (!value.empty()) {
+        auto comma = value.find(',');
+        std::string_view name = trim(value.substr(0, comma));
+        if (name.empty()) return "empty entry in the function list";
+        std::string lower;
+        for (char ch : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        names.push_back(std::move(lower));
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+    }
+    c.read_only_functions = std::move(names);
+    return {};
+}
+
 std::string set_auth_type(Config& c, std::string_view value) {
     if (iequals(value, "trust")) c.auth_type = AuthType::Trust;
     else if (iequals(value, "plain")) c.auth_type = AuthType::Plain;
@@ -318,6 +342,10 @@ constexpr KeySpec kKeys[] = {
      nullptr},
     {"pggate.server_check_delay",
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.server_check_delay); }, nullptr},
+    {"pggate.read_write_split", [](Config& c, std::string_view v) { return set_bool(v, c.read_write_split); }, nullptr},
+    {"pggate.load_balance", set_load_balance, nullptr},
+    {"pggate.read_your_writes", [](Config& c, std::string_view v) { return set_bool(v, c.read_your_writes); }, nullptr},
+    {"pggate.read_only_functions", set_read_only_functions, nullptr},
     {"pggate.max_prepared_statements",
      [](Config& c, std::string_view v) { return set_int(v, 0, 100000, c.max_prepared_statements); }, nullptr},
     {"pggate.query_wait_timeout",

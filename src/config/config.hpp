@@ -14,6 +14,7 @@ namespace pggate::config {
 
 enum class NodeRole { Auto, Primary, Replica };
 enum class PoolMode { Session, Transaction };
+enum class LoadBalance { RoundRobin, Random, LeastConnections };
 // How pggate checks a client's password; Passthrough leaves it to the server
 // (session mode only, when no auth source is configured).
 // Hba picks one of the others per connection from auth_hba_file.
@@ -125,6 +126,15 @@ struct Config {
     // Named statements each server keeps for transaction pooling; 0: a client
     // using one is pinned to its server instead.
     int max_prepared_statements = 200;
+
+    // Read/write splitting (transaction pooling): reads go to replicas.
+    bool read_write_split = true;
+    LoadBalance load_balance = LoadBalance::RoundRobin;
+    // A client that has written reads from the primary from then on.
+    bool read_your_writes = true;
+    // Functions besides the built-in read-only ones that write nothing
+    // ("name" or "schema.name", lower case).
+    std::vector<std::string> read_only_functions;
 
     // [nodes]
     std::vector<Node> nodes;

@@ -53,6 +53,8 @@ public:
     void cancel_wait(session::ClientConn* client);
     // Whether acquire() would hand over a server at once.
     bool has_idle() const { return !idle_.empty() && waiting_.empty(); }
+    // False while a failed login pauses the pool (server_login_retry).
+    bool accepting() const { return !login_paused(Clock::now()); }
 
     // A client is done with its server: back to idle (after server_reset_query
     // in session mode, or when `reset` says the client left session state on

@@ -115,7 +115,7 @@ void ClientConn::check_timeouts(pool::Clock::time_point now) {
 void ClientConn::disconnect(const char* reason) {
     if (state_ == ClientState::Closed) return;
     log_debug("C-%u %s/%s@%s: closing: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), reason);
-    if (state_ == ClientState::Waiting) pool_->cancel_wait(this);
+    if (state_ == ClientState::Waiting) wait_pool_->cancel_wait(this);
     if (server_ != nullptr) drop_server(reason);
     set_state(ClientState::Closed);
     if (bev_) {
@@ -155,7 +155,7 @@ void ClientConn::give_back(ServerConn* s, bool reset) {
         return;
     }
     s->unlink();
-    pool_->release(s, reset);
+    s->pool()->release(s, reset);
 }
 
 void ClientConn::fail_client(const char* sqlstate, const std::string& message) {
@@ -168,7 +168,7 @@ void ClientConn::fail_client(const char* sqlstate, const std::string& message) {
 
 void ClientConn::close_after_flush() {
     if (state_ == ClientState::Closed) return;
-    if (state_ == ClientState::Waiting) pool_->cancel_wait(this);
+    if (state_ == ClientState::Waiting) wait_pool_->cancel_wait(this);
     if (server_ != nullptr) drop_server("client is closing");
     set_state(ClientState::Flushing);
     bufferevent_disable(bev_.get(), EV_READ);
@@ -439,6 +439,7 @@ void ClientConn::finish_auth() {
     // The first client of a pool waits for a server to learn what to say.
     set_state(ClientState::Waiting);
     bufferevent_disable(bev_.get(), EV_READ);
+    wait_pool_ = pool_;
     pool_->acquire(this);
 }
 
@@ -475,7 +476,8 @@ void ClientConn::read_idle() {
     }
     set_state(ClientState::Waiting);
     bufferevent_disable(bev_.get(), EV_READ);
-    pool_->acquire(this);
+    wait_pool_ = route_next();
+    wait_pool_->acquire(this);
 }
 
 void ClientConn::on_server_assigned(ServerConn* server) {
@@ -648,7 +650,10 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             if (rewrites && !rewritten) rewritten = deallocate(sql, false);
             if (pinned_ == nullptr)
                 if (const char* why = r.failed() ? "a malformed statement" : pin_reason(sql, rewrites)) pin(why);
-            if (!r.failed()) note_session_ops(sql, {});
+            if (!r.failed()) {
+                note_session_ops(sql, {});
+                note_write(sql);
+            }
             if (rewritten) {
                 send_to_server('Q', {*rewritten, std::string_view("\0", 1)});
                 return false;

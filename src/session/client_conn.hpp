@@ -79,6 +79,16 @@ private:
     void read_startup();
     void take_startup_settings(const std::vector<std::pair<std::string, std::string>>& params);
     void begin_login();
+    // Read/write splitting (transaction pooling): the pool the client's next
+    // transaction or pipeline segment goes to, from what its buffered input
+    // does; the primary's unless all of it may run on a replica.
+    pool::Pool* route_next();
+    bool splits_reads() const;
+    bool next_segment_reads();
+    bool reads_only(std::string_view sql);
+    // Remembers that the client sent something that may write, so its reads
+    // stay on the primary (read_your_writes).
+    void note_write(std::string_view sql);
     // auth_type_ from the configuration or, for hba, the first matching rule;
     // false after refusing the client.
     bool choose_auth_method();
@@ -166,7 +176,9 @@ private:
 
     std::string user_;
     std::string database_;
-    pool::Pool* pool_ = nullptr;
+    pool::Pool* pool_ = nullptr;       // the primary's pool: welcome, settings, writes
+    pool::Pool* wait_pool_ = nullptr;  // the pool the client waits in (Waiting)
+    bool wrote_ = false;               // sent a statement that may write (read_your_writes)
     ServerConn* server_ = nullptr;
     std::optional<auth::ClientAuth> auth_;
     bool welcomed_ = false;

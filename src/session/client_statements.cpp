@@ -72,7 +72,10 @@ void ClientConn::prepare_stand_in(const StatementPtr& stmt) {
 void ClientConn::note_parse(std::string_view name, std::string_view sql, bool malformed) {
     if (pinned_ == nullptr)
         if (const char* why = malformed ? "a malformed statement" : pin_reason(sql)) pin(why);
-    if (!malformed) note_session_ops(sql, name);
+    if (!malformed) {
+        note_session_ops(sql, name);
+        note_write(sql);
+    }
 }
 
 bool ClientConn::answer_parses_locally(bool unvalidated) {

@@ -67,6 +67,8 @@ public:
     void check_timeouts(pool::Clock::time_point now);
 
     ServerState state() const { return state_; }
+    // The pool it belongs to; null for a pass-through server.
+    pool::Pool* pool() const { return pool_; }
     pool::Clock::time_point state_since() const { return state_since_; }
     std::uint32_t id() const { return id_; }
     std::uint32_t node() const { return node_; }

@@ -86,10 +86,44 @@ void Worker::apply_config(config::Config config) {
     primary_node_ = static_cast<std::uint32_t>(&config_.primary() - config_.nodes.data());
     load_credentials();
     load_hba();
+    functions_ = route::FunctionCatalog();
+    for (const std::string& name : config_.read_only_functions) functions_.add(name);
+    replica_slots_.clear();
+    for (std::uint32_t i = 0; i < config_.nodes.size(); ++i)
+        if (config_.nodes[i].role == config::NodeRole::Replica)
+            replica_slots_.insert(replica_slots_.end(), static_cast<std::size_t>(std::min(config_.nodes[i].weight, 100)), i);
     for (auto& [key, pool] : pools_) pool->configure(config_.pool_settings(pool->database(), pool->user()));
     if (config_.auth_user.empty()) queried_.clear();
     auth_query_->configure(
         auth::auth_query_settings(config_, listed(config_.auth_user), node_addresses_[primary_node_]));
+}
+
+std::optional<std::uint32_t> Worker::pick_replica(const std::string& database, const std::string& user) {
+    if (replica_slots_.empty()) return std::nullopt;
+    switch (config_.load_balance) {
+        case config::LoadBalance::RoundRobin:
+            return replica_slots_[next_replica_++ % replica_slots_.size()];
+        case config::LoadBalance::Random:
+            return replica_slots_[std::uniform_int_distribution<std::size_t>(0, replica_slots_.size() - 1)(rng_)];
+        case config::LoadBalance::LeastConnections: {
+            // Fewest server connections of this database and user, over all
+            // workers, per unit of weight.
+            std::optional<std::uint32_t> best;
+            double best_load = 0;
+            for (std::uint32_t node = 0; node < config_.nodes.size(); ++node) {
+                if (config_.nodes[node].role != config::NodeRole::Replica || config_.nodes[node].weight == 0) continue;
+                auto entry = shm_.pool_index(database, user, node);
+                double servers = entry ? shm_.pool(*entry).servers.load(std::memory_order_relaxed) : 0;
+                double load = servers / config_.nodes[node].weight;
+                if (!best || load < best_load) {
+                    best = node;
+                    best_load = load;
+                }
+            }
+            return best;
+        }
+    }
+    return std::nullopt;
 }
 
 void Worker::load_hba() {

@@ -22,6 +22,7 @@
 #include "core/fd.hpp"
 #include "net/address.hpp"
 #include "net/event_ptr.hpp"
+#include "route/classifier.hpp"
 #include "session/prepared.hpp"
 #include "shm/segment.hpp"
 
@@ -124,6 +125,11 @@ public:
     const auth::HbaRules* hba() const { return hba_ ? &*hba_ : nullptr; }
     StatementRegistry& statements() { return statements_; }
 
+    // Read/write splitting: what a statement text does (cached per worker),
+    // and the replica a read goes to next (nullopt: none configured).
+    const route::Classification& classify(std::string_view sql) { return classifications_.classify(sql, functions_); }
+    std::optional<std::uint32_t> pick_replica(const std::string& database, const std::string& user);
+
 private:
     static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
     static void on_accept_error(evconnlistener* l, void* arg);
@@ -171,6 +177,12 @@ private:
     // Secrets auth_query found, kept past the cache's TTL for server logins.
     std::unordered_map<std::string, auth::Credentials> queried_;
     StatementRegistry statements_;
+    route::FunctionCatalog functions_;
+    route::ClassificationCache classifications_;
+    // Replica nodes, each as often as its weight (for weighted choice), and
+    // where round_robin goes next.
+    std::vector<std::uint32_t> replica_slots_;
+    std::size_t next_replica_ = 0;
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t connection_ids_ = 0;
     std::mt19937 rng_;

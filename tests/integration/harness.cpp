@@ -764,6 +764,8 @@ void Pggate::write_ini(const PggateOptions& options) {
         {"unix_socket_dir", dir_},
         {"workers", "2"},
         {"logfile", log_path()},
+        // Tests of routing turn it on; the others expect one node's view.
+        {"read_write_split", "off"},
     };
     for (const auto& line : options.settings) {
         auto [key, value] = split_setting(line);
@@ -989,6 +991,29 @@ Pggate::~Pggate() {
         CHECK_MESSAGE(at == std::string::npos, "pggate's sanitizer report:\n" << err.substr(at == std::string::npos ? 0 : at, 4000));
     }
     remove_dir();
+}
+
+// ---- shell commands ------------------------------------------------------------------
+
+int run_shell(const std::string& command, std::string& output) {
+    output.clear();
+    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+    REQUIRE_MESSAGE(pipe != nullptr, "popen(" << command << ") failed");
+    char buf[4096];
+    std::size_t n;
+    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) output.append(buf, n);
+    int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+long long number_after(const std::string& output, const std::string& label) {
+    auto pos = output.find(label);
+    if (pos == std::string::npos) return -1;
+    pos += label.size();
+    while (pos < output.size() && output[pos] == ' ') ++pos;
+    std::size_t end = pos;
+    while (end < output.size() && output[end] >= '0' && output[end] <= '9') ++end;
+    return end == pos ? -1 : std::stoll(output.substr(pos, end - pos));
 }
 
 // ---- raw wire protocol --------------------------------------------------------------

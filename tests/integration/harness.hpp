@@ -224,7 +224,8 @@ std::string repo_root();
 
 struct PggateOptions {
     // "key = value" lines for [pggate]; a key the harness sets by default
-    // (listen_addr, listen_port, unix_socket_dir, workers, logfile) is replaced.
+    // (listen_addr, listen_port, unix_socket_dir, workers, logfile,
+    // read_write_split = off) is replaced.
     std::vector<std::string> settings;
     // Lines for [nodes]; empty: the cluster's primary (pg1, role=primary) and
     // replicas (pg2.., role=replica).
@@ -300,6 +301,14 @@ private:
     std::optional<int> exit_status_;  // raw waitpid status once reaped
     bool keep_dir_ = false;
 };
+
+// ---- shell commands -----------------------------------------------------------
+
+// Runs `command` with sh, stderr joined to stdout: its exit status (-1 if it
+// did not exit) and all it printed in `output`.
+int run_shell(const std::string& command, std::string& output);
+// The number after `label` in a tool's output (pgbench's summary), or -1.
+long long number_after(const std::string& output, const std::string& label);
 
 // ---- raw wire protocol ------------------------------------------------------
 

@@ -92,29 +92,6 @@ bool send_cancel(PGconn* conn) {
     return ok == 1;
 }
 
-// Runs a shell command, returning its exit status (-1 if it did not exit) and output.
-int run_shell(const std::string& command, std::string& output) {
-    output.clear();
-    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-    REQUIRE_MESSAGE(pipe != nullptr, "popen(" << command << ") failed");
-    char buf[4096];
-    std::size_t n;
-    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) output.append(buf, n);
-    int status = pclose(pipe);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// The number after `label` in pgbench's output, or -1.
-long long number_after(const std::string& output, const std::string& label) {
-    auto pos = output.find(label);
-    if (pos == std::string::npos) return -1;
-    pos += label.size();
-    while (pos < output.size() && output[pos] == ' ') ++pos;
-    std::size_t end = pos;
-    while (end < output.size() && output[end] >= '0' && output[end] <= '9') ++end;
-    return end == pos ? -1 : std::stoll(output.substr(pos, end - pos));
-}
-
 // Drops what a test made on the primary, however the test ends.
 struct Cleanup {
     std::vector<std::string> statements;

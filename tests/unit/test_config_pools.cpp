@@ -122,3 +122,21 @@ TEST_CASE("server check and retry settings") {
     CHECK(c.server_check_delay == 0.0);
     CHECK(c.server_login_retry == 0.5);
 }
+
+TEST_CASE("read/write splitting settings") {
+    Config d = parse("");
+    CHECK(d.read_write_split);
+    CHECK(d.read_your_writes);
+    CHECK(d.load_balance == LoadBalance::RoundRobin);
+    CHECK(d.read_only_functions.empty());
+    Config c = parse("read_write_split = off\nload_balance = Least_Connections\nread_your_writes = no\n"
+                     "read_only_functions = My_Func, app.lookup ,pg_is_in_recovery\n");
+    CHECK_FALSE(c.read_write_split);
+    CHECK_FALSE(c.read_your_writes);
+    CHECK(c.load_balance == LoadBalance::LeastConnections);
+    CHECK(c.read_only_functions == std::vector<std::string>{"my_func", "app.lookup", "pg_is_in_recovery"});
+    CHECK(error_of("load_balance = fastest\n") ==
+          "t.ini:3: load_balance: \"fastest\" is not a load balancing method (use round_robin, random or "
+          "least_connections)");
+    CHECK(error_of("read_only_functions = a,,b\n") == "t.ini:3: read_only_functions: empty entry in the function list");
+}

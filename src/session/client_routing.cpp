@@ -1,0 +1,112 @@
+// Read/write splitting of a client's transactions: before a client that has
+// no server gets one, its buffered input (one Query, or an extended-protocol
+// segment up to Sync) is classified, and a segment that only reads goes to a
+// replica's pool; everything else, and everything after the client wrote
+// (read_your_writes), goes to the primary's.
+#include <event2/buffer.h>
+
+#include "core/bytes.hpp"
+#include "net/frame_scan.hpp"
+#include "pool/pool.hpp"
+#include "protocol/codec.hpp"
+#include "session/client_conn.hpp"
+#include "session/worker.hpp"
+
+namespace pggate::session {
+
+namespace {
+
+// A segment longer than this is not read ahead: it goes to the primary.
+constexpr std::size_t kMaxLookahead = 64 * 1024;
+
+}  // namespace
+
+bool ClientConn::splits_reads() const {
+    return transaction_pooling() && worker_.config().read_write_split && pinned_ == nullptr &&
+           !(wrote_ && worker_.config().read_your_writes);
+}
+
+pool::Pool* ClientConn::route_next() {
+    if (!splits_reads() || !next_segment_reads()) return pool_;
+    std::optional<std::uint32_t> node = worker_.pick_replica(database_, user_);
+    if (!node) return pool_;
+    pool::Pool* replica = worker_.pool_for(database_, user_, *node);
+    // A replica whose logins fail is passed over until its pause ends.
+    return replica != nullptr && replica->accepting() ? replica : pool_;
+}
+
+bool ClientConn::reads_only(std::string_view sql) {
+    const route::Classification& c = worker_.classify(sql);
+    switch (c.hint) {
+        case route::RouteHint::Primary: return false;
+        // The user vouches for a statement pggate cannot see into.
+        case route::RouteHint::Replica:
+            return c.kind == route::StatementKind::Read || c.kind == route::StatementKind::Write ||
+                   c.kind == route::StatementKind::Unknown;
+        case route::RouteHint::None: break;
+    }
+    return c.kind == route::StatementKind::Read || c.kind == route::StatementKind::BeginReadOnly;
+}
+
+// Whether the client's buffered input up to the end of its next segment (a
+// Query, or extended-protocol messages through Sync) only reads. A segment
+// not wholly buffered yet counts as writing.
+bool ClientConn::next_segment_reads() {
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    const std::size_t len = evbuffer_get_length(in);
+    std::size_t pos = 0;
+    bool parsed = false;
+    while (pos < kMaxLookahead) {
+        protocol::MessageHeader h;
+        protocol::DecodeError err;
+        if (net::peek_message(in, pos, protocol::Direction::Frontend, worker_.config().max_packet_size, h, err) !=
+                protocol::Decode::Ok ||
+            len - pos < h.frame_len() || pos + h.frame_len() > kMaxLookahead)
+            return false;
+        const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(pos + h.frame_len())) + pos;
+        ByteReader r(p + protocol::kHeaderSize, h.body_len());
+        switch (h.type) {
+            case 'Q': {
+                std::string_view sql = r.cstring();
+                return pos == 0 && !r.failed() && reads_only(sql);
+            }
+            case 'P': {
+                r.cstring();  // the statement's name
+                std::string_view sql = r.cstring();
+                if (r.failed() || !reads_only(sql)) return false;
+                parsed = true;
+                break;
+            }
+            case 'B': {
+                r.cstring();  // the portal
+                std::string name(r.cstring());
+                if (r.failed()) return false;
+                // A statement parsed earlier: its text decides. One parsed in
+                // this segment was read above.
+                if (auto it = stmts_.find(name); it != stmts_.end()) {
+                    ByteReader q(reinterpret_cast<const std::uint8_t*>(it->second->tail.data()), it->second->tail.size());
+                    if (!reads_only(q.cstring())) return false;
+                } else if (!parsed) {
+                    return false;
+                }
+                break;
+            }
+            case 'D': case 'E': case 'C': case 'H':
+                break;
+            case 'S':
+                return parsed;
+            default:
+                return false;
+        }
+        pos += h.frame_len();
+    }
+    return false;
+}
+
+void ClientConn::note_write(std::string_view sql) {
+    if (wrote_ || !transaction_pooling() || !worker_.config().read_write_split) return;
+    route::StatementKind kind = worker_.classify(sql).kind;
+    if (kind == route::StatementKind::Write || kind == route::StatementKind::Unknown) wrote_ = true;
+}
+
+}  // namespace pggate::session

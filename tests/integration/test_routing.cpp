@@ -1,0 +1,193 @@
+// Read/write splitting against a primary and two streaming replicas: where
+// each statement actually ran (pg_is_in_recovery() and the server's port,
+// read in the statement itself), for simple and extended queries, pipelines,
+// transactions, hints, read_your_writes and pgbench.
+#include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+
+using namespace pggate::test;
+
+namespace {
+
+PggateOptions routing(const std::vector<std::string>& extra = {}) {
+    PggateOptions options;
+    // The functions that tell where a statement ran describe the node, so
+    // pggate does not count them as reads by itself.
+    options.settings = {"auth_type = trust", "pool_mode = transaction", "read_write_split = on", "workers = 2",
+                        "default_pool_size = 4", "read_only_functions = pg_is_in_recovery, inet_server_port"};
+    options.settings.insert(options.settings.end(), extra.begin(), extra.end());
+    return options;
+}
+
+// "t" when the statement ran on a replica.
+std::string on_replica(PgConn& c, const std::string& sql) { return c.scalar(sql); }
+
+std::string extended_scalar(PgConn& c, const std::string& sql) {
+    PgResult r(PQexecParams(c.get(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0));
+    REQUIRE_MESSAGE(r.ok(), r.describe());
+    return r.value(0, 0);
+}
+
+struct Table {
+    std::string name;
+    explicit Table(std::string n) : name(std::move(n)) {
+        cluster().admin_exec("drop table if exists " + name);
+        cluster().admin_exec("create table " + name + " (id serial primary key, v int)");
+        cluster().admin_exec("grant all on " + name + " to public");
+        cluster().wait_replicas_caught_up();
+    }
+    ~Table() {
+        try {
+            cluster().admin_exec("drop table if exists " + name);
+        } catch (...) {
+        }
+    }
+};
+
+}  // namespace
+
+TEST_CASE("routing: reads go to replicas, writes and what may write to the primary") {
+    PGGATE_ONLY();
+    Table t("rt_basic");
+    Pggate gate(routing());
+    auto fresh = [&] { return PgConn(gate.conninfo()); };
+
+    { PgConn c = fresh(); CHECK(on_replica(c, "select pg_is_in_recovery()") == "t"); }
+    { PgConn c = fresh(); CHECK(extended_scalar(c, "select pg_is_in_recovery()") == "t"); }
+    { PgConn c = fresh(); CHECK(on_replica(c, "select pg_is_in_recovery() from rt_basic union all select true limit 1") == "t"); }
+    // Writes, and reads that may write.
+    { PgConn c = fresh(); CHECK(on_replica(c, "insert into rt_basic (v) values (1) returning pg_is_in_recovery()") == "f"); }
+    { PgConn c = fresh(); CHECK(on_replica(c, "select pg_is_in_recovery() from (select nextval('rt_basic_id_seq')) s") == "f"); }
+    { PgConn c = fresh(); CHECK(on_replica(c, "select pg_is_in_recovery() from rt_basic for update") != "t"); }
+    {
+        PgConn c = fresh();
+        CHECK(on_replica(c, "with d as (delete from rt_basic where v = -1 returning 1) select pg_is_in_recovery()") == "f");
+    }
+    // Hints.
+    { PgConn c = fresh(); CHECK(on_replica(c, "/* pggate:primary */ select pg_is_in_recovery()") == "f"); }
+    // Transactions: on the primary unless read-only.
+    {
+        PgConn c = fresh();
+        c.exec_ok("begin");
+        CHECK(on_replica(c, "select pg_is_in_recovery()") == "f");
+        c.exec_ok("commit");
+        c.exec_ok("begin read only");
+        CHECK(on_replica(c, "select pg_is_in_recovery()") == "t");
+        CHECK(on_replica(c, "select pg_is_in_recovery()") == "t");
+        c.exec_ok("commit");
+    }
+}
+
+TEST_CASE("routing: reads spread over both replicas; session state follows the client there") {
+    PGGATE_ONLY();
+    Pggate gate(routing());
+    PgConn c(gate.conninfo());
+    c.exec_ok("set work_mem = '7MB'");
+    std::set<std::string> ports;
+    for (int i = 0; i < 12; ++i) {
+        PgResult r = c.exec_ok("select pg_is_in_recovery(), inet_server_port()::text, current_setting('work_mem')");
+        CHECK(r.value(0, 0) == "t");
+        CHECK(r.value(0, 2) == "7MB");
+        ports.insert(r.value(0, 1));
+    }
+    std::set<std::string> replicas;
+    for (int p : cluster().replica_ports()) replicas.insert(std::to_string(p));
+    CHECK(ports == replicas);
+}
+
+TEST_CASE("routing: a pipeline segment with a write anywhere runs whole on the primary") {
+    PGGATE_ONLY();
+    Table t("rt_pipe");
+    Pggate gate(routing());
+    PgConn c(gate.conninfo());
+    REQUIRE(PQenterPipelineMode(c.get()) == 1);
+    REQUIRE(PQsendQueryParams(c.get(), "select pg_is_in_recovery()", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1);
+    REQUIRE(PQsendQueryParams(c.get(), "insert into rt_pipe (v) values (2) returning pg_is_in_recovery()", 0, nullptr,
+                              nullptr, nullptr, nullptr, 0) == 1);
+    REQUIRE(PQpipelineSync(c.get()) == 1);
+    for (int i = 0; i < 2; ++i) {
+        PgResult r = get_result(c.get());
+        REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+        CHECK(r.value(0, 0) == "f");
+        CHECK(!get_result(c.get()));
+    }
+    CHECK(get_result(c.get()).status() == PGRES_PIPELINE_SYNC);
+    REQUIRE(PQexitPipelineMode(c.get()) == 1);
+}
+
+TEST_CASE("routing: after its own write a client reads from the primary (read_your_writes)") {
+    PGGATE_ONLY();
+    Table t("rt_ryw");
+    Pggate gate(routing());
+    PgConn writer(gate.conninfo());
+    CHECK(on_replica(writer, "select pg_is_in_recovery()") == "t");
+    writer.exec_ok("insert into rt_ryw (v) values (42)");
+    PgResult r = writer.exec_ok("select count(*), bool_or(pg_is_in_recovery()) from rt_ryw where v = 42");
+    CHECK(r.value(0, 0) == "1");
+    CHECK(r.value(0, 1) == "f");
+    // Another client is not held back.
+    PgConn other(gate.conninfo());
+    CHECK(on_replica(other, "select pg_is_in_recovery()") == "t");
+}
+
+TEST_CASE("routing: read_write_split = off keeps everything on the primary") {
+    PGGATE_ONLY();
+    Pggate gate(routing({"read_write_split = off"}));
+    PgConn c(gate.conninfo());
+    CHECK(on_replica(c, "select pg_is_in_recovery()") == "f");
+}
+
+TEST_CASE("routing: pgbench -S is served by the replicas, TPC-B runs clean on the primary") {
+    PGGATE_ONLY();
+    {
+        PgConn admin = cluster().admin();
+        admin.exec_ok("drop database if exists rt_bench with (force)");
+        admin.exec_ok("create database rt_bench");
+    }
+    std::string env = std::string("PGPASSWORD=") + Cluster::kAdminPassword + " PGCONNECT_TIMEOUT=10 PGSSLMODE=disable ";
+    std::string output;
+    REQUIRE(run_shell(env + "pgbench -i -s 1 -q -h 127.0.0.1 -p " + std::to_string(cluster().primary_port()) +
+                          " -U postgres rt_bench",
+                      output) == 0);
+    cluster().wait_replicas_caught_up();
+    auto commits = [](int port) {
+        return std::stoll(cluster().admin_scalar(
+            "select xact_commit from pg_stat_database where datname = 'rt_bench'", port));
+    };
+    auto snapshot = [&] {
+        std::vector<long long> v;
+        for (int port : cluster().all_ports()) v.push_back(commits(port));
+        return v;
+    };
+    Pggate gate(routing({"default_pool_size = 8", "max_client_conn = 100"}));
+    std::vector<long long> before = snapshot();
+    int rc = run_shell(env + "pgbench -n -S -M simple -c 32 -j 2 -T 5 -h 127.0.0.1 -p " + std::to_string(gate.port()) +
+                           " -U postgres rt_bench",
+                       output);
+    INFO("pgbench:\n" << output);
+    CHECK(rc == 0);
+    long long tx = number_after(output, "number of transactions actually processed:");
+    CHECK(number_after(output, "number of failed transactions:") == 0);
+    // Statistics reach pg_stat_database when sessions report them (at the
+    // latest when idle for a second).
+    sleep_for(1.5);
+    std::vector<long long> after = snapshot();
+    long long on_replicas = 0;
+    for (std::size_t i = 1; i < after.size(); ++i) on_replicas += after[i] - before[i];
+    MESSAGE("pgbench -S: " << tx << " transactions, " << on_replicas << " commits on replicas, "
+                           << after[0] - before[0] << " on the primary");
+    CHECK(on_replicas >= tx * 95 / 100);
+
+    rc = run_shell(env + "pgbench -n -M prepared -c 8 -j 2 -T 5 -h 127.0.0.1 -p " + std::to_string(gate.port()) +
+                       " -U postgres rt_bench",
+                   output);
+    CHECK(rc == 0);
+    CHECK(number_after(output, "number of failed transactions:") == 0);
+    CHECK(number_after(output, "number of transactions actually processed:") > 0);
+    cluster().admin_exec("drop database if exists rt_bench with (force)");
+}
