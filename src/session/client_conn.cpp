@@ -263,6 +263,11 @@ void ClientConn::read_startup() {
                     return;
                 }
                 take_startup_settings(pkt.params);
+                if (!bad_startup_route_.empty()) {
+                    fail_client("22023", "invalid value for parameter \"pggate.route\": \"" + bad_startup_route_ +
+                                             "\" (use primary, replica or auto)");
+                    return;
+                }
                 begin_login();
                 return;
             }
@@ -287,7 +292,10 @@ void ClientConn::rename_database(std::vector<std::pair<std::string, std::string>
 void ClientConn::take_startup_settings(const std::vector<std::pair<std::string, std::string>>& params) {
     SetMap baseline;
     auto take = [&](const std::string& name, const std::string& value) {
-        if (ClientParams::tracked(name))
+        if (name == "pggate.route") {
+            if (!parse_route_mode(value, startup_route_mode_)) bad_startup_route_ = value;
+            route_mode_ = startup_route_mode_;
+        } else if (ClientParams::tracked(name))
             startup_params_.emplace_back(name, value);
         else
             baseline[name] = SetValue(sql_literal(value), true);
@@ -470,6 +478,16 @@ void ClientConn::read_idle() {
         disconnect("client terminated");
         return;
     }
+    if (h.type == 'Q' && evbuffer_get_length(in) >= h.frame_len()) {
+        const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(h.frame_len()));
+        ByteReader r(p + protocol::kHeaderSize, h.body_len());
+        std::string_view sql = r.cstring();
+        if (!r.failed() && answer_route_setting(sql, 'I')) {
+            evbuffer_drain(in, h.frame_len());
+            if (evbuffer_get_length(in) > 0) read_idle();
+            return;
+        }
+    }
     if (answer_parses_locally(!pool_->has_idle())) {
         if (evbuffer_get_length(in) > 0) read_idle();
         return;
@@ -644,6 +662,9 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
         if (type == 'Q') {
             ByteReader r(body.data(), body.size());
             std::string_view sql = r.cstring();
+            if (!r.failed() && server_->tracker().outstanding() == 0 &&
+                answer_route_setting(sql, server_->tracker().status()))
+                return false;
             const bool rewrites = !r.failed() && rewrites_statements();
             std::optional<std::string> rewritten;
             if (rewrites) rewritten = rewrite_sql_statements(sql, true);

@@ -68,6 +68,7 @@ public:
     void on_server_closed(const char* why);
 
 private:
+    enum class RouteMode { Auto, Primary, Replica };
     enum class Side { Client, Server };
 
     static void on_read(bufferevent*, void* arg);
@@ -89,6 +90,10 @@ private:
     // Remembers that the client sent something that may write, so its reads
     // stay on the primary (read_your_writes).
     void note_write(std::string_view sql);
+    // A Query that only sets or resets pggate.route: answered here with
+    // `status` in its ReadyForQuery. False for any other text.
+    bool answer_route_setting(std::string_view sql, char status);
+    static bool parse_route_mode(std::string_view value, RouteMode& mode);
     // auth_type_ from the configuration or, for hba, the first matching rule;
     // false after refusing the client.
     bool choose_auth_method();
@@ -179,6 +184,11 @@ private:
     pool::Pool* pool_ = nullptr;       // the primary's pool: welcome, settings, writes
     pool::Pool* wait_pool_ = nullptr;  // the pool the client waits in (Waiting)
     bool wrote_ = false;               // sent a statement that may write (read_your_writes)
+    // pggate.route: the client's own choice of node kind, set by a startup
+    // parameter or "SET pggate.route" (answered by pggate, never sent on).
+    RouteMode route_mode_ = RouteMode::Auto;
+    RouteMode startup_route_mode_ = RouteMode::Auto;
+    std::string bad_startup_route_;  // an invalid startup value, refused after login starts
     ServerConn* server_ = nullptr;
     std::optional<auth::ClientAuth> auth_;
     bool welcomed_ = false;

@@ -5,10 +5,14 @@
 // (read_your_writes), goes to the primary's.
 #include <event2/buffer.h>
 
+#include <cctype>
+
 #include "core/bytes.hpp"
 #include "net/frame_scan.hpp"
 #include "pool/pool.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/messages.hpp"
+#include "route/sql_lexer.hpp"
 #include "session/client_conn.hpp"
 #include "session/worker.hpp"
 
@@ -22,8 +26,54 @@ constexpr std::size_t kMaxLookahead = 64 * 1024;
 }  // namespace
 
 bool ClientConn::splits_reads() const {
-    return transaction_pooling() && worker_.config().read_write_split && pinned_ == nullptr &&
-           !(wrote_ && worker_.config().read_your_writes);
+    if (!transaction_pooling() || pinned_ != nullptr || route_mode_ == RouteMode::Primary) return false;
+    // pggate.route = replica is the client's own word, like a hint.
+    if (route_mode_ == RouteMode::Replica) return true;
+    return worker_.config().read_write_split && !(wrote_ && worker_.config().read_your_writes);
+}
+
+bool ClientConn::parse_route_mode(std::string_view value, RouteMode& mode) {
+    std::string v;
+    for (char c : value) v += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (v == "auto") mode = RouteMode::Auto;
+    else if (v == "primary") mode = RouteMode::Primary;
+    else if (v == "replica") mode = RouteMode::Replica;
+    else return false;
+    return true;
+}
+
+bool ClientConn::answer_route_setting(std::string_view sql, char status) {
+    route::LexResult lexed = route::lex_sql(sql, 8);
+    if (!lexed.complete || lexed.statements.size() != 1) return false;
+    const route::Statement& st = lexed.statements[0];
+    std::size_t i = 1;
+    const bool reset = route::is_word(st, 0, "reset");
+    if (!reset && !route::is_word(st, 0, "set")) return false;
+    if (!reset && route::is_word(st, i, "session")) ++i;
+    if (!route::is_word(st, i, "pggate") || !route::is_punct(st, i + 1, ".") || !route::is_word(st, i + 2, "route"))
+        return false;
+    i += 3;
+    std::string value = "default";
+    if (!reset) {
+        if (i >= st.size() || !(st[i].text == "=" || route::is_word(st, i, "to")) || i + 2 != st.size()) return false;
+        const route::Token& v = st[i + 1];
+        value = v.text;
+        if (v.kind == route::TokenKind::String && value.size() >= 2 && value.front() == '\'' && value.back() == '\'')
+            value = value.substr(1, value.size() - 2);
+    } else if (i != st.size()) {
+        return false;
+    }
+    Bytes out;
+    if (value == "default") {
+        route_mode_ = startup_route_mode_;
+    } else if (!parse_route_mode(value, route_mode_)) {
+        protocol::build_error(out, "ERROR", "22023",
+                              "invalid value for parameter \"pggate.route\": \"" + value + "\" (use primary, replica or auto)");
+    }
+    if (out.empty()) protocol::build_message(out, 'C', {reset ? "RESET" : "SET", std::string_view("\0", 1)});
+    protocol::build_ready_for_query(out, status);
+    bufferevent_write(bev_.get(), out.data(), out.size());
+    return true;
 }
 
 pool::Pool* ClientConn::route_next() {
@@ -37,7 +87,10 @@ pool::Pool* ClientConn::route_next() {
 
 bool ClientConn::reads_only(std::string_view sql) {
     const route::Classification& c = worker_.classify(sql);
-    switch (c.hint) {
+    route::RouteHint hint = c.hint == route::RouteHint::None && route_mode_ == RouteMode::Replica
+                                ? route::RouteHint::Replica
+                                : c.hint;
+    switch (hint) {
         case route::RouteHint::Primary: return false;
         // The user vouches for a statement pggate cannot see into.
         case route::RouteHint::Replica:

@@ -191,3 +191,39 @@ TEST_CASE("routing: pgbench -S is served by the replicas, TPC-B runs clean on th
     CHECK(number_after(output, "number of transactions actually processed:") > 0);
     cluster().admin_exec("drop database if exists rt_bench with (force)");
 }
+
+TEST_CASE("routing: SET pggate.route and the startup parameter choose the node kind; pggate answers them") {
+    PGGATE_ONLY();
+    Pggate gate(routing());
+    PgConn c(gate.conninfo());
+    CHECK(on_replica(c, "select pg_is_in_recovery()") == "t");
+    PgResult set = c.exec("SET pggate.route = primary");
+    CHECK(set.status() == PGRES_COMMAND_OK);
+    CHECK(std::string(PQcmdStatus(set.get())) == "SET");
+    CHECK(on_replica(c, "select pg_is_in_recovery()") == "f");
+    // Never sent on: the servers have no such setting.
+    CHECK(on_replica(c, "select current_setting('pggate.route', true) is null") == "t");
+    c.exec_ok("set pggate.route to 'replica'");
+    CHECK(on_replica(c, "select pg_is_in_recovery()") == "t");
+    // Inside a transaction the answer carries the transaction's status.
+    c.exec_ok("set pggate.route = auto");
+    c.exec_ok("begin");
+    c.exec_ok("set pggate.route = primary");
+    CHECK(PQtransactionStatus(c.get()) == PQTRANS_INTRANS);
+    c.exec_ok("commit");
+    CHECK(on_replica(c, "select pg_is_in_recovery()") == "f");
+    PgResult bad = c.exec("set pggate.route = sideways");
+    CHECK(bad.sqlstate() == "22023");
+    CHECK(on_replica(c, "select pg_is_in_recovery()") == "f");
+    PgResult reset = c.exec("reset pggate.route");
+    CHECK(std::string(PQcmdStatus(reset.get())) == "RESET");
+    CHECK(on_replica(c, "select pg_is_in_recovery()") == "t");
+
+    PgConn pinned(gate.conninfo("options='-c pggate.route=primary'"));
+    CHECK(on_replica(pinned, "select pg_is_in_recovery()") == "f");
+    pinned.exec_ok("reset pggate.route");  // back to the startup value
+    CHECK(on_replica(pinned, "select pg_is_in_recovery()") == "f");
+    PgConn refused = PgConn::attempt(gate.conninfo("options='-c pggate.route=nowhere'"));
+    CHECK_FALSE(refused.ok());
+    CHECK(refused.error_sqlstate() == "22023");
+}
