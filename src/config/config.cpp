@@ -235,6 +235,13 @@ std::string set_pool_mode(std::string_view value, T& out) {
 // Ranges shared by the [pggate] keys and their per-database/user overrides.
 constexpr long long kMaxPoolSize = 100000;
 
+std::string set_optional_bool(std::string_view value, std::optional<bool>& out) {
+    bool b = false;
+    std::string what = set_bool(value, b);
+    if (what.empty()) out = b;
+    return what;
+}
+
 std::string set_optional_int(std::string_view value, long long lo, long long hi, std::optional<int>& out) {
     int n = 0;
     std::string what = set_int(value, lo, hi, n);
@@ -365,12 +372,16 @@ constexpr KeySpec kKeys[] = {
      [](Database& d, std::string_view v) { return set_optional_int(v, 0, kMaxPoolSize, d.pool.min_pool_size); }},
     {"databases.reserve_pool_size", nullptr, nullptr,
      [](Database& d, std::string_view v) { return set_optional_int(v, 0, kMaxPoolSize, d.pool.reserve_pool_size); }},
+    {"databases.read_write_split", nullptr, nullptr,
+     [](Database& d, std::string_view v) { return set_optional_bool(v, d.pool.read_write_split); }},
     {"databases.max_db_connections", nullptr, nullptr,
      [](Database& d, std::string_view v) { return set_int(v, 0, kMaxPoolSize, d.max_db_connections); }},
     {"users.pool_mode", nullptr, nullptr, nullptr,
      [](User& u, std::string_view v) { return set_pool_mode(v, u.pool.pool_mode); }},
     {"users.pool_size", nullptr, nullptr, nullptr,
      [](User& u, std::string_view v) { return set_optional_int(v, 1, kMaxPoolSize, u.pool.pool_size); }},
+    {"users.read_write_split", nullptr, nullptr, nullptr,
+     [](User& u, std::string_view v) { return set_optional_bool(v, u.pool.read_write_split); }},
     {"users.max_user_connections", nullptr, nullptr, nullptr,
      [](User& u, std::string_view v) { return set_int(v, 0, kMaxPoolSize, u.max_user_connections); }},
 };
@@ -643,6 +654,7 @@ PoolSettings Config::pool_settings(std::string_view database_name, std::string_v
     s.pool_size = o.pool_size.value_or(d.pool_size.value_or(default_pool_size));
     s.min_pool_size = std::min(d.min_pool_size.value_or(min_pool_size), s.pool_size);
     s.reserve_pool_size = d.reserve_pool_size.value_or(reserve_pool_size);
+    s.read_write_split = o.read_write_split.value_or(d.read_write_split.value_or(read_write_split));
     s.max_db_connections = db != nullptr && db->max_db_connections >= 0 ? db->max_db_connections : max_db_connections;
     s.max_user_connections =
         u != nullptr && u->max_user_connections >= 0 ? u->max_user_connections : max_user_connections;

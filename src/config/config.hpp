@@ -42,6 +42,7 @@ struct PoolOverrides {
     std::optional<int> pool_size;
     std::optional<int> min_pool_size;
     std::optional<int> reserve_pool_size;
+    std::optional<bool> read_write_split;
 };
 
 // One [databases] line: the name clients ask for ("*": every other name).
@@ -68,6 +69,7 @@ struct PoolSettings {
     int max_db_connections = 0;    // 0: no limit
     int max_user_connections = 0;  // 0: no limit
     std::string server_database;   // the database name sent to servers
+    bool read_write_split = true;
 };
 
 struct Config {

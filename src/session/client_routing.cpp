@@ -29,7 +29,7 @@ bool ClientConn::splits_reads() const {
     if (!transaction_pooling() || pinned_ != nullptr || route_mode_ == RouteMode::Primary) return false;
     // pggate.route = replica is the client's own word, like a hint.
     if (route_mode_ == RouteMode::Replica) return true;
-    return worker_.config().read_write_split && !(wrote_ && worker_.config().read_your_writes);
+    return pool_->settings().read_write_split && !(wrote_ && worker_.config().read_your_writes);
 }
 
 bool ClientConn::parse_route_mode(std::string_view value, RouteMode& mode) {
@@ -157,7 +157,7 @@ bool ClientConn::next_segment_reads() {
 }
 
 void ClientConn::note_write(std::string_view sql) {
-    if (wrote_ || !transaction_pooling() || !worker_.config().read_write_split) return;
+    if (wrote_ || !transaction_pooling() || !pool_->settings().read_write_split) return;
     route::StatementKind kind = worker_.classify(sql).kind;
     if (kind == route::StatementKind::Write || kind == route::StatementKind::Unknown) wrote_ = true;
 }

@@ -227,3 +227,20 @@ TEST_CASE("routing: SET pggate.route and the startup parameter choose the node k
     CHECK_FALSE(refused.ok());
     CHECK(refused.error_sqlstate() == "22023");
 }
+
+TEST_CASE("routing: read_write_split per user and per database") {
+    PGGATE_ONLY();
+    TrustGuard guard{{"rt_noread"}};
+    cluster().admin_exec("drop role if exists rt_noread");
+    cluster().admin_exec("create role rt_noread login");
+    PggateOptions options = routing();
+    options.extra = "[databases]\nrt_alias = dbname=postgres read_write_split=off\n"
+                    "[users]\nrt_noread = read_write_split=off\n";
+    Pggate gate(options);
+    PgConn user_off(gate.conninfo("user=rt_noread"));
+    CHECK(on_replica(user_off, "select pg_is_in_recovery()") == "f");
+    PgConn db_off(gate.conninfo("dbname=rt_alias"));
+    CHECK(on_replica(db_off, "select pg_is_in_recovery()") == "f");
+    PgConn others(gate.conninfo());
+    CHECK(on_replica(others, "select pg_is_in_recovery()") == "t");
+}

@@ -80,10 +80,11 @@ TEST_CASE("[databases] and [users] lines are checked field by field") {
           "t.ini:4: app.pool_mode: \"statement\" is not a pool mode (use session or transaction)");
     CHECK(error_of("[databases]\napp = host=x\n") ==
           "t.ini:4: app.host: unknown key (use dbname, pool_mode, pool_size, min_pool_size, reserve_pool_size, "
-          "max_db_connections)");
+          "read_write_split, max_db_connections)");
     CHECK(error_of("[databases]\napp = dbname=\n") == "t.ini:4: app.dbname: must not be empty");
     CHECK(error_of("[users]\nalice = max_db_connections=3\n") ==
-          "t.ini:4: alice.max_db_connections: unknown key (use pool_mode, pool_size, max_user_connections)");
+          "t.ini:4: alice.max_db_connections: unknown key (use pool_mode, pool_size, read_write_split, "
+          "max_user_connections)");
     CHECK(error_of("[users]\nalice = pool_size=2 pool_size=3\n") == "t.ini:4: alice.pool_size: given twice");
     CHECK(error_of("[users]\nalice = pool_size=2\nalice = pool_size=3\n") ==
           "t.ini:5: alice: listed twice in [users] (first on line 4)");
@@ -139,4 +140,14 @@ TEST_CASE("read/write splitting settings") {
           "t.ini:3: load_balance: \"fastest\" is not a load balancing method (use round_robin, random or "
           "least_connections)");
     CHECK(error_of("read_only_functions = a,,b\n") == "t.ini:3: read_only_functions: empty entry in the function list");
+}
+
+TEST_CASE("read_write_split per database and per user") {
+    Config c = parse("read_write_split = on\n[databases]\nreports = read_write_split=off\n"
+                     "[users]\nanalyst = read_write_split=yes\n");
+    CHECK(c.pool_settings("app", "bob").read_write_split);
+    CHECK_FALSE(c.pool_settings("reports", "bob").read_write_split);
+    CHECK(c.pool_settings("reports", "analyst").read_write_split);
+    CHECK(error_of("[users]\nx = read_write_split=maybe\n") ==
+          "t.ini:4: x.read_write_split: \"maybe\" is not a boolean (use 1/0, on/off, true/false or yes/no)");
 }
