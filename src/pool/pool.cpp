@@ -222,7 +222,9 @@ void Pool::login_failed(Bytes error_frame) {
     auto waiters = std::move(waiting_);
     waiting_.clear();
     publish_counts();
-    for (auto& [client, since] : waiters) client->on_pool_error(last_failure_);
+    // A client that only came to read can go elsewhere; the rest get the failure.
+    for (auto& [client, since] : waiters)
+        if (!client->reroute_from(this)) client->on_pool_error(last_failure_);
 }
 
 void Pool::server_closed(session::ServerConn* server, session::ServerState was, const char* reason) {

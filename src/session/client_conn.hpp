@@ -57,6 +57,10 @@ public:
     void on_server_assigned(ServerConn* server);
     void on_pool_error(const char* sqlstate, const std::string& message);
     void on_pool_error(const Bytes& error_frame);
+    // `failed` (a replica's pool) cannot connect: a client waiting there to
+    // read, which has sent it nothing yet, waits in another pool instead.
+    // False if the client has nowhere else to go.
+    bool reroute_from(pool::Pool* failed);
 
     // Ends the client if it overstayed one of its timeouts.
     void check_timeouts(pool::Clock::time_point now);

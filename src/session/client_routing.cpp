@@ -85,6 +85,16 @@ pool::Pool* ClientConn::route_next() {
     return replica != nullptr && replica->accepting() ? replica : pool_;
 }
 
+bool ClientConn::reroute_from(pool::Pool* failed) {
+    if (state_ != ClientState::Waiting || wait_pool_ != failed || failed == pool_) return false;
+    // The failed pool now refuses (server_login_retry), so the choice falls
+    // on another replica or the primary.
+    wait_pool_ = route_next();
+    if (wait_pool_ == failed) wait_pool_ = pool_;
+    wait_pool_->acquire(this);
+    return true;
+}
+
 bool ClientConn::reads_only(std::string_view sql) {
     const route::Classification& c = worker_.classify(sql);
     route::RouteHint hint = c.hint == route::RouteHint::None && route_mode_ == RouteMode::Replica

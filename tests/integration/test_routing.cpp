@@ -244,3 +244,21 @@ TEST_CASE("routing: read_write_split per user and per database") {
     PgConn others(gate.conninfo());
     CHECK(on_replica(others, "select pg_is_in_recovery()") == "t");
 }
+
+TEST_CASE("routing: a read waiting for an unreachable replica goes elsewhere instead of failing") {
+    PGGATE_ONLY();
+    PggateOptions options = routing({"server_login_retry = 1"});
+    options.nodes = {"pg1 = host=127.0.0.1 port=" + std::to_string(cluster().primary_port()) + " role=primary",
+                     "gone = host=127.0.0.1 port=" + std::to_string(free_port()) + " role=replica",
+                     "pg2 = host=127.0.0.1 port=" + std::to_string(cluster().replica_ports()[0]) + " role=replica"};
+    Pggate gate(options);
+    std::set<std::string> seen;
+    for (int i = 0; i < 12; ++i) {
+        PgConn c(gate.conninfo());
+        PgResult r = c.exec("select pg_is_in_recovery()");
+        REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+        seen.insert(r.value(0, 0));
+        if (i == 5) sleep_for(1.2);  // past server_login_retry: the dead replica is tried again
+    }
+    CHECK(seen.count("t") == 1);  // the live replica served some
+}
