@@ -118,7 +118,8 @@ bool ClientConn::next_segment_reads() {
     evbuffer* in = bufferevent_get_input(bev_.get());
     const std::size_t len = evbuffer_get_length(in);
     std::size_t pos = 0;
-    bool parsed = false;
+    bool parsed = false;  // a Parse in this segment (an unnamed Bind needs one)
+    bool runs = false;    // a statement to run: a Parse, or a Bind of an earlier one
     while (pos < kMaxLookahead) {
         protocol::MessageHeader h;
         protocol::DecodeError err;
@@ -137,7 +138,7 @@ bool ClientConn::next_segment_reads() {
                 r.cstring();  // the statement's name
                 std::string_view sql = r.cstring();
                 if (r.failed() || !reads_only(sql)) return false;
-                parsed = true;
+                parsed = runs = true;
                 break;
             }
             case 'B': {
@@ -147,17 +148,17 @@ bool ClientConn::next_segment_reads() {
                 // A statement parsed earlier: its text decides. One parsed in
                 // this segment was read above.
                 if (auto it = stmts_.find(name); it != stmts_.end()) {
-                    ByteReader q(reinterpret_cast<const std::uint8_t*>(it->second->tail.data()), it->second->tail.size());
-                    if (!reads_only(q.cstring())) return false;
+                    if (!reads_only(it->second->sql())) return false;
                 } else if (!parsed) {
                     return false;
                 }
+                runs = true;
                 break;
             }
             case 'D': case 'E': case 'C': case 'H':
                 break;
             case 'S':
-                return parsed;
+                return runs;
             default:
                 return false;
         }

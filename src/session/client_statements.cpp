@@ -74,7 +74,8 @@ void ClientConn::note_parse(std::string_view name, std::string_view sql, bool ma
         if (const char* why = malformed ? "a malformed statement" : pin_reason(sql)) pin(why);
     if (!malformed) {
         note_session_ops(sql, name);
-        note_write(sql);
+        // A named statement writes when it runs (see Bind); an unnamed one runs now.
+        if (name.empty()) note_write(sql);
     }
 }
 
@@ -254,6 +255,7 @@ bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body)
             if (!r.failed() && !name.empty()) note_bind(name);
             auto it = r.failed() || name.empty() ? stmts_.end() : stmts_.find(std::string(name));
             if (it == stmts_.end()) break;  // unnamed, or unknown: the server reports it with the client's name
+            note_write(it->second->sql());
             ensure_prepared(it->second);
             send_to_server('B', {portal, nul, it->second->server_name, nul, rest_of(r, body)});
             return false;

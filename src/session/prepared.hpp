@@ -19,6 +19,8 @@ struct PreparedStatement {
     std::uint64_t id;
     std::string server_name;  // "pggate_<id>"
     std::string tail;         // the Parse body after the name: query, parameter types
+    // The statement's SQL text (the tail starts with it, NUL-terminated).
+    std::string_view sql() const { return tail.c_str(); }
     // A server has parsed it without error: an idle client's Parse of it can
     // be answered without a server.
     mutable bool accepted = false;

@@ -142,7 +142,7 @@ TEST_CASE("routing: read_write_split = off keeps everything on the primary") {
     CHECK(on_replica(c, "select pg_is_in_recovery()") == "f");
 }
 
-TEST_CASE("routing: pgbench -S is served by the replicas, TPC-B runs clean on the primary") {
+TEST_CASE("routing: pgbench -S (simple and prepared) is served by the replicas, TPC-B runs clean") {
     PGGATE_ONLY();
     {
         PgConn admin = cluster().admin();
@@ -165,23 +165,27 @@ TEST_CASE("routing: pgbench -S is served by the replicas, TPC-B runs clean on th
         return v;
     };
     Pggate gate(routing({"default_pool_size = 8", "max_client_conn = 100"}));
-    std::vector<long long> before = snapshot();
-    int rc = run_shell(env + "pgbench -n -S -M simple -c 32 -j 2 -T 5 -h 127.0.0.1 -p " + std::to_string(gate.port()) +
-                           " -U postgres rt_bench",
+    int rc = 0;
+    for (std::string mode : {"simple", "prepared"}) {
+        CAPTURE(mode);
+        std::vector<long long> before = snapshot();
+        rc = run_shell(env + "pgbench -n -S -M " + mode + " -c 32 -j 2 -T 5 -h 127.0.0.1 -p " +
+                           std::to_string(gate.port()) + " -U postgres rt_bench",
                        output);
-    INFO("pgbench:\n" << output);
-    CHECK(rc == 0);
-    long long tx = number_after(output, "number of transactions actually processed:");
-    CHECK(number_after(output, "number of failed transactions:") == 0);
-    // Statistics reach pg_stat_database when sessions report them (at the
-    // latest when idle for a second).
-    sleep_for(1.5);
-    std::vector<long long> after = snapshot();
-    long long on_replicas = 0;
-    for (std::size_t i = 1; i < after.size(); ++i) on_replicas += after[i] - before[i];
-    MESSAGE("pgbench -S: " << tx << " transactions, " << on_replicas << " commits on replicas, "
-                           << after[0] - before[0] << " on the primary");
-    CHECK(on_replicas >= tx * 95 / 100);
+        INFO("pgbench:\n" << output);
+        CHECK(rc == 0);
+        long long tx = number_after(output, "number of transactions actually processed:");
+        CHECK(number_after(output, "number of failed transactions:") == 0);
+        // Statistics reach pg_stat_database when sessions report them (at the
+        // latest when idle for a second).
+        sleep_for(1.5);
+        std::vector<long long> after = snapshot();
+        long long on_replicas = 0;
+        for (std::size_t i = 1; i < after.size(); ++i) on_replicas += after[i] - before[i];
+        MESSAGE("pgbench -S -M " << mode << ": " << tx << " transactions, " << on_replicas
+                                 << " commits on replicas, " << after[0] - before[0] << " on the primary");
+        CHECK(on_replicas >= tx * 95 / 100);
+    }
 
     rc = run_shell(env + "pgbench -n -M prepared -c 8 -j 2 -T 5 -h 127.0.0.1 -p " + std::to_string(gate.port()) +
                        " -U postgres rt_bench",
@@ -261,4 +265,25 @@ TEST_CASE("routing: a read waiting for an unreachable replica goes elsewhere ins
         if (i == 5) sleep_for(1.2);  // past server_login_retry: the dead replica is tried again
     }
     CHECK(seen.count("t") == 1);  // the live replica served some
+}
+
+TEST_CASE("routing: a prepared write counts for read_your_writes when it runs, not when it is prepared") {
+    PGGATE_ONLY();
+    Table t("rt_prep");
+    Pggate gate(routing());
+    PgConn c(gate.conninfo());
+    PgResult ins(PQprepare(c.get(), "ins", "insert into rt_prep (v) values ($1)", 1, nullptr));
+    REQUIRE(PQresultStatus(ins.get()) == PGRES_COMMAND_OK);
+    PgResult sel(PQprepare(c.get(), "sel", "select pg_is_in_recovery()", 0, nullptr));
+    REQUIRE(PQresultStatus(sel.get()) == PGRES_COMMAND_OK);
+    auto run_sel = [&] {
+        PgResult r(PQexecPrepared(c.get(), "sel", 0, nullptr, nullptr, nullptr, 0));
+        REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+        return r.value(0, 0);
+    };
+    CHECK(run_sel() == "t");
+    const char* params[] = {"5"};
+    PgResult done(PQexecPrepared(c.get(), "ins", 1, params, nullptr, nullptr, 0));
+    REQUIRE_MESSAGE(done.status() == PGRES_COMMAND_OK, done.describe());
+    CHECK(run_sel() == "f");
 }
