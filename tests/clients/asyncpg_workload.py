@@ -29,7 +29,7 @@ import zoneinfo
 import asyncpg
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from workload_common import TS_PROBE, Checks, parse_args, start_watchdog, zone_for, zone_text
+from workload_common import SETTINGS_QUERY, Checks, ClientBase, parse_args, start_watchdog, zone_for
 
 DRIVER = "asyncpg"
 ROWS_PER_ROUND = 70  # rows each client round leaves in the main table
@@ -48,19 +48,9 @@ def connect_kwargs(cfg):
     return kw
 
 
-class Client:
+class Client(ClientBase):
     def __init__(self, cfg, checks, index, table):
-        self.cfg = cfg
-        self.checks = checks
-        self.w = index
-        self.table = table
-        self.copy_table = table + "_copy"
-        self.app = f"{DRIVER}-w{index}"
-        self.zone = zone_for(index)[0]
-        self.expect = {}
-        self.who = ""
-        self.step = ""
-        self.pids = set()
+        super().__init__(DRIVER, cfg, checks, index, table)
         # Most clients keep asyncpg's default statement cache; every third
         # has room for 3 statements, so asyncpg keeps closing and re-preparing.
         self.cache_size = 3 if index % 3 == 2 else 100
@@ -72,31 +62,12 @@ class Client:
         return await asyncpg.connect(**connect_kwargs(self.cfg), statement_cache_size=self.cache_size,
                                      server_settings={"application_name": app or self.app, "TimeZone": zone})
 
-    def eq(self, what, actual, expected, key=None):
-        return self.checks.eq(self.who, self.step, what, actual, expected, key)
-
-    def true(self, what, cond, detail=""):
-        return self.checks.true(self.who, self.step, what, cond, detail)
-
     async def verify(self, conn, expect=None, label="session settings"):
         """The session's tracked settings are what this client set, whatever
         server answers (a cached prepared statement, and a simple query)."""
         expect = expect or self.expect
-        row = await conn.fetchrow("select current_setting('TimeZone'), current_setting('application_name'), "
-                                  f"{TS_PROBE}, current_setting('DateStyle'), current_setting('IntervalStyle'), "
-                                  "current_setting('client_encoding'), pg_backend_pid()")
-        tz, app, ts, datestyle, intervalstyle, encoding, pid = row
-        self.pids.add(pid)
-
-        # One problem shows in every later step: group by label and setting.
-        def check(setting, actual, expected):
-            self.eq(f"{label}: {setting}", actual, expected, key=("settings", label, setting.split(" ")[0]))
-        check("TimeZone", tz, expect["TimeZone"])
-        check("application_name", app, expect["application_name"])
-        check(f"timestamptz text in {expect['TimeZone']}", ts, zone_text(expect["TimeZone"]))
-        check("DateStyle", datestyle, expect.get("DateStyle", "ISO, MDY"))
-        check("IntervalStyle", intervalstyle, expect.get("IntervalStyle", "postgres"))
-        check("client_encoding", encoding, "UTF8")
+        row = await conn.fetchrow(SETTINGS_QUERY)
+        check = self.check_settings(row, expect, label)
         check("show timezone", await conn.fetchval("show timezone"), expect["TimeZone"])
         check("ParameterStatus TimeZone", conn.get_settings().TimeZone, expect["TimeZone"])
 
@@ -104,9 +75,6 @@ class Client:
         row = await conn.fetchrow(f"select count(*), coalesce(sum(n), 0) from {table or self.table} "
                                   "where worker = $1 and round = $2", self.w, r)
         return tuple(row)
-
-    def rid(self, r, k):
-        return self.w * 100000 + r * 10000 + k
 
     # ---- the workload ----
 

@@ -26,26 +26,16 @@ import psycopg2.errors
 import psycopg2.extras
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from workload_common import TS_PROBE, Checks, parse_args, start_watchdog, zone_for, zone_text
+from workload_common import SETTINGS_QUERY, Checks, ClientBase, parse_args, start_watchdog, zone_for
 
 DRIVER = "psycopg2"
 ROWS_PER_ROUND = 67  # rows each client round leaves in the main table
 COPY_ROWS_PER_ROUND = 250  # and in the copy table
 
 
-class Client:
+class Client(ClientBase):
     def __init__(self, cfg, checks, index, table):
-        self.cfg = cfg
-        self.checks = checks
-        self.w = index
-        self.table = table
-        self.copy_table = table + "_copy"
-        self.app = f"{DRIVER}-w{index}"
-        self.zone = zone_for(index)[0]
-        self.expect = {}
-        self.who = ""
-        self.step = ""
-        self.pids = set()
+        super().__init__(DRIVER, cfg, checks, index, table)
 
     # ---- helpers ----
 
@@ -53,31 +43,13 @@ class Client:
         zone = zone_for(self.w + index_offset)[0]
         return psycopg2.connect(self.cfg.dsn, application_name=app or self.app, options=f"-c TimeZone={zone}")
 
-    def eq(self, what, actual, expected, key=None):
-        return self.checks.eq(self.who, self.step, what, actual, expected, key)
-
-    def true(self, what, cond, detail=""):
-        return self.checks.true(self.who, self.step, what, cond, detail)
-
     def verify(self, conn, in_tx=False, expect=None, label="session settings"):
         """The session's tracked settings are what this client set, whatever
         server answers."""
         expect = expect or self.expect
         cur = conn.cursor()
-        cur.execute("select current_setting('TimeZone'), current_setting('application_name'), "
-                    f"{TS_PROBE}, current_setting('DateStyle'), current_setting('IntervalStyle'), "
-                    "current_setting('client_encoding'), pg_backend_pid()")
-        tz, app, ts, datestyle, intervalstyle, encoding, pid = cur.fetchone()
-        self.pids.add(pid)
-        # One problem shows in every later step: group by label and setting.
-        def check(setting, actual, expected):
-            self.eq(f"{label}: {setting}", actual, expected, key=("settings", label, setting.split(" ")[0]))
-        check("TimeZone", tz, expect["TimeZone"])
-        check("application_name", app, expect["application_name"])
-        check(f"timestamptz text in {expect['TimeZone']}", ts, zone_text(expect["TimeZone"]))
-        check("DateStyle", datestyle, expect.get("DateStyle", "ISO, MDY"))
-        check("IntervalStyle", intervalstyle, expect.get("IntervalStyle", "postgres"))
-        check("client_encoding", encoding, expect.get("client_encoding", "UTF8"))
+        cur.execute(SETTINGS_QUERY)
+        check = self.check_settings(cur.fetchone(), expect, label)
         cur.execute("show timezone")
         check("show timezone", cur.fetchone()[0], expect["TimeZone"])
         if not in_tx:
@@ -90,17 +62,7 @@ class Client:
         row = cur.fetchone()
         return row
 
-    def rid(self, r, k):
-        return self.w * 100000 + r * 10000 + k
-
     # ---- the workload ----
-
-    def run(self):
-        try:
-            for r in range(self.cfg.rounds):
-                self.round(r)
-        except Exception as e:  # a bug in the workload itself
-            self.checks.exception(f"client {self.w}", "client thread", e)
 
     def round(self, r):
         self.who = f"client {self.w} round {r}"

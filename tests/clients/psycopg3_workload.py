@@ -28,7 +28,7 @@ from psycopg import sql as pgsql
 from psycopg.types.json import Jsonb
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from workload_common import TS_PROBE, Checks, parse_args, start_watchdog, zone_for, zone_text
+from workload_common import SETTINGS_QUERY, Checks, ClientBase, parse_args, start_watchdog, zone_for
 
 DRIVER = "psycopg3"
 ROWS_PER_ROUND = 70  # rows each client round leaves in the main table
@@ -36,19 +36,9 @@ COPY_ROWS_PER_ROUND = 300  # and in the copy table
 PREPARED_LOOPS = 12
 
 
-class Client:
+class Client(ClientBase):
     def __init__(self, cfg, checks, index, table):
-        self.cfg = cfg
-        self.checks = checks
-        self.w = index
-        self.table = table
-        self.copy_table = table + "_copy"
-        self.app = f"{DRIVER}-w{index}"
-        self.zone = zone_for(index)[0]
-        self.expect = {}
-        self.who = ""
-        self.step = ""
-        self.pids = set()
+        super().__init__(DRIVER, cfg, checks, index, table)
         # How this client prepares: 0 = everything at once, 1 = on the second
         # run, 1000 = in effect only what is executed with prepare=True.
         self.threshold = (0, 1, 1000)[index % 3]
@@ -63,31 +53,12 @@ class Client:
         conn.prepared_max = self.prepared_max
         return conn
 
-    def eq(self, what, actual, expected, key=None):
-        return self.checks.eq(self.who, self.step, what, actual, expected, key)
-
-    def true(self, what, cond, detail=""):
-        return self.checks.true(self.who, self.step, what, cond, detail)
-
     def verify(self, conn, expect=None, label="session settings"):
         """The session's tracked settings are what this client set, whatever
         server answers. Runs prepared too, on clients that prepare everything."""
         expect = expect or self.expect
-        row = conn.execute("select current_setting('TimeZone'), current_setting('application_name'), "
-                           f"{TS_PROBE}, current_setting('DateStyle'), current_setting('IntervalStyle'), "
-                           "current_setting('client_encoding'), pg_backend_pid()").fetchone()
-        tz, app, ts, datestyle, intervalstyle, encoding, pid = row
-        self.pids.add(pid)
-
-        # One problem shows in every later step: group by label and setting.
-        def check(setting, actual, expected):
-            self.eq(f"{label}: {setting}", actual, expected, key=("settings", label, setting.split(" ")[0]))
-        check("TimeZone", tz, expect["TimeZone"])
-        check("application_name", app, expect["application_name"])
-        check(f"timestamptz text in {expect['TimeZone']}", ts, zone_text(expect["TimeZone"]))
-        check("DateStyle", datestyle, expect.get("DateStyle", "ISO, MDY"))
-        check("IntervalStyle", intervalstyle, expect.get("IntervalStyle", "postgres"))
-        check("client_encoding", encoding, expect.get("client_encoding", "UTF8"))
+        row = conn.execute(SETTINGS_QUERY).fetchone()
+        check = self.check_settings(row, expect, label)
         check("show timezone", conn.execute("show timezone").fetchone()[0], expect["TimeZone"])
         check("ParameterStatus TimeZone", conn.info.parameter_status("TimeZone"), expect["TimeZone"])
 
@@ -95,17 +66,7 @@ class Client:
         return conn.execute(f"select count(*), coalesce(sum(n), 0) from {table or self.table} "
                             "where worker = %s and round = %s", (self.w, r)).fetchone()
 
-    def rid(self, r, k):
-        return self.w * 100000 + r * 10000 + k
-
     # ---- the workload ----
-
-    def run(self):
-        try:
-            for r in range(self.cfg.rounds):
-                self.round(r)
-        except Exception as e:  # a bug in the workload itself
-            self.checks.exception(f"client {self.w}", "client thread", e)
 
     def round(self, r):
         self.who = f"client {self.w} round {r}"

@@ -1,6 +1,7 @@
 """Shared parts of the driver workloads in tests/clients: the command line,
-libpq-style DSN parsing, the failure log every check writes to, and a
-watchdog so that a hung workload ends with a report instead of a stuck test.
+libpq-style DSN parsing, the failure log every check writes to, what every
+client keeps and checks of its session, and a watchdog so that a hung
+workload ends with a report instead of a stuck test.
 
 Run the workloads with Debian's interpreter (/usr/bin/python3), which sees
 the python3-psycopg2, python3-psycopg and python3-asyncpg packages.
@@ -30,6 +31,10 @@ ZONES = [
 ]
 # (to_char, so that DateStyle does not change the text).
 TS_PROBE = "to_char('2020-06-01 12:00:00+00'::timestamptz, 'YYYY-MM-DD HH24:MI:SSOF')"
+# The session settings a client checks after every step, and its backend.
+SETTINGS_QUERY = ("select current_setting('TimeZone'), current_setting('application_name'), "
+                  f"{TS_PROBE}, current_setting('DateStyle'), current_setting('IntervalStyle'), "
+                  "current_setting('client_encoding'), pg_backend_pid()")
 
 
 def zone_for(index):
@@ -219,6 +224,60 @@ class Checks:
                 count, who, step, message = self._failures[key]
                 print(f"  FAIL [{who}] {step}: {message}" + (f"  (x{count})" if count > 1 else ""))
             return 1
+
+
+# ---- clients ----------------------------------------------------------------
+
+
+class ClientBase:
+    """What every workload client keeps (its index, tables, the settings it
+    expects) and the checks it reports through, with the step it is in."""
+
+    def __init__(self, driver, cfg, checks, index, table):
+        self.cfg = cfg
+        self.checks = checks
+        self.w = index
+        self.table = table
+        self.copy_table = table + "_copy"
+        self.app = f"{driver}-w{index}"
+        self.zone = zone_for(index)[0]
+        self.expect = {}
+        self.who = ""
+        self.step = ""
+        self.pids = set()
+
+    def eq(self, what, actual, expected, key=None):
+        return self.checks.eq(self.who, self.step, what, actual, expected, key)
+
+    def true(self, what, cond, detail=""):
+        return self.checks.true(self.who, self.step, what, cond, detail)
+
+    def rid(self, r, k):
+        return self.w * 100000 + r * 10000 + k
+
+    def run(self):
+        try:
+            for r in range(self.cfg.rounds):
+                self.round(r)
+        except Exception as e:  # a bug in the workload itself
+            self.checks.exception(f"client {self.w}", "client thread", e)
+
+    def check_settings(self, row, expect, label):
+        """Compares a SETTINGS_QUERY row with `expect`, and returns the check
+        function for the driver's own further checks. One problem shows in
+        every later step, so failures group by label and setting."""
+        tz, app, ts, datestyle, intervalstyle, encoding, pid = row
+        self.pids.add(pid)
+
+        def check(setting, actual, expected):
+            self.eq(f"{label}: {setting}", actual, expected, key=("settings", label, setting.split(" ")[0]))
+        check("TimeZone", tz, expect["TimeZone"])
+        check("application_name", app, expect["application_name"])
+        check(f"timestamptz text in {expect['TimeZone']}", ts, zone_text(expect["TimeZone"]))
+        check("DateStyle", datestyle, expect.get("DateStyle", "ISO, MDY"))
+        check("IntervalStyle", intervalstyle, expect.get("IntervalStyle", "postgres"))
+        check("client_encoding", encoding, expect.get("client_encoding", "UTF8"))
+        return check
 
 
 def start_watchdog(checks, seconds):
