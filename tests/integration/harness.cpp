@@ -993,6 +993,13 @@ Pggate::~Pggate() {
     remove_dir();
 }
 
+Pggate transaction_pool(int pool_size, const std::vector<std::string>& extra) {
+    std::vector<std::string> settings{"pool_mode = transaction", "auth_type = trust",
+                                      "default_pool_size = " + std::to_string(pool_size), "workers = 1"};
+    settings.insert(settings.end(), extra.begin(), extra.end());
+    return Pggate(std::move(settings));
+}
+
 // ---- shell commands ------------------------------------------------------------------
 
 int run_shell(const std::string& command, std::string& output) {

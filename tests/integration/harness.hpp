@@ -302,6 +302,11 @@ private:
     bool keep_dir_ = false;
 };
 
+// Transaction pooling with trust, `pool_size` servers per pool and one
+// worker, so that clients share servers as a test arranges; `extra` adds
+// [pggate] lines.
+Pggate transaction_pool(int pool_size, const std::vector<std::string>& extra = {});
+
 // ---- shell commands -----------------------------------------------------------
 
 // Runs `command` with sh, stderr joined to stdout: its exit status (-1 if it

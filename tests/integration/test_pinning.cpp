@@ -10,15 +10,6 @@
 
 using namespace pggate::test;
 
-namespace {
-
-Pggate transaction_pool(int size) {
-    return Pggate(std::vector<std::string>{"pool_mode = transaction", "auth_type = trust",
-                                           "default_pool_size = " + std::to_string(size), "workers = 1"});
-}
-
-}  // namespace
-
 TEST_CASE("replay: SETs follow their client across a shared server, with transaction semantics") {
     PGGATE_ONLY();
     Pggate gate = transaction_pool(1);
@@ -144,8 +135,7 @@ TEST_CASE("pinning: named prepared statements work and are gone for the next cli
 
 TEST_CASE("pinning: a named statement that pins, prepared while every server is busy, pins at its Parse") {
     PGGATE_ONLY();
-    Pggate gate(std::vector<std::string>{"pool_mode = transaction", "auth_type = trust", "default_pool_size = 1",
-                                         "workers = 1", "query_wait_timeout = 2"});
+    Pggate gate = transaction_pool(1, {"query_wait_timeout = 2"});
     PgConn holder(gate.conninfo());
     PgConn a(gate.conninfo());
     holder.exec_ok("begin");

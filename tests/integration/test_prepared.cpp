@@ -13,11 +13,6 @@ using namespace pggate::test;
 
 namespace {
 
-Pggate shared_server_pool(int size = 1) {
-    return Pggate(std::vector<std::string>{"pool_mode = transaction", "auth_type = trust",
-                                           "default_pool_size = " + std::to_string(size), "workers = 1"});
-}
-
 std::string run_prepared(PgConn& c, const char* name, const std::string& arg) {
     const char* params[] = {arg.c_str()};
     PgResult r(PQexecPrepared(c.get(), name, 1, params, nullptr, nullptr, 0));
@@ -29,7 +24,7 @@ std::string run_prepared(PgConn& c, const char* name, const std::string& arg) {
 
 TEST_CASE("prepared: two clients, one server, same statement name, different statements") {
     PGGATE_ONLY();
-    Pggate gate = shared_server_pool(1);
+    Pggate gate = transaction_pool(1);
     PgConn a(gate.conninfo());
     PgConn b(gate.conninfo());
     PgResult pa(PQprepare(a.get(), "s", "select $1::int * 10", 1, nullptr));
@@ -46,7 +41,7 @@ TEST_CASE("prepared: two clients, one server, same statement name, different sta
 
 TEST_CASE("prepared: a statement prepared on one server is used after the client moved to another") {
     PGGATE_ONLY();
-    Pggate gate = shared_server_pool(2);
+    Pggate gate = transaction_pool(2);
     PgConn a(gate.conninfo());
     PgResult p(PQprepare(a.get(), "moves", "select $1::int + 100", 1, nullptr));
     REQUIRE(PQresultStatus(p.get()) == PGRES_COMMAND_OK);
@@ -62,7 +57,7 @@ TEST_CASE("prepared: a statement prepared on one server is used after the client
 
 TEST_CASE("prepared: PostgreSQL's errors for unknown, duplicate and failed statements") {
     PGGATE_ONLY();
-    Pggate gate = shared_server_pool(1);
+    Pggate gate = transaction_pool(1);
     PgConn a(gate.conninfo());
     const char* params[] = {"1"};
     PgResult missing(PQexecPrepared(a.get(), "nope", 1, params, nullptr, nullptr, 0));
@@ -92,7 +87,7 @@ TEST_CASE("prepared: PostgreSQL's errors for unknown, duplicate and failed state
 
 TEST_CASE("prepared: a pipeline that prepares and uses statements, with an error in the middle") {
     PGGATE_ONLY();
-    Pggate gate = shared_server_pool(1);
+    Pggate gate = transaction_pool(1);
     PgConn other(gate.conninfo());
     PgConn a(gate.conninfo());
     REQUIRE(PQenterPipelineMode(a.get()) == 1);
@@ -131,8 +126,7 @@ TEST_CASE("prepared: a pipeline that prepares and uses statements, with an error
 TEST_CASE("prepared: DEALLOCATE succeeds where the statement's text would no longer parse") {
     // One server that keeps one statement: preparing the next one evicts the
     // last, so each DEALLOCATE below meets a server that lacks its statement.
-    Pggate gate(std::vector<std::string>{"pool_mode = transaction", "auth_type = trust", "default_pool_size = 1",
-                                         "workers = 1", "max_prepared_statements = 1"});
+    Pggate gate = transaction_pool(1, {"max_prepared_statements = 1"});
     PgConn a(gate.conninfo());
     auto prepare = [&](const char* name, const char* sql) {
         PgResult r(PQprepare(a.get(), name, sql, 0, nullptr));
@@ -178,7 +172,7 @@ std::pair<std::string, int> pgbench(int port, const std::string& args) {
 
 TEST_CASE("prepared: pgbench -M prepared, 16 clients on 3 servers, transaction pooling") {
     PGGATE_ONLY();
-    Pggate gate = shared_server_pool(3);
+    Pggate gate = transaction_pool(3);
     REQUIRE(pgbench(cluster().primary_port(), "-q -i -s 1").second == 0);
     auto [out, status] = pgbench(gate.port(), "-n -S -M prepared -c 16 -j 2 -T 4");
     CAPTURE(out);
@@ -192,7 +186,7 @@ TEST_CASE("prepared: pgbench TPC-B -M prepared with more clients per thread than
     // preparing BEGIN while the others hold every server in a transaction
     // must be answered without a server.
     PGGATE_ONLY();
-    Pggate gate = shared_server_pool(2);
+    Pggate gate = transaction_pool(2);
     REQUIRE(pgbench(cluster().primary_port(), "-q -i -s 1").second == 0);
     auto [out, status] = pgbench(gate.port(), "-n -M prepared -c 8 -j 1 -T 4");
     CAPTURE(out);

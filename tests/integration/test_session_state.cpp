@@ -86,8 +86,7 @@ TEST_CASE("session state: a statement name used again no longer resets what its 
 TEST_CASE("session state: SET and RESET ALL in named prepared statements follow their client, unpinned") {
     PGGATE_ONLY();
     // One server; a pinned client would keep it and the other would wait in vain.
-    Pggate gate(std::vector<std::string>{"pool_mode = transaction", "auth_type = trust", "default_pool_size = 1",
-                                         "workers = 1", "query_wait_timeout = 5"});
+    Pggate gate = transaction_pool(1, {"query_wait_timeout = 5"});
     PgConn a(gate.conninfo("options='-c work_mem=3MB'"));
     PgConn b(gate.conninfo());
     const std::string default_work_mem = b.scalar("show work_mem");

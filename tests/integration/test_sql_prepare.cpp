@@ -10,15 +10,6 @@
 
 using namespace pggate::test;
 
-namespace {
-
-Pggate transaction_pool(int size) {
-    return Pggate(std::vector<std::string>{"pool_mode = transaction", "auth_type = trust",
-                                           "default_pool_size = " + std::to_string(size), "workers = 1"});
-}
-
-}  // namespace
-
 TEST_CASE("sql prepare: two clients on one server use the same name for different statements") {
     Pggate gate = transaction_pool(1);
     PgConn a(gate.conninfo());
