@@ -1,6 +1,7 @@
 // PostgreSQL lexical rules as documented in "Lexical Structure" (SQL Syntax).
 #include "route/sql_lexer.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace pggate::route {
@@ -198,6 +199,12 @@ private:
 };
 
 }  // namespace
+
+bool mentions(std::string_view sql, std::string_view lower_word) {
+    auto it = std::search(sql.begin(), sql.end(), lower_word.begin(), lower_word.end(),
+                          [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+    return it != sql.end();
+}
 
 LexResult lex_sql(std::string_view sql, std::size_t max_tokens) { return Lexer(sql, max_tokens).run(); }
 

@@ -38,6 +38,10 @@ inline bool is_punct(std::span<const Token> st, std::size_t i, std::string_view 
     return i < st.size() && st[i].kind == TokenKind::Punct && st[i].text == p;
 }
 
+// Whether `lower_word` (lower case) appears anywhere in `sql`, in any case:
+// a cheap test before tokenizing text that must name it to matter.
+bool mentions(std::string_view sql, std::string_view lower_word);
+
 // Tokenizes `sql`, stopping after `max_tokens` tokens per statement (the
 // rest of a long statement is skipped, but still split correctly).
 LexResult lex_sql(std::string_view sql, std::size_t max_tokens = 64);

@@ -321,14 +321,17 @@ bool ClientConn::choose_auth_method() {
     const auth::HbaRule* rule =
         rules == nullptr ? nullptr
                          : auth::match_hba(*rules, {local, false, local ? nullptr : address_.get(), database_, user_});
-    char host[INET6_ADDRSTRLEN] = "[local]";
-    if (address_.family() == AF_INET)
-        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address_.get())->sin_addr, host, sizeof host);
-    else if (address_.family() == AF_INET6)
-        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address_.get())->sin6_addr, host, sizeof host);
-    const std::string who = "host \"" + std::string(host) + "\", user \"" + user_ + "\", database \"" + database_ + "\"";
+    // The connection as PostgreSQL names it in a refusal.
+    auto who = [&] {
+        char host[INET6_ADDRSTRLEN] = "[local]";
+        if (address_.family() == AF_INET)
+            inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address_.get())->sin_addr, host, sizeof host);
+        else if (address_.family() == AF_INET6)
+            inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address_.get())->sin6_addr, host, sizeof host);
+        return "host \"" + std::string(host) + "\", user \"" + user_ + "\", database \"" + database_ + "\"";
+    };
     if (rule == nullptr) {
-        fail_client("28000", "no pg_hba.conf entry for " + who + ", no encryption");
+        fail_client("28000", "no pg_hba.conf entry for " + who() + ", no encryption");
         return false;
     }
     switch (rule->method) {
@@ -336,7 +339,7 @@ bool ClientConn::choose_auth_method() {
         case auth::HbaMethod::Password: auth_type_ = config::AuthType::Plain; return true;
         case auth::HbaMethod::Md5: auth_type_ = config::AuthType::Md5; return true;
         case auth::HbaMethod::ScramSha256: auth_type_ = config::AuthType::ScramSha256; return true;
-        case auth::HbaMethod::Reject: fail_client("28000", "pg_hba.conf rejects connection for " + who); return false;
+        case auth::HbaMethod::Reject: fail_client("28000", "pg_hba.conf rejects connection for " + who()); return false;
         case auth::HbaMethod::Cert:
             fail_client("28000", "certificate authentication failed for user \"" + user_ + "\": the connection does not use TLS");
             return false;

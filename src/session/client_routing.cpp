@@ -26,7 +26,8 @@ constexpr std::size_t kMaxLookahead = 64 * 1024;
 }  // namespace
 
 bool ClientConn::splits_reads() const {
-    if (!transaction_pooling() || pinned_ != nullptr || route_mode_ == RouteMode::Primary) return false;
+    if (!transaction_pooling() || pinned_ != nullptr || route_mode_ == RouteMode::Primary || !worker_.has_replicas())
+        return false;
     // pggate.route = replica is the client's own word, like a hint.
     if (route_mode_ == RouteMode::Replica) return true;
     return pool_->settings().read_write_split && !(wrote_ && worker_.config().read_your_writes);
@@ -43,6 +44,7 @@ bool ClientConn::parse_route_mode(std::string_view value, RouteMode& mode) {
 }
 
 bool ClientConn::answer_route_setting(std::string_view sql, char status) {
+    if (!route::mentions(sql, "pggate")) return false;
     route::LexResult lexed = route::lex_sql(sql, 8);
     if (!lexed.complete || lexed.statements.size() != 1) return false;
     const route::Statement& st = lexed.statements[0];
@@ -168,7 +170,8 @@ bool ClientConn::next_segment_reads() {
 }
 
 void ClientConn::note_write(std::string_view sql) {
-    if (wrote_ || !transaction_pooling() || !pool_->settings().read_write_split) return;
+    // Only read_your_writes asks; without replicas nothing would read it.
+    if (wrote_ || !worker_.config().read_your_writes || !splits_reads()) return;
     route::StatementKind kind = worker_.classify(sql).kind;
     if (kind == route::StatementKind::Write || kind == route::StatementKind::Unknown) wrote_ = true;
 }

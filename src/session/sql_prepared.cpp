@@ -1,8 +1,6 @@
 // Name rewriting and completion tracking of SQL-level prepared statements.
 #include "session/sql_prepared.hpp"
 
-#include <algorithm>
-#include <cctype>
 #include <limits>
 
 #include "route/sql_lexer.hpp"
@@ -17,13 +15,6 @@ using route::TokenKind;
 
 bool is_name(const Statement& st, std::size_t i) {
     return i < st.size() && (st[i].kind == TokenKind::Word || st[i].kind == TokenKind::QuotedIdent);
-}
-
-bool mentions_prepare(std::string_view sql) {
-    static constexpr std::string_view kWord = "prepare";
-    auto it = std::search(sql.begin(), sql.end(), kWord.begin(), kWord.end(),
-                          [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
-    return it != sql.end();
 }
 
 struct Replacement {
@@ -44,7 +35,7 @@ std::optional<SqlPrepared::Plan> SqlPrepared::rewrite(std::string_view sql, bool
 std::optional<SqlPrepared::Plan> SqlPrepared::plan_for(std::string_view sql, bool whole_query,
                                                        const std::function<std::uint64_t()>& new_id,
                                                        std::vector<Pending>& pending) {
-    if (by_name_.empty() && !(whole_query && mentions_prepare(sql))) return std::nullopt;
+    if (by_name_.empty() && !(whole_query && route::mentions(sql, "prepare"))) return std::nullopt;
     route::LexResult lexed = route::lex_sql(sql, std::numeric_limits<std::size_t>::max());
     if (!lexed.complete) return std::nullopt;
 

@@ -129,6 +129,7 @@ public:
     // and the replica a read goes to next (nullopt: none configured).
     const route::Classification& classify(std::string_view sql) { return classifications_.classify(sql, functions_); }
     std::optional<std::uint32_t> pick_replica(const std::string& database, const std::string& user);
+    bool has_replicas() const { return !replica_slots_.empty(); }
 
 private:
     static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
