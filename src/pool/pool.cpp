@@ -116,7 +116,6 @@ Pool::Limit Pool::take_place(std::uint32_t pool_limit) {
         shm.give_back_server(entries_.pool, w);
         return Limit::User;
     }
-    ++servers_;
     return Limit::None;
 }
 
@@ -124,7 +123,6 @@ void Pool::give_back_place() {
     const shm::Segment& shm = worker_.shm();
     const std::uint32_t w = worker_.index();
     for (std::uint32_t entry : {entries_.pool, entries_.database, entries_.user}) shm.give_back_server(entry, w);
-    --servers_;
 }
 
 void Pool::open_one() {

@@ -105,8 +105,7 @@ private:
     config::PoolSettings settings_;
     std::deque<std::pair<session::ClientConn*, Clock::time_point>> waiting_;
     std::vector<session::ServerConn*> idle_;
-    std::uint32_t servers_ = 0;     // places taken in shm by this worker
-    std::uint32_t connecting_ = 0;  // of those, still logging in
+    std::uint32_t connecting_ = 0;  // servers logging in, resetting or being checked
     std::uint32_t active_ = 0;
     // This pool's waiters with no server on its way, published in the
     // starved count of the entry whose limit stopped them.
