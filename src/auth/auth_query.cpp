@@ -4,12 +4,11 @@
 // fails only its own.
 #include "auth/auth_query.hpp"
 
-#include <netdb.h>
-
 #include <cstdio>
 #include <deque>
 
 #include "auth/auth_file.hpp"
+#include "core/clock.hpp"
 #include "core/log.hpp"
 
 namespace pggate::auth {
@@ -26,11 +25,6 @@ using PgConnPtr = std::unique_ptr<PGconn, PqFinish>;
 using PgResultPtr = std::unique_ptr<PGresult, PqClear>;
 
 using Clock = LookupTable::Clock;
-
-timeval to_timeval(double seconds) {
-    auto whole = static_cast<time_t>(seconds);
-    return {whole, static_cast<suseconds_t>((seconds - static_cast<double>(whole)) * 1e6)};
-}
 
 std::string seconds_text(double seconds) {
     char buf[32];
@@ -85,10 +79,8 @@ AuthQuerySettings auth_query_settings(const config::Config& config, const Creden
     }
     if (!primary) {
         if (s.setup_error.empty()) s.setup_error = "the address of node " + node.name + " is unknown";
-    } else if (primary->family() != AF_UNIX) {
-        char ip[NI_MAXHOST];
-        if (getnameinfo(primary->get(), primary->length, ip, sizeof ip, nullptr, 0, NI_NUMERICHOST) == 0)
-            s.hostaddr = ip;
+    } else {
+        s.hostaddr = net::numeric_host(*primary);
     }
     return s;
 }

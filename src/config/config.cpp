@@ -249,6 +249,13 @@ std::string set_optional_int(std::string_view value, long long lo, long long hi,
     return what;
 }
 
+std::string set_replica_fallback(Config& c, std::string_view value) {
+    if (iequals(value, "primary")) c.replica_fallback = ReplicaFallback::Primary;
+    else if (iequals(value, "error")) c.replica_fallback = ReplicaFallback::Error;
+    else return quoted(value) + " is not a replica_fallback (use primary or error)";
+    return {};
+}
+
 std::string set_load_balance(Config& c, std::string_view value) {
     if (iequals(value, "round_robin")) c.load_balance = LoadBalance::RoundRobin;
     else if (iequals(value, "random")) c.load_balance = LoadBalance::Random;
@@ -353,6 +360,26 @@ constexpr KeySpec kKeys[] = {
     {"pggate.load_balance", set_load_balance, nullptr},
     {"pggate.read_your_writes", [](Config& c, std::string_view v) { return set_bool(v, c.read_your_writes); }, nullptr},
     {"pggate.read_only_functions", set_read_only_functions, nullptr},
+    {"pggate.max_replica_lag",
+     [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.max_replica_lag); }, nullptr},
+    {"pggate.max_replica_lag_bytes",
+     [](Config& c, std::string_view v) { return set_int(v, 0, 1LL << 50, c.max_replica_lag_bytes); }, nullptr},
+    {"pggate.replica_fallback", set_replica_fallback, nullptr},
+    {"pggate.health_check_period",
+     [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.health_check_period); }, nullptr},
+    {"pggate.health_check_timeout",
+     [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.health_check_timeout); }, nullptr},
+    {"pggate.health_check_user", [](Config& c, std::string_view v) { return set_string(v, c.health_check_user); },
+     nullptr},
+    {"pggate.health_check_dbname", [](Config& c, std::string_view v) { return set_non_empty(v, c.health_check_dbname); },
+     nullptr},
+    {"pggate.health_check_max_retries",
+     [](Config& c, std::string_view v) { return set_int(v, 0, 1000, c.health_check_max_retries); }, nullptr},
+    {"pggate.health_check_retry_delay",
+     [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.health_check_retry_delay); },
+     nullptr},
+    {"pggate.lag_check_period",
+     [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.lag_check_period); }, nullptr},
     {"pggate.max_prepared_statements",
      [](Config& c, std::string_view v) { return set_int(v, 0, 100000, c.max_prepared_statements); }, nullptr},
     {"pggate.query_wait_timeout",
@@ -558,6 +585,10 @@ struct Parser {
             return;
         }
         if (!first_time("nodes", name)) return;
+        if (config_.nodes.size() == kMaxNodes) {
+            fail(name, "more than " + std::to_string(kMaxNodes) + " nodes");
+            return;
+        }
         Node node;
         node.name = name;
         if (!read_fields("nodes", name, value, node)) return;

@@ -3,6 +3,7 @@
 // the file, the line and the key.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -26,6 +27,11 @@ enum class AuthType { Passthrough, Trust, Plain, Md5, ScramSha256, Hba };
 inline constexpr std::string_view kDefaultAuthQuery =
     "SELECT rolname, CASE WHEN rolvaliduntil IS NULL OR rolvaliduntil > pg_catalog.now() THEN rolpassword END "
     "FROM pg_catalog.pg_authid WHERE rolname = $1 AND rolcanlogin";
+
+// The most [nodes] lines a configuration may have.
+constexpr std::size_t kMaxNodes = 64;
+
+enum class ReplicaFallback { Primary, Error };
 
 struct Node {
     std::string name;
@@ -132,8 +138,30 @@ struct Config {
     // Read/write splitting (transaction pooling): reads go to replicas.
     bool read_write_split = true;
     LoadBalance load_balance = LoadBalance::RoundRobin;
-    // A client that has written reads from the primary from then on.
+    // After a client's write commits, its reads go only to replicas that have
+    // replayed the primary's WAL position sampled after the commit.
     bool read_your_writes = true;
+    // A replica further behind the primary than this is not read from
+    // (seconds, bytes; 0: no limit).
+    double max_replica_lag = 0.0;
+    long long max_replica_lag_bytes = 0;
+    // With no replica fit to read from: the primary serves the read, or the
+    // client gets an error.
+    ReplicaFallback replica_fallback = ReplicaFallback::Primary;
+
+    // The health process: checks of every node as health_check_user in
+    // health_check_dbname (empty user: libpq's default, the OS user), every
+    // health_check_period seconds (0: no health process), each within
+    // health_check_timeout; a node is down after health_check_max_retries
+    // further failed checks health_check_retry_delay apart. Role and WAL
+    // positions are sampled every lag_check_period seconds (0: with each check).
+    double health_check_period = 5.0;
+    double health_check_timeout = 5.0;
+    std::string health_check_user;
+    std::string health_check_dbname = "postgres";
+    int health_check_max_retries = 2;
+    double health_check_retry_delay = 1.0;
+    double lag_check_period = 0.2;
     // Functions besides the built-in read-only ones that write nothing
     // ("name" or "schema.name", lower case).
     std::vector<std::string> read_only_functions;

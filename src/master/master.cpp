@@ -20,6 +20,7 @@
 #include "config/log_target.hpp"
 #include "config/reload.hpp"
 #include "core/log.hpp"
+#include "health/health.hpp"
 #include "master/channel.hpp"
 #include "session/worker.hpp"
 
@@ -64,9 +65,9 @@ int Master::run() {
     if (!signal_fd_) throw std::runtime_error(std::string("signalfd() failed: ") + std::strerror(errno));
     signal(SIGPIPE, SIG_IGN);
 
-    children_.resize(workers_);
+    children_.resize(workers_ + 1);  // the workers, then the health process
     log_info("pggate %s starting %u workers", PGGATE_VERSION, workers_);
-    for (std::uint32_t i = 0; i < workers_; ++i) spawn(i);
+    for (std::uint32_t i = 0; i < children_.size(); ++i) spawn(i);
 
     while (true) {
         std::int64_t now = now_ms();
@@ -76,7 +77,7 @@ int Master::run() {
             signal_children(SIGKILL);
             stop_deadline_ms_ = now + 1000;
         }
-        for (std::uint32_t i = 0; i < workers_; ++i) {
+        for (std::uint32_t i = 0; i < children_.size(); ++i) {
             Child& c = children_[i];
             if (!stopping_ && c.pid == 0 && !c.fatal && c.respawn_at_ms >= 0 && now >= c.respawn_at_ms)
                 spawn(i);
@@ -122,13 +123,13 @@ int Master::poll_timeout_ms(std::int64_t now) const {
 void Master::spawn(std::uint32_t index) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        log_error("socketpair() failed (worker %u channel): %s", index, std::strerror(errno));
+        log_error("socketpair() failed (%s channel): %s", child_name(index).c_str(), std::strerror(errno));
         children_[index].respawn_at_ms = now_ms() + kMaxBackoffMs;
         return;
     }
     pid_t pid = fork();
     if (pid < 0) {
-        log_error("fork() failed (worker %u): %s", index, std::strerror(errno));
+        log_error("fork() failed (%s): %s", child_name(index).c_str(), std::strerror(errno));
         close(sv[0]);
         close(sv[1]);
         children_[index].respawn_at_ms = now_ms() + kMaxBackoffMs;
@@ -141,7 +142,13 @@ void Master::spawn(std::uint32_t index) {
         sigset_t set = handled_signals();
         sigprocmask(SIG_UNBLOCK, &set, nullptr);
         signal(SIGCHLD, SIG_DFL);
-        signal(SIGHUP, SIG_IGN);  // reloads reach workers through the channel
+        signal(SIGHUP, SIG_IGN);  // reloads reach children through the channel
+        fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+        if (index == workers_) {
+            listeners_.tcp.clear();
+            listeners_.unix_socket.reset();
+            health::health_main(health::HealthSetup{config_, shm_, UniqueFd(sv[1])});
+        }
 
         session::WorkerSetup setup;
         setup.index = index;
@@ -151,7 +158,6 @@ void Master::spawn(std::uint32_t index) {
         if (listeners_.unix_socket) setup.listen_fds.push_back(std::move(listeners_.unix_socket));
         listeners_.tcp.clear();  // other workers' sockets
         setup.channel.reset(sv[1]);
-        fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
         session::worker_main(std::move(setup));
     }
     close(sv[1]);
@@ -160,7 +166,7 @@ void Master::spawn(std::uint32_t index) {
     c.channel.reset(sv[0]);
     c.started_ms = now_ms();
     c.respawn_at_ms = -1;
-    log_info("worker %u started with pid %d", index, static_cast<int>(pid));
+    log_info("%s started with pid %d", child_name(index).c_str(), static_cast<int>(pid));
 }
 
 void Master::reap() {
@@ -173,18 +179,20 @@ void Master::reap() {
         Child& c = *it;
         c.pid = 0;
         c.channel.reset();
-        shm_.reclaim_worker(index);
+        const bool worker = index < workers_;
+        if (worker) shm_.reclaim_worker(index);
+        const std::string name = child_name(index);
 
         bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == 2;
         if (WIFSIGNALED(status))
-            log_warning("worker %u (pid %d) killed by signal %d", index, static_cast<int>(pid), WTERMSIG(status));
+            log_warning("%s (pid %d) killed by signal %d", name.c_str(), static_cast<int>(pid), WTERMSIG(status));
         else if (!stopping_ || WEXITSTATUS(status) != 0)
-            log_warning("worker %u (pid %d) exited with code %d", index, static_cast<int>(pid), WEXITSTATUS(status));
+            log_warning("%s (pid %d) exited with code %d", name.c_str(), static_cast<int>(pid), WEXITSTATUS(status));
         if (stopping_) continue;
         if (fatal) {
-            log_error("worker %u failed fatally; not respawning it", index);
+            log_error("%s failed fatally; not respawning it", name.c_str());
             c.fatal = true;
-            if (std::all_of(children_.begin(), children_.end(), [](const Child& ch) { return ch.fatal; })) {
+            if (worker && std::all_of(children_.begin(), children_.begin() + workers_, [](const Child& ch) { return ch.fatal; })) {
                 log_error("every worker failed fatally; stopping");
                 exit_code_ = 2;
                 start_shutdown(SIGINT);
@@ -195,8 +203,8 @@ void Master::reap() {
         c.backoff_ms = now - c.started_ms >= kStableAfterMs ? 0 : std::clamp(c.backoff_ms * 2, kFirstBackoffMs, kMaxBackoffMs);
         c.respawn_at_ms = now + c.backoff_ms;
         ++c.restarts;
-        shm_.worker(index).restarts.store(c.restarts, std::memory_order_relaxed);
-        log_info("worker %u respawns in %d ms", index, c.backoff_ms);
+        if (worker) shm_.worker(index).restarts.store(c.restarts, std::memory_order_relaxed);
+        log_info("%s respawns in %d ms", name.c_str(), c.backoff_ms);
     }
 }
 
@@ -224,7 +232,7 @@ void Master::reload() {
     log_configure(config::log_target(config_, log_quiet()));
     for (Child& c : children_)
         if (c.pid != 0 && !write_channel_frame(c.channel.get(), text))
-            log_warning("reload: could not send the configuration to worker pid %d", static_cast<int>(c.pid));
+            log_warning("reload: could not send the configuration to child pid %d", static_cast<int>(c.pid));
     log_info("configuration reloaded from %s", config_path_.c_str());
 }
 
@@ -247,6 +255,10 @@ void Master::start_shutdown(int sig) {
 void Master::signal_children(int sig) {
     for (const Child& c : children_)
         if (c.pid != 0) kill(c.pid, sig);
+}
+
+std::string Master::child_name(std::uint32_t index) const {
+    return index == workers_ ? std::string("health process") : "worker " + std::to_string(index);
 }
 
 bool Master::any_child_alive() const {

@@ -43,6 +43,7 @@ private:
     void start_shutdown(int sig);
     void signal_children(int sig);
     bool any_child_alive() const;
+    std::string child_name(std::uint32_t index) const;
     int poll_timeout_ms(std::int64_t now) const;
 
     std::string config_path_;
@@ -51,7 +52,7 @@ private:
     net::Listeners listeners_;
     shm::Segment shm_;
     UniqueFd signal_fd_;
-    std::vector<Child> children_;
+    std::vector<Child> children_;  // workers_ workers, then the health process
     bool stopping_ = false;
     std::int64_t stop_deadline_ms_ = 0;
     int exit_code_ = 0;

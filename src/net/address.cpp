@@ -43,4 +43,11 @@ std::optional<SocketAddress> resolve_node(const config::Node& node) {
     return a;
 }
 
+std::string numeric_host(const SocketAddress& address) {
+    if (address.family() == AF_UNIX) return {};
+    char ip[NI_MAXHOST];
+    if (getnameinfo(address.get(), address.length, ip, sizeof ip, nullptr, 0, NI_NUMERICHOST) != 0) return {};
+    return ip;
+}
+
 }  // namespace pggate::net

@@ -22,4 +22,8 @@ struct SocketAddress {
 // logged reason when it cannot be resolved.
 std::optional<SocketAddress> resolve_node(const config::Node& node);
 
+// The IP address of `address` as text, for libpq's hostaddr; empty for a
+// Unix socket.
+std::string numeric_host(const SocketAddress& address);
+
 }  // namespace pggate::net

@@ -495,9 +495,14 @@ void ClientConn::read_idle() {
         if (evbuffer_get_length(in) > 0) read_idle();
         return;
     }
+    pool::Pool* target = route_next();
+    if (target == nullptr) {  // refused with an error
+        if (evbuffer_get_length(in) > 0) read_idle();
+        return;
+    }
     set_state(ClientState::Waiting);
     bufferevent_disable(bev_.get(), EV_READ);
-    wait_pool_ = route_next();
+    wait_pool_ = target;
     wait_pool_->acquire(this);
 }
 
@@ -543,6 +548,7 @@ void ClientConn::pin(const char* reason) {
 }
 
 void ClientConn::release_server() {
+    note_transaction_end();
     ServerConn* s = server_;
     server_ = nullptr;
     give_back(s, false);

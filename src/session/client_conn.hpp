@@ -86,14 +86,17 @@ private:
     void begin_login();
     // Read/write splitting (transaction pooling): the pool the client's next
     // transaction or pipeline segment goes to, from what its buffered input
-    // does; the primary's unless all of it may run on a replica.
-    pool::Pool* route_next();
+    // does; the primary's unless all of it may run on a replica. With
+    // `may_refuse` and replica_fallback = error, a read no replica is fit for
+    // is answered with an error here instead (nullptr).
+    pool::Pool* route_next(bool may_refuse = true);
     bool splits_reads() const;
-    bool next_segment_reads();
+    bool next_segment_reads(std::size_t& length);
     bool reads_only(std::string_view sql);
-    // Remembers that the client sent something that may write, so its reads
-    // stay on the primary (read_your_writes).
+    // Remembers that the client sent something that may write, and when its
+    // transaction ends, so its later reads see it (read_your_writes).
     void note_write(std::string_view sql);
+    void note_transaction_end();
     // A Query that only sets or resets pggate.route: answered here with
     // `status` in its ReadyForQuery. False for any other text.
     bool answer_route_setting(std::string_view sql, char status);
@@ -187,7 +190,12 @@ private:
     std::string database_;
     pool::Pool* pool_ = nullptr;       // the primary's pool: welcome, settings, writes
     pool::Pool* wait_pool_ = nullptr;  // the pool the client waits in (Waiting)
-    bool wrote_ = false;               // sent a statement that may write (read_your_writes)
+    // read_your_writes: a statement that may write was sent in the current
+    // transaction; when the last such transaction ended (steady clock, 0:
+    // never); the primary's position sampled after that (0: none yet).
+    bool write_pending_ = false;
+    std::int64_t ryw_since_ns_ = 0;
+    std::uint64_t ryw_lsn_ = 0;
     // pggate.route: the client's own choice of node kind, set by a startup
     // parameter or "SET pggate.route" (answered by pggate, never sent on).
     RouteMode route_mode_ = RouteMode::Auto;

@@ -1,13 +1,15 @@
 // Read/write splitting of a client's transactions: before a client that has
 // no server gets one, its buffered input (one Query, or an extended-protocol
 // segment up to Sync) is classified, and a segment that only reads goes to a
-// replica's pool; everything else, and everything after the client wrote
-// (read_your_writes), goes to the primary's.
+// fit replica's pool; everything else goes to the primary's. After a client's
+// writing transaction ends, its reads wait for a replica that has replayed
+// the primary's position sampled after that (read_your_writes).
 #include <event2/buffer.h>
 
 #include <cctype>
 
 #include "core/bytes.hpp"
+#include "core/clock.hpp"
 #include "net/frame_scan.hpp"
 #include "pool/pool.hpp"
 #include "protocol/codec.hpp"
@@ -29,8 +31,7 @@ bool ClientConn::splits_reads() const {
     if (!transaction_pooling() || pinned_ != nullptr || route_mode_ == RouteMode::Primary || !worker_.has_replicas())
         return false;
     // pggate.route = replica is the client's own word, like a hint.
-    if (route_mode_ == RouteMode::Replica) return true;
-    return pool_->settings().read_write_split && !(wrote_ && worker_.config().read_your_writes);
+    return route_mode_ == RouteMode::Replica || pool_->settings().read_write_split;
 }
 
 bool ClientConn::parse_route_mode(std::string_view value, RouteMode& mode) {
@@ -78,20 +79,43 @@ bool ClientConn::answer_route_setting(std::string_view sql, char status) {
     return true;
 }
 
-pool::Pool* ClientConn::route_next() {
-    if (!splits_reads() || !next_segment_reads()) return pool_;
-    std::optional<std::uint32_t> node = worker_.pick_replica(database_, user_);
-    if (!node) return pool_;
-    pool::Pool* replica = worker_.pool_for(database_, user_, *node);
-    // A replica whose logins fail is passed over until its pause ends.
-    return replica != nullptr && replica->accepting() ? replica : pool_;
+pool::Pool* ClientConn::route_next(bool may_refuse) {
+    std::size_t length = 0;
+    if (!splits_reads() || !next_segment_reads(length)) return pool_;
+    std::uint64_t min_lsn = 0;
+    if (ryw_since_ns_ != 0 && route_mode_ != RouteMode::Replica) {
+        if (ryw_lsn_ == 0) {
+            // The first position the primary was seen at after the commit.
+            shm::NodeSample primary = worker_.node_sample(worker_.primary_node());
+            if (primary.sampled_at_ns <= ryw_since_ns_) return pool_;
+            ryw_lsn_ = primary.lsn;
+        }
+        min_lsn = ryw_lsn_;
+    }
+    bool none_fit = false;
+    if (pool::Pool* replica = worker_.replica_pool(database_, user_, min_lsn, none_fit)) return replica;
+    if (!none_fit || !may_refuse || worker_.config().replica_fallback != config::ReplicaFallback::Error) return pool_;
+    Bytes out;
+    protocol::build_error(out, "ERROR", "57P03",
+                          "no replica can serve this read now (down or lagging) and replica_fallback is error");
+    protocol::build_ready_for_query(out, 'I');
+    evbuffer_drain(bufferevent_get_input(bev_.get()), length);
+    bufferevent_write(bev_.get(), out.data(), out.size());
+    return nullptr;
+}
+
+void ClientConn::note_transaction_end() {
+    if (!write_pending_) return;
+    write_pending_ = false;
+    ryw_since_ns_ = steady_now_ns();
+    ryw_lsn_ = 0;
 }
 
 bool ClientConn::reroute_from(pool::Pool* failed) {
     if (state_ != ClientState::Waiting || wait_pool_ != failed || failed == pool_) return false;
     // The failed pool now refuses (server_login_retry), so the choice falls
     // on another replica or the primary.
-    wait_pool_ = route_next();
+    wait_pool_ = route_next(false);
     if (wait_pool_ == failed) wait_pool_ = pool_;
     wait_pool_->acquire(this);
     return true;
@@ -114,9 +138,9 @@ bool ClientConn::reads_only(std::string_view sql) {
 }
 
 // Whether the client's buffered input up to the end of its next segment (a
-// Query, or extended-protocol messages through Sync) only reads. A segment
-// not wholly buffered yet counts as writing.
-bool ClientConn::next_segment_reads() {
+// Query, or extended-protocol messages through Sync) only reads, and if so
+// the segment's `length`. A segment not wholly buffered yet counts as writing.
+bool ClientConn::next_segment_reads(std::size_t& length) {
     evbuffer* in = bufferevent_get_input(bev_.get());
     const std::size_t len = evbuffer_get_length(in);
     std::size_t pos = 0;
@@ -134,6 +158,7 @@ bool ClientConn::next_segment_reads() {
         switch (h.type) {
             case 'Q': {
                 std::string_view sql = r.cstring();
+                length = h.frame_len();
                 return pos == 0 && !r.failed() && reads_only(sql);
             }
             case 'P': {
@@ -160,6 +185,7 @@ bool ClientConn::next_segment_reads() {
             case 'D': case 'E': case 'C': case 'H':
                 break;
             case 'S':
+                length = pos + h.frame_len();
                 return runs;
             default:
                 return false;
@@ -171,9 +197,9 @@ bool ClientConn::next_segment_reads() {
 
 void ClientConn::note_write(std::string_view sql) {
     // Only read_your_writes asks; without replicas nothing would read it.
-    if (wrote_ || !worker_.config().read_your_writes || !splits_reads()) return;
+    if (write_pending_ || !worker_.config().read_your_writes || !splits_reads()) return;
     route::StatementKind kind = worker_.classify(sql).kind;
-    if (kind == route::StatementKind::Write || kind == route::StatementKind::Unknown) wrote_ = true;
+    if (kind == route::StatementKind::Write || kind == route::StatementKind::Unknown) write_pending_ = true;
 }
 
 }  // namespace pggate::session

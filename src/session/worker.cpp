@@ -19,9 +19,11 @@
 #include "config/log_target.hpp"
 #include "config/reload.hpp"
 #include "core/log.hpp"
+#include "core/clock.hpp"
 #include "master/channel.hpp"
 #include "auth/auth_file.hpp"
 #include "pool/pool.hpp"
+#include "route/freshness.hpp"
 #include "protocol/codec.hpp"
 #include "session/cancel.hpp"
 #include "session/client_conn.hpp"
@@ -88,6 +90,8 @@ void Worker::apply_config(config::Config config) {
     load_hba();
     functions_ = route::FunctionCatalog();
     for (const std::string& name : config_.read_only_functions) functions_.add(name);
+    node_idents_.clear();
+    for (const config::Node& n : config_.nodes) node_idents_.push_back(shm::node_ident(n.host, n.port));
     replica_slots_.clear();
     for (std::uint32_t i = 0; i < config_.nodes.size(); ++i)
         if (config_.nodes[i].role == config::NodeRole::Replica)
@@ -98,32 +102,68 @@ void Worker::apply_config(config::Config config) {
         auth::auth_query_settings(config_, listed(config_.auth_user), node_addresses_[primary_node_]));
 }
 
-std::optional<std::uint32_t> Worker::pick_replica(const std::string& database, const std::string& user) {
-    if (replica_slots_.empty()) return std::nullopt;
+shm::NodeSample Worker::node_sample(std::uint32_t node) const {
+    shm::NodeSample s = shm_.node(node).read();
+    return s.ident == node_idents_[node] ? s : shm::NodeSample{};
+}
+
+pool::Pool* Worker::replica_pool(const std::string& database, const std::string& user, std::uint64_t min_lsn,
+                                 bool& none_fit) {
+    none_fit = true;
+    if (replica_slots_.empty()) return nullptr;
+    route::Freshness need;
+    need.max_lag_us = static_cast<std::int64_t>(config_.max_replica_lag * 1e6);
+    need.max_lag_bytes = config_.max_replica_lag_bytes;
+    need.min_lsn = min_lsn;
+    const std::int64_t now = steady_now_ns();
+    // The pool of `node` if it may serve the read.
+    auto fit = [&](std::uint32_t node) -> pool::Pool* {
+        route::Unfit unfit = route::judge(node_sample(node), need, now);
+        if (unfit == route::Unfit::Behind) none_fit = false;
+        if (unfit != route::Unfit::None) return nullptr;
+        pool::Pool* p = pool_for(database, user, node);
+        // A replica whose logins fail is passed over until its pause ends.
+        return p != nullptr && p->accepting() ? p : nullptr;
+    };
+    const std::size_t n = replica_slots_.size();
     switch (config_.load_balance) {
         case config::LoadBalance::RoundRobin:
-            return replica_slots_[next_replica_++ % replica_slots_.size()];
-        case config::LoadBalance::Random:
-            return replica_slots_[std::uniform_int_distribution<std::size_t>(0, replica_slots_.size() - 1)(rng_)];
+        case config::LoadBalance::Random: {
+            const std::size_t start = config_.load_balance == config::LoadBalance::RoundRobin
+                                          ? next_replica_++
+                                          : std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_);
+            // Each node once, in slot order from `start`.
+            std::uint64_t tried = 0;
+            static_assert(shm::kMaxNodes <= 64);
+            for (std::size_t k = 0; k < n; ++k) {
+                std::uint32_t node = replica_slots_[(start + k) % n];
+                if (tried & (std::uint64_t{1} << node)) continue;
+                tried |= std::uint64_t{1} << node;
+                if (pool::Pool* p = fit(node)) return p;
+            }
+            return nullptr;
+        }
         case config::LoadBalance::LeastConnections: {
             // Fewest server connections of this database and user, over all
             // workers, per unit of weight.
-            std::optional<std::uint32_t> best;
+            pool::Pool* best = nullptr;
             double best_load = 0;
             for (std::uint32_t node = 0; node < config_.nodes.size(); ++node) {
                 if (config_.nodes[node].role != config::NodeRole::Replica || config_.nodes[node].weight == 0) continue;
+                pool::Pool* p = fit(node);
+                if (p == nullptr) continue;
                 auto entry = shm_.pool_index(database, user, node);
                 double servers = entry ? shm_.pool(*entry).servers.load(std::memory_order_relaxed) : 0;
                 double load = servers / config_.nodes[node].weight;
-                if (!best || load < best_load) {
-                    best = node;
+                if (best == nullptr || load < best_load) {
+                    best = p;
                     best_load = load;
                 }
             }
             return best;
         }
     }
-    return std::nullopt;
+    return nullptr;
 }
 
 void Worker::load_hba() {
@@ -394,8 +434,7 @@ void Worker::begin_shutdown() {
     listen_fds_.clear();
     log_info("worker %u: graceful shutdown, waiting for %zu clients (at most %.0f s)", index_,
              clients_.live.size(), config_.shutdown_timeout);
-    double t = config_.shutdown_timeout;
-    timeval tv{static_cast<time_t>(t), static_cast<suseconds_t>((t - static_cast<double>(static_cast<time_t>(t))) * 1e6)};
+    timeval tv = to_timeval(config_.shutdown_timeout);
     evtimer_add(shutdown_timer_.get(), &tv);
     maybe_finish_shutdown();
 }

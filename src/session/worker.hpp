@@ -125,11 +125,18 @@ public:
     const auth::HbaRules* hba() const { return hba_ ? &*hba_ : nullptr; }
     StatementRegistry& statements() { return statements_; }
 
-    // Read/write splitting: what a statement text does (cached per worker),
-    // and the replica a read goes to next (nullopt: none configured).
+    // Read/write splitting: what a statement text does (cached per worker).
     const route::Classification& classify(std::string_view sql) { return classifications_.classify(sql, functions_); }
-    std::optional<std::uint32_t> pick_replica(const std::string& database, const std::string& user);
     bool has_replicas() const { return !replica_slots_.empty(); }
+    // The pool of the replica a read of (database, user) goes to next, by
+    // load_balance and weight, among those fit for it: up, within
+    // max_replica_lag, past `min_lsn` (0: any), and accepting. nullptr when
+    // none is; `none_fit` then says whether that is so even without min_lsn.
+    pool::Pool* replica_pool(const std::string& database, const std::string& user, std::uint64_t min_lsn,
+                             bool& none_fit);
+    // What the health process last published of a node (a default sample
+    // while the entry describes another node or none yet).
+    shm::NodeSample node_sample(std::uint32_t node) const;
 
 private:
     static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
@@ -184,6 +191,7 @@ private:
     // where round_robin goes next.
     std::vector<std::uint32_t> replica_slots_;
     std::size_t next_replica_ = 0;
+    std::vector<std::uint64_t> node_idents_;  // shm::node_ident of each node
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t connection_ids_ = 0;
     std::mt19937 rng_;

@@ -9,12 +9,13 @@
 #include <optional>
 #include <string_view>
 
+#include "shm/node_table.hpp"
 #include "shm/pool_table.hpp"
 
 namespace pggate::shm {
 
 constexpr std::uint64_t kMagic = 0x7067676174650001ULL;  // "pggate" + 1
-constexpr std::uint32_t kLayoutVersion = 1;
+constexpr std::uint32_t kLayoutVersion = 2;
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -105,6 +106,9 @@ public:
     bool try_take_server(std::uint32_t pool, std::uint32_t worker, std::uint32_t limit) const;
     void give_back_server(std::uint32_t pool, std::uint32_t worker) const;
 
+    // The health process's view of node `index` (the [nodes] order).
+    NodeEntry& node(std::uint32_t index) const { return nodes_[index]; }
+
     // Called by the master after a worker died: gives back its clients, its
     // server places and invalidates its cancel keys.
     void reclaim_worker(std::uint32_t worker) const;
@@ -113,6 +117,7 @@ private:
     Header* header_ = nullptr;
     PoolEntry* pools_ = nullptr;
     PoolOccupancy* occupancy_ = nullptr;
+    NodeEntry* nodes_ = nullptr;
     WorkerSlot* workers_ = nullptr;
     CancelSlot* slots_ = nullptr;
 };

@@ -225,7 +225,7 @@ std::string repo_root();
 struct PggateOptions {
     // "key = value" lines for [pggate]; a key the harness sets by default
     // (listen_addr, listen_port, unix_socket_dir, workers, logfile,
-    // read_write_split = off) is replaced.
+    // read_write_split = off, health_check_period = 0) is replaced.
     std::vector<std::string> settings;
     // Lines for [nodes]; empty: the cluster's primary (pg1, role=primary) and
     // replicas (pg2.., role=replica).

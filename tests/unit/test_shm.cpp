@@ -1,6 +1,7 @@
 // The shared-memory segment across real processes: admission limits, pool
 // places and the cancel handshake that keeps a server a cancel may still
-// reach from being lent to another client.
+// reach from being lent to another client; node table entries read whole
+// while another process writes them.
 #include <doctest/doctest.h>
 
 #include <sys/wait.h>
@@ -27,6 +28,55 @@ int in_child(F&& child) {
 }  // namespace
 
 TEST_SUITE("shm") {
+
+TEST_CASE("shm: a node entry is never read half written, and names the node it describes") {
+    using namespace pggate::shm;
+    Segment shm = Segment::create(1, 1);
+    // The writer keeps every field of a sample derived from one number; a
+    // reader that saw a mix would find them disagree.
+    auto sample = [](std::uint64_t n) {
+        NodeSample s;
+        s.ident = node_ident("db1", 5432);
+        s.health = n % 2 ? NodeHealth::Up : NodeHealth::Down;
+        s.role = NodeRoleSeen::Replica;
+        s.failures = static_cast<std::uint32_t>(n);
+        s.lsn = n * 3;
+        s.receive_lsn = n * 5;
+        s.sampled_at_ns = static_cast<std::int64_t>(n * 7);
+        s.lag_bytes = static_cast<std::int64_t>(n * 11);
+        s.lag_us = static_cast<std::int64_t>(n * 13);
+        s.checked_at_ns = static_cast<std::int64_t>(n * 17);
+        return s;
+    };
+    NodeEntry& entry = shm.node(3);
+    entry.publish(sample(1));
+    pid_t writer = fork();
+    REQUIRE(writer >= 0);
+    if (writer == 0) {
+        for (std::uint64_t n = 2; n < 2000000; ++n) entry.publish(sample(n));
+        _exit(0);
+    }
+    int torn = 0;
+    std::uint64_t last = 0;
+    for (int i = 0; i < 200000; ++i) {
+        NodeSample s = entry.read();
+        std::uint64_t n = s.failures;
+        if (s.lsn != n * 3 || s.receive_lsn != n * 5 || s.sampled_at_ns != static_cast<std::int64_t>(n * 7) ||
+            s.lag_bytes != static_cast<std::int64_t>(n * 11) || s.lag_us != static_cast<std::int64_t>(n * 13) ||
+            s.checked_at_ns != static_cast<std::int64_t>(n * 17) || (s.health == NodeHealth::Up) != (n % 2 == 1))
+            ++torn;
+        if (n < last) ++torn;  // a reader never goes back in time
+        last = n;
+    }
+    int status = 0;
+    waitpid(writer, &status, 0);
+    CHECK(torn == 0);
+    CHECK(last > 1);
+    CHECK(entry.read().ident == node_ident("db1", 5432));
+    CHECK(node_ident("db1", 5432) != node_ident("db1", 5433));
+    CHECK(node_ident("db1", 5432) != node_ident("db2", 5432));
+    CHECK(shm.node(4).read().health == NodeHealth::Unknown);
+}
 
 TEST_CASE("shm: max_client_conn holds across processes and a dead worker's clients are reclaimed") {
     Segment shm = Segment::create(2, 8);

@@ -1,0 +1,309 @@
+// The health process: one probe per node keeps a libpq session open and
+// samples the node's role and WAL position every lag_check_period (or every
+// health_check_period without lag sampling); failed checks are retried
+// health_check_retry_delay apart and, past health_check_max_retries, mark the
+// node down. The primary's positions over time give each replica's lag.
+#include "health/health.hpp"
+
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <memory>
+#include <vector>
+
+#include "auth/auth_file.hpp"
+#include "config/log_target.hpp"
+#include "config/reload.hpp"
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "health/lag.hpp"
+#include "master/channel.hpp"
+#include "net/address.hpp"
+#include "net/pq_session.hpp"
+
+namespace pggate::health {
+
+static_assert(config::kMaxNodes == shm::kMaxNodes);
+
+namespace {
+
+// One round trip: role, WAL position (a primary's insert position, which
+// covers every commit that has returned; a replica's replay position) and
+// what a replica has received.
+constexpr const char* kSampleQuery =
+    "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+    "ELSE pg_current_wal_insert_lsn() END, pg_last_wal_receive_lsn()";
+
+// health_check_user's password from the auth_file; nullopt when it lists
+// none (libpq may still find one in a password file).
+std::optional<std::string> health_check_password(const config::Config& c) {
+    if (c.auth_file.empty() || c.health_check_user.empty()) return std::nullopt;
+    std::string error;
+    auto entries = auth::load_auth_file(c.auth_file, error);
+    if (!entries) return std::nullopt;
+    auto it = entries->find(c.health_check_user);
+    if (it == entries->end()) return std::nullopt;
+    if (auth::secret_kind(it->second) != auth::SecretKind::Plain) {
+        log_error("health: the auth_file entry of health_check_user \"%s\" is an MD5 or SCRAM secret; "
+                  "health checks need its password in plain text",
+                  c.health_check_user.c_str());
+        return std::nullopt;
+    }
+    return it->second;
+}
+
+class Health;
+
+class Probe {
+public:
+    Probe(Health& owner, std::uint32_t index);
+    void configure(const config::Node& node, net::PqTarget target);
+
+private:
+    static void on_timer(evutil_socket_t, short, void* arg);
+    void check();
+    void answered(PGresult* result, const std::string& error);
+    void failed(const std::string& why);
+    void schedule(double seconds);
+
+    Health& owner_;
+    std::uint32_t index_;
+    std::string name_;
+    net::PqTarget target_;
+    net::PqSession session_;
+    net::EventPtr timer_;
+    shm::NodeSample sample_;
+    std::int64_t sent_at_ns_ = 0;
+};
+
+class Health {
+public:
+    explicit Health(HealthSetup setup) : config_(std::move(setup.config)), shm_(setup.shm), channel_fd_(std::move(setup.channel)) {}
+    int run();
+
+    event_base* base() const { return base_.get(); }
+    const config::Config& config() const { return config_; }
+    // Seconds between checks of a node that answered the last one.
+    double period() const {
+        return config_.lag_check_period > 0 ? std::min(config_.lag_check_period, config_.health_check_period)
+                                            : config_.health_check_period;
+    }
+    // Fills in a replica's lag, or feeds the history with a primary's position.
+    void account(std::uint32_t index, shm::NodeSample& sample);
+    void publish(std::uint32_t index, const shm::NodeSample& sample) { shm_.node(index).publish(sample); }
+
+private:
+    void apply_config(config::Config config);
+    static void on_signal(evutil_socket_t sig, short, void* arg);
+    static void on_channel_read(bufferevent* bev, void* arg);
+    static void on_channel_event(bufferevent*, short, void* arg);
+
+    config::Config config_;
+    shm::Segment shm_;
+    UniqueFd channel_fd_;
+    net::EventBasePtr base_;
+    net::BuffereventPtr channel_;
+    std::vector<net::EventPtr> signal_events_;
+    std::vector<std::unique_ptr<Probe>> probes_;
+    LsnHistory history_;
+    std::uint32_t history_node_ = shm::kMaxNodes;  // whose positions history_ holds
+};
+
+Probe::Probe(Health& owner, std::uint32_t index) : owner_(owner), index_(index), session_(owner.base()) {
+    timer_.reset(evtimer_new(owner_.base(), on_timer, this));
+}
+
+void Probe::configure(const config::Node& node, net::PqTarget target) {
+    const std::uint64_t ident = shm::node_ident(node.host, node.port);
+    const bool relogin = target.host != target_.host || target.hostaddr != target_.hostaddr ||
+                         target.port != target_.port || target.dbname != target_.dbname ||
+                         target.user != target_.user || target.password != target_.password;
+    name_ = node.name;
+    target_ = std::move(target);
+    if (ident != sample_.ident) {
+        sample_ = shm::NodeSample{};
+        sample_.ident = ident;
+        owner_.publish(index_, sample_);
+    }
+    if (relogin) session_.close();
+    // A new login, or checks that were off (health_check_period = 0) and may now run.
+    if (relogin || (!evtimer_pending(timer_.get(), nullptr) && (session_.idle() || session_.closed()))) schedule(0);
+}
+
+void Probe::on_timer(evutil_socket_t, short, void* arg) { static_cast<Probe*>(arg)->check(); }
+
+void Probe::check() {
+    if (owner_.config().health_check_period <= 0) return;
+    if (!session_.logged_in()) {
+        session_.connect(target_, owner_.config().health_check_timeout, [this](const std::string& error) {
+            if (!error.empty()) failed(error);
+            else check();
+        });
+        return;
+    }
+    sent_at_ns_ = steady_now_ns();
+    session_.query(kSampleQuery, owner_.config().health_check_timeout,
+                   [this](PGresult* result, const std::string& error) { answered(result, error); });
+}
+
+void Probe::answered(PGresult* result, const std::string& error) {
+    if (result == nullptr) {
+        failed(error);
+        return;
+    }
+    if (PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1 || PQnfields(result) != 3) {
+        failed("the check query failed: " + net::pq_message(PQresultErrorMessage(result)));
+        return;
+    }
+    const bool replica = PQgetvalue(result, 0, 0)[0] == 't';
+    auto lsn = parse_lsn(PQgetvalue(result, 0, 1));
+    if (!lsn) {
+        failed(std::string("the check query returned no WAL position: ") + PQgetvalue(result, 0, 1));
+        return;
+    }
+    const shm::NodeRoleSeen role = replica ? shm::NodeRoleSeen::Replica : shm::NodeRoleSeen::Primary;
+    if (sample_.health != shm::NodeHealth::Up)
+        log_info("health: node %s is up (%s)", name_.c_str(), replica ? "in recovery" : "primary");
+    else if (role != sample_.role)
+        log_warning("health: node %s is now %s", name_.c_str(), replica ? "in recovery" : "a primary");
+    sample_.health = shm::NodeHealth::Up;
+    sample_.role = role;
+    sample_.failures = 0;
+    sample_.lsn = *lsn;
+    sample_.receive_lsn = parse_lsn(PQgetvalue(result, 0, 2)).value_or(0);
+    sample_.sampled_at_ns = sent_at_ns_;
+    sample_.checked_at_ns = steady_now_ns();
+    owner_.account(index_, sample_);
+    owner_.publish(index_, sample_);
+    schedule(owner_.period());
+}
+
+void Probe::failed(const std::string& why) {
+    session_.close();
+    const config::Config& c = owner_.config();
+    ++sample_.failures;
+    const bool down = sample_.failures > static_cast<std::uint32_t>(c.health_check_max_retries);
+    if (down && sample_.health != shm::NodeHealth::Down)
+        log_warning("health: node %s is down after %u failed checks: %s", name_.c_str(), sample_.failures, why.c_str());
+    else if (!down)
+        log_info("health: check %u of node %s failed: %s", sample_.failures, name_.c_str(), why.c_str());
+    if (down) {
+        sample_.health = shm::NodeHealth::Down;
+        sample_.lag_bytes = sample_.lag_us = -1;
+    }
+    owner_.publish(index_, sample_);
+    schedule(down ? c.health_check_period : c.health_check_retry_delay);
+}
+
+void Probe::schedule(double seconds) {
+    timeval tv = to_timeval(seconds);
+    evtimer_add(timer_.get(), &tv);
+}
+
+void Health::account(std::uint32_t index, shm::NodeSample& sample) {
+    if (sample.role == shm::NodeRoleSeen::Primary) {
+        // The history follows one primary: the configured one while it is,
+        // else whichever node says it is.
+        const std::uint32_t configured = static_cast<std::uint32_t>(&config_.primary() - config_.nodes.data());
+        const bool take = history_node_ == index || history_node_ >= config_.nodes.size() ||
+                          (index == configured && history_node_ != configured) ||
+                          shm_.node(history_node_).read().role != shm::NodeRoleSeen::Primary;
+        if (take) {
+            if (history_node_ != index) history_.clear();
+            history_node_ = index;
+            history_.add(sample.sampled_at_ns, sample.lsn);
+        }
+        sample.lag_bytes = sample.lag_us = 0;
+        return;
+    }
+    auto bytes = history_.lag_bytes(sample.lsn);
+    auto ns = history_.lag_ns(sample.lsn, sample.sampled_at_ns);
+    sample.lag_bytes = bytes.value_or(-1);
+    sample.lag_us = ns ? *ns / 1000 : -1;
+}
+
+void Health::apply_config(config::Config config) {
+    config_ = std::move(config);
+    std::optional<std::string> password = health_check_password(config_);
+    if (history_node_ >= config_.nodes.size()) {
+        history_.clear();
+        history_node_ = shm::kMaxNodes;
+    }
+    while (probes_.size() < config_.nodes.size())
+        probes_.push_back(std::make_unique<Probe>(*this, static_cast<std::uint32_t>(probes_.size())));
+    probes_.resize(config_.nodes.size());
+    for (std::uint32_t i = 0; i < config_.nodes.size(); ++i) {
+        const config::Node& node = config_.nodes[i];
+        net::PqTarget t;
+        t.host = node.host;
+        t.port = node.port;
+        if (auto address = net::resolve_node(node)) t.hostaddr = net::numeric_host(*address);
+        t.dbname = config_.health_check_dbname;
+        t.user = config_.health_check_user;
+        t.password = password;
+        t.application_name = "pggate health";
+        probes_[i]->configure(node, std::move(t));
+    }
+}
+
+int Health::run() {
+    base_.reset(event_base_new());
+    if (!base_) {
+        log_error("health: event_base_new() failed");
+        return 2;
+    }
+    for (int sig : {SIGTERM, SIGINT, SIGUSR1}) {
+        signal_events_.emplace_back(evsignal_new(base_.get(), sig, on_signal, this));
+        event_add(signal_events_.back().get(), nullptr);
+    }
+    channel_.reset(bufferevent_socket_new(base_.get(), channel_fd_.release(), BEV_OPT_CLOSE_ON_FREE));
+    bufferevent_setcb(channel_.get(), on_channel_read, nullptr, on_channel_event, this);
+    bufferevent_enable(channel_.get(), EV_READ);
+    apply_config(std::move(config_));
+    event_base_dispatch(base_.get());
+    probes_.clear();
+    return 0;
+}
+
+void Health::on_signal(evutil_socket_t sig, short, void* arg) {
+    auto* h = static_cast<Health*>(arg);
+    if (sig == SIGUSR1) log_reopen();
+    else event_base_loopbreak(h->base_.get());
+}
+
+void Health::on_channel_read(bufferevent* bev, void* arg) {
+    auto* h = static_cast<Health*>(arg);
+    std::string text;
+    while (master::read_channel_frame(bufferevent_get_input(bev), text)) {
+        try {
+            config::Config c = config::parse_config(text, h->config_.source);
+            config::carry_restart_settings(h->config_, c);
+            log_configure(config::log_target(c, log_quiet()));
+            h->apply_config(std::move(c));
+        } catch (const config::ConfigError& e) {
+            log_error("health: configuration from master rejected: %s", e.what());
+        }
+    }
+}
+
+void Health::on_channel_event(bufferevent*, short, void* arg) {
+    auto* h = static_cast<Health*>(arg);
+    log_warning("health: master is gone, exiting");
+    event_base_loopbreak(h->base_.get());
+}
+
+}  // namespace
+
+[[noreturn]] void health_main(HealthSetup setup) {
+    log_set_role("health");
+    prctl(PR_SET_NAME, "pggate: health", 0, 0, 0);
+    int code;
+    {
+        Health h(std::move(setup));
+        code = h.run();
+    }
+    _exit(code);
+}
+
+}  // namespace pggate::health

@@ -1,0 +1,208 @@
+// The libpq session state machine: PQconnectPoll while connecting, then
+// PQsendQuery / PQflush / PQconsumeInput as libevent reports the socket ready.
+#include "net/pq_session.hpp"
+
+#include <utility>
+#include <vector>
+
+#include "core/clock.hpp"
+
+namespace pggate::net {
+
+std::string pq_message(const char* message) {
+    std::string s = message != nullptr ? message : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s.empty() ? "unknown error" : s;
+}
+
+PqSession::PqSession(event_base* base) : base_(base) {
+    socket_ev_.reset(event_new(base_, -1, 0, on_socket, this));
+    timer_.reset(evtimer_new(base_, on_timer, this));
+}
+
+PqSession::~PqSession() = default;
+
+void PqSession::connect(const PqTarget& t, double timeout, Connected done) {
+    close();
+    connected_ = std::move(done);
+    state_ = State::Connecting;
+    std::string port = std::to_string(t.port);
+    std::vector<const char*> keys{"host", "port", "dbname", "application_name", "gssencmode"};
+    std::vector<const char*> values{t.host.c_str(), port.c_str(), t.dbname.c_str(), t.application_name.c_str(),
+                                    "disable"};
+    if (!t.user.empty()) {
+        keys.push_back("user");
+        values.push_back(t.user.c_str());
+    }
+    if (!t.hostaddr.empty()) {
+        keys.push_back("hostaddr");
+        values.push_back(t.hostaddr.c_str());
+    }
+    if (t.password) {
+        keys.push_back("password");
+        values.push_back(t.password->c_str());
+    }
+    keys.push_back(nullptr);
+    values.push_back(nullptr);
+    conn_.reset(PQconnectStartParams(keys.data(), values.data(), 0));
+    if (!conn_ || PQstatus(conn_.get()) == CONNECTION_BAD) {
+        fail_soon(conn_ ? pq_message(PQerrorMessage(conn_.get())) : "out of memory");
+        return;
+    }
+    PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
+    arm(timeout);
+    watch(EV_WRITE);  // as libpq says to begin: as if PQconnectPoll had asked for writing
+}
+
+void PqSession::query(const std::string& sql, double timeout, Answered done) {
+    answered_ = std::move(done);
+    if (state_ != State::Idle) {
+        fail_soon("the session is not ready for a query");
+        return;
+    }
+    if (PQsendQuery(conn_.get(), sql.c_str()) == 0) {
+        fail_soon(pq_message(PQerrorMessage(conn_.get())));
+        return;
+    }
+    state_ = State::Busy;
+    arm(timeout);
+    flush();
+}
+
+void PqSession::close() {
+    event_del(socket_ev_.get());
+    evtimer_del(timer_.get());
+    conn_.reset();
+    answer_.reset();
+    deferred_error_.clear();
+    state_ = State::Closed;
+}
+
+void PqSession::on_socket(evutil_socket_t, short what, void* arg) {
+    auto* s = static_cast<PqSession*>(arg);
+    switch (s->state_) {
+        case State::Connecting: s->poll_connect(); break;
+        case State::Busy:
+            if (what & EV_WRITE) s->flush();
+            if ((what & EV_READ) && s->state_ == State::Busy) s->read_answer();
+            break;
+        case State::Idle: {
+            // Only the server closing the session or a notice wakes an idle one.
+            if (PQconsumeInput(s->conn_.get()) == 0 || PQstatus(s->conn_.get()) != CONNECTION_OK) {
+                s->close();
+                return;
+            }
+            while (PQisBusy(s->conn_.get()) == 0) {
+                PgResultPtr stray(PQgetResult(s->conn_.get()));
+                if (!stray) break;
+            }
+            s->watch(EV_READ);
+            break;
+        }
+        case State::Closed: break;
+    }
+}
+
+void PqSession::on_timer(evutil_socket_t, short, void* arg) {
+    auto* s = static_cast<PqSession*>(arg);
+    if (!s->deferred_error_.empty()) {
+        s->fail(std::exchange(s->deferred_error_, {}));
+        return;
+    }
+    if (s->state_ == State::Connecting) s->fail("could not connect and log in in time");
+    else if (s->state_ == State::Busy) s->fail("no answer in time");
+}
+
+void PqSession::poll_connect() {
+    switch (PQconnectPoll(conn_.get())) {
+        case PGRES_POLLING_READING: watch(EV_READ); return;
+        case PGRES_POLLING_WRITING: watch(EV_WRITE); return;
+        case PGRES_POLLING_OK:
+            if (PQsetnonblocking(conn_.get(), 1) != 0) {
+                fail("PQsetnonblocking() failed: " + pq_message(PQerrorMessage(conn_.get())));
+                return;
+            }
+            state_ = State::Idle;
+            evtimer_del(timer_.get());
+            watch(EV_READ);
+            std::exchange(connected_, {})(std::string());
+            return;
+        default:
+            fail(pq_message(PQerrorMessage(conn_.get())));
+            return;
+    }
+}
+
+void PqSession::flush() {
+    int r = PQflush(conn_.get());
+    if (r < 0) {
+        fail(pq_message(PQerrorMessage(conn_.get())));
+        return;
+    }
+    watch(r == 1 ? EV_READ | EV_WRITE : EV_READ);
+}
+
+void PqSession::read_answer() {
+    if (PQconsumeInput(conn_.get()) == 0) {
+        fail(pq_message(PQerrorMessage(conn_.get())));
+        return;
+    }
+    while (PQisBusy(conn_.get()) == 0) {
+        PGresult* r = PQgetResult(conn_.get());
+        if (r == nullptr) {
+            if (PQstatus(conn_.get()) != CONNECTION_OK) {
+                // The server ended the session and said why in its last result.
+                std::string why = answer_ ? pq_message(PQresultErrorMessage(answer_.get()))
+                                          : pq_message(PQerrorMessage(conn_.get()));
+                fail(why);
+                return;
+            }
+            state_ = State::Idle;
+            evtimer_del(timer_.get());
+            watch(EV_READ);
+            PgResultPtr answer = std::move(answer_);
+            std::exchange(answered_, {})(answer.get(), std::string());
+            return;
+        }
+        if (!answer_) answer_.reset(r); else PQclear(r);
+    }
+    flush();
+}
+
+void PqSession::watch(short what) {
+    event_del(socket_ev_.get());
+    evutil_socket_t fd = PQsocket(conn_.get());
+    if (fd < 0) {
+        fail_soon("the connection has no socket");
+        return;
+    }
+    event_assign(socket_ev_.get(), base_, fd, what, on_socket, this);
+    event_add(socket_ev_.get(), nullptr);
+}
+
+void PqSession::arm(double seconds) {
+    if (seconds <= 0) {
+        evtimer_del(timer_.get());
+        return;
+    }
+    timeval tv = to_timeval(seconds);
+    evtimer_add(timer_.get(), &tv);
+}
+
+void PqSession::fail(const std::string& why) {
+    const bool connecting = state_ == State::Connecting;
+    Connected connected = std::exchange(connected_, {});
+    Answered answered = std::exchange(answered_, {});
+    close();
+    if (connecting && connected) connected(why);
+    else if (answered) answered(nullptr, why);
+}
+
+void PqSession::fail_soon(std::string why) {
+    deferred_error_ = std::move(why);
+    event_del(socket_ev_.get());
+    timeval now{0, 0};
+    evtimer_add(timer_.get(), &now);
+}
+
+}  // namespace pggate::net
