@@ -1,6 +1,7 @@
 # pggate build: `make` builds ./pggate; `make check` installs what is missing,
 # builds and runs every test (also under ASan+UBSan); `make demo` starts a
-# throwaway primary + replica with pggate in front of them.
+# throwaway primary + replica with pggate in front of them; `make bench` runs
+# the benchmarks (docs/benchmarks.md).
 
 .DEFAULT_GOAL := all
 -include config.mk
@@ -44,7 +45,7 @@ else
   BIN := $(OUT)/pggate
 endif
 
-.PHONY: all check check-asan unit integration demo demo-stop clean distclean install
+.PHONY: all check check-asan unit integration demo demo-stop bench bench-classifier clean distclean install
 all: $(BIN)
 
 $(OUT)/%.o: %.cpp config.mk
@@ -76,6 +77,21 @@ check: config.mk
 	-$(MAKE) -j$(NPROC) BUILD=release check-one
 	-$(MAKE) -j$(NPROC) BUILD=asan check-one
 	tests/run.sh --summary
+
+# Benchmarks, one target per part so each can be run alone; `bench` runs
+# them all. They always build with the release flags, and neither `all` nor
+# `check` builds them.
+BENCH_DIR := build/bench
+
+bench: bench-classifier
+
+bench-classifier: config.mk
+	$(MAKE) -j$(NPROC) BUILD=release $(BENCH_DIR)/classifier_bench
+	$(BENCH_DIR)/classifier_bench
+
+$(BENCH_DIR)/classifier_bench: $(OUT)/bench/classifier_bench.o $(OUT)/libpggate.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDOPT) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
 demo: config.mk
 	$(MAKE) BUILD=release all
