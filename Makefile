@@ -89,7 +89,7 @@ bench-classifier: config.mk
 	$(MAKE) -j$(NPROC) BUILD=release $(BENCH_DIR)/classifier_bench
 	$(BENCH_DIR)/classifier_bench
 
-$(BENCH_DIR)/classifier_bench: $(OUT)/bench/classifier_bench.o $(OUT)/libpggate.a
+$(BENCH_DIR)/classifier_bench: $(OUT)/tests/bench/classifier_bench.o $(OUT)/libpggate.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDOPT) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
