@@ -256,6 +256,13 @@ std::string set_replica_fallback(Config& c, std::string_view value) {
     return {};
 }
 
+std::string set_shadow_target(Config& c, std::string_view value) {
+    if (iequals(value, "primary")) c.shadow_target = ShadowTarget::Primary;
+    else if (iequals(value, "replica")) c.shadow_target = ShadowTarget::Replica;
+    else return quoted(value) + " is not a shadow_target (use primary or replica)";
+    return {};
+}
+
 std::string set_load_balance(Config& c, std::string_view value) {
     if (iequals(value, "round_robin")) c.load_balance = LoadBalance::RoundRobin;
     else if (iequals(value, "random")) c.load_balance = LoadBalance::Random;
@@ -365,6 +372,8 @@ constexpr KeySpec kKeys[] = {
     {"pggate.max_replica_lag_bytes",
      [](Config& c, std::string_view v) { return set_int(v, 0, 1LL << 50, c.max_replica_lag_bytes); }, nullptr},
     {"pggate.replica_fallback", set_replica_fallback, nullptr},
+    {"pggate.shadow_reads", [](Config& c, std::string_view v) { return set_int(v, 0, 100, c.shadow_reads); }, nullptr},
+    {"pggate.shadow_target", set_shadow_target, nullptr},
     {"pggate.health_check_period",
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.health_check_period); }, nullptr},
     {"pggate.health_check_timeout",

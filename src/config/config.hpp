@@ -32,6 +32,7 @@ inline constexpr std::string_view kDefaultAuthQuery =
 constexpr std::size_t kMaxNodes = 64;
 
 enum class ReplicaFallback { Primary, Error };
+enum class ShadowTarget { Primary, Replica };
 
 struct Node {
     std::string name;
@@ -148,6 +149,10 @@ struct Config {
     // With no replica fit to read from: the primary serves the read, or the
     // client gets an error.
     ReplicaFallback replica_fallback = ReplicaFallback::Primary;
+    // Percent of the reads served by a replica that also run, in the
+    // background, on shadow_target; answers that differ are counted and logged.
+    int shadow_reads = 0;
+    ShadowTarget shadow_target = ShadowTarget::Primary;
 
     // The health process: checks of every node as health_check_user in
     // health_check_dbname (empty user: libpq's default, the OS user), every

@@ -67,6 +67,15 @@ void Pool::acquire(session::ClientConn* client) {
     open_servers();
 }
 
+session::ServerConn* Pool::take_idle() {
+    if (!waiting_.empty() || idle_.empty() || needs_check(idle_.back())) return nullptr;
+    session::ServerConn* s = idle_.back();
+    idle_.pop_back();
+    ++active_;
+    publish_counts();
+    return s;
+}
+
 void Pool::cancel_wait(session::ClientConn* client) {
     auto it = std::find_if(waiting_.begin(), waiting_.end(), [&](const auto& w) { return w.first == client; });
     if (it == waiting_.end()) return;
@@ -231,7 +240,7 @@ void Pool::server_closed(session::ServerConn* server, session::ServerState was, 
     const bool logging_in = was == ServerState::Connecting || was == ServerState::Login;
     if ((logging_in || was == ServerState::Resetting || was == ServerState::Testing) && connecting_ > 0)
         --connecting_;
-    if (was == ServerState::Active && active_ > 0) --active_;
+    if ((was == ServerState::Active || was == ServerState::Shadow) && active_ > 0) --active_;
     give_back_place();
     if (logging_in) {
         Bytes frame = std::move(login_error_);

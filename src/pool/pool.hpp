@@ -51,6 +51,10 @@ public:
     // through ClientConn::on_server_assigned or ClientConn::on_pool_error.
     void acquire(session::ClientConn* client);
     void cancel_wait(session::ClientConn* client);
+    // An idle server for pggate's own use (a shadow read), counted active
+    // until release(); nullptr if none is idle, clients wait, or it is due
+    // for server_check_query. Never opens a server.
+    session::ServerConn* take_idle();
     // Whether acquire() would hand over a server at once.
     bool has_idle() const { return !idle_.empty() && waiting_.empty(); }
     // False while a failed login pauses the pool (server_login_retry).

@@ -116,6 +116,7 @@ void ClientConn::disconnect(const char* reason) {
     if (state_ == ClientState::Closed) return;
     log_debug("C-%u %s/%s@%s: closing: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), reason);
     if (state_ == ClientState::Waiting) wait_pool_->cancel_wait(this);
+    if (shadow_ != nullptr) std::exchange(shadow_, nullptr)->client_gone();
     if (server_ != nullptr) drop_server(reason);
     set_state(ClientState::Closed);
     if (bev_) {
@@ -504,6 +505,7 @@ void ClientConn::read_idle() {
     bufferevent_disable(bev_.get(), EV_READ);
     wait_pool_ = target;
     wait_pool_->acquire(this);
+    if (!shadow_segment_.empty()) start_shadow(target);
 }
 
 void ClientConn::on_server_assigned(ServerConn* server) {
@@ -525,11 +527,16 @@ void ClientConn::on_server_assigned(ServerConn* server) {
 }
 
 void ClientConn::sync_params() {
-    std::string q = params_.sync_query(server_->params()) + replay_sets(server_->sets(), sets_.values());
+    std::string q = session_state_query(*server_);
     if (q.empty()) return;
-    server_->sets() = sets_.values();
     ++swallow_;
     server_->send_query(q);
+}
+
+std::string ClientConn::session_state_query(ServerConn& server) {
+    std::string q = params_.sync_query(server.params()) + replay_sets(server.sets(), sets_.values());
+    if (!q.empty()) server.sets() = sets_.values();
+    return q;
 }
 
 bool ClientConn::inspects(const protocol::MessageHeader& h) const {
@@ -581,6 +588,7 @@ void ClientConn::on_server_readable() {
 void ClientConn::on_server_writable() { resume_paused(Side::Server); }
 
 void ClientConn::on_server_closed(const char* why) {
+    if (shadow_ != nullptr) std::exchange(shadow_, nullptr)->client_gone();
     bool at_boundary = server_ == nullptr || server_->scan().at_boundary();
     server_ = nullptr;
     if (state_ == ClientState::Closed || state_ == ClientState::Flushing) return;
@@ -620,7 +628,8 @@ void ClientConn::pump(Side from) {
                 return false;
             }
             return login || swallow_ > 0 || h.type == 'Z' || h.type == 'S' || h.type == '1' || h.type == '3' ||
-                   ((h.type == 'E' || h.type == 'C') && (sets_.has_pending() || sql_prepared_.awaiting()));
+                   ((h.type == 'E' || h.type == 'C') && (sets_.has_pending() || sql_prepared_.awaiting())) ||
+                   (shadow_ != nullptr && (h.type == 'D' || h.type == 'E'));
         });
         if (r.forward > 0) evbuffer_remove_buffer(in, out, r.forward);
         if (r.stop == net::ScanStop::More) break;
@@ -694,6 +703,11 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
         return forward_extended(type, body);
     }
     if (swallow_ > 0) return swallow(type, body);
+    if (shadow_ != nullptr && type == 'D') {
+        shadow_->client_answer().add_row(body);
+        return true;
+    }
+    if (shadow_ != nullptr && type == 'E') shadow_->client_answer().add_error(body);
     switch (type) {
         case '1': {
             ServerStatements::ParseDone done = server_->statements().on_parse_complete();
@@ -735,6 +749,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
                 return false;
             }
             sql_prepared_.on_ready_for_query();
+            if (shadow_ != nullptr && shadow_->client_ready_for_query()) shadow_ = nullptr;
             bool reset = server_ready_for_query(*status);
             if ((reset || !params_reset_.empty()) && server_->tracker().outstanding() == 0) restore_reset_params();
             if (state_ == ClientState::Login) {

@@ -25,6 +25,7 @@
 namespace pggate::session {
 
 class ServerConn;
+class ShadowRead;
 class Worker;
 
 enum class ClientState {
@@ -91,12 +92,26 @@ private:
     // is answered with an error here instead (nullptr).
     pool::Pool* route_next(bool may_refuse = true);
     bool splits_reads() const;
-    bool next_segment_reads(std::size_t& length);
+    // The client's next segment, as next_segment_reads finds it.
+    struct Segment {
+        std::size_t length = 0;
+        std::string_view statement;  // the first statement's text
+        bool uses_named = false;     // prepares or binds a named statement
+    };
+    bool next_segment_reads(Segment& segment);
     bool reads_only(std::string_view sql);
     // Remembers that the client sent something that may write, and when its
     // transaction ends, so its later reads see it (read_your_writes).
     void note_write(std::string_view sql);
     void note_transaction_end();
+    // Shadow reads: route_next keeps a copy of a read picked for one, which
+    // starts once the read has its server from `served`.
+    void plan_shadow(std::size_t length, std::string_view statement);
+    void start_shadow(pool::Pool* served);
+    pool::Pool* shadow_target(pool::Pool* served);
+    // The Query that gives `server` this client's parameters and SETs
+    // (empty: it has them); the server counts as having them from now.
+    std::string session_state_query(ServerConn& server);
     // A Query that only sets or resets pggate.route: answered here with
     // `status` in its ReadyForQuery. False for any other text.
     bool answer_route_setting(std::string_view sql, char status);
@@ -194,6 +209,11 @@ private:
     // transaction; when the last such transaction ended (steady clock, 0:
     // never); the primary's position sampled after that (0: none yet).
     bool write_pending_ = false;
+    // A shadow read planned for the next segment, and the one whose answer
+    // this client is being relayed.
+    Bytes shadow_segment_;
+    std::string shadow_statement_;
+    ShadowRead* shadow_ = nullptr;
     std::int64_t ryw_since_ns_ = 0;
     std::uint64_t ryw_lsn_ = 0;
     // pggate.route: the client's own choice of node kind, set by a startup

@@ -16,6 +16,8 @@
 #include "protocol/messages.hpp"
 #include "route/sql_lexer.hpp"
 #include "session/client_conn.hpp"
+#include "session/server_conn.hpp"
+#include "session/shadow_read.hpp"
 #include "session/worker.hpp"
 
 namespace pggate::session {
@@ -80,8 +82,8 @@ bool ClientConn::answer_route_setting(std::string_view sql, char status) {
 }
 
 pool::Pool* ClientConn::route_next(bool may_refuse) {
-    std::size_t length = 0;
-    if (!splits_reads() || !next_segment_reads(length)) return pool_;
+    Segment segment;
+    if (!splits_reads() || !next_segment_reads(segment)) return pool_;
     std::uint64_t min_lsn = 0;
     if (ryw_since_ns_ != 0 && route_mode_ != RouteMode::Replica) {
         if (ryw_lsn_ == 0) {
@@ -93,13 +95,18 @@ pool::Pool* ClientConn::route_next(bool may_refuse) {
         min_lsn = ryw_lsn_;
     }
     bool none_fit = false;
-    if (pool::Pool* replica = worker_.replica_pool(database_, user_, min_lsn, none_fit)) return replica;
+    if (pool::Pool* replica = worker_.replica_pool(database_, user_, min_lsn, none_fit)) {
+        // A shadow server has none of the client's named statements.
+        if (may_refuse && !segment.uses_named && worker_.shadows_next_read())
+            plan_shadow(segment.length, segment.statement);
+        return replica;
+    }
     if (!none_fit || !may_refuse || worker_.config().replica_fallback != config::ReplicaFallback::Error) return pool_;
     Bytes out;
     protocol::build_error(out, "ERROR", "57P03",
                           "no replica can serve this read now (down or lagging) and replica_fallback is error");
     protocol::build_ready_for_query(out, 'I');
-    evbuffer_drain(bufferevent_get_input(bev_.get()), length);
+    evbuffer_drain(bufferevent_get_input(bev_.get()), segment.length);
     bufferevent_write(bev_.get(), out.data(), out.size());
     return nullptr;
 }
@@ -139,8 +146,8 @@ bool ClientConn::reads_only(std::string_view sql) {
 
 // Whether the client's buffered input up to the end of its next segment (a
 // Query, or extended-protocol messages through Sync) only reads, and if so
-// the segment's `length`. A segment not wholly buffered yet counts as writing.
-bool ClientConn::next_segment_reads(std::size_t& length) {
+// what `segment` it is. A segment not wholly buffered yet counts as writing.
+bool ClientConn::next_segment_reads(Segment& segment) {
     evbuffer* in = bufferevent_get_input(bev_.get());
     const std::size_t len = evbuffer_get_length(in);
     std::size_t pos = 0;
@@ -158,13 +165,15 @@ bool ClientConn::next_segment_reads(std::size_t& length) {
         switch (h.type) {
             case 'Q': {
                 std::string_view sql = r.cstring();
-                length = h.frame_len();
+                segment.length = h.frame_len();
+                segment.statement = sql;
                 return pos == 0 && !r.failed() && reads_only(sql);
             }
             case 'P': {
-                r.cstring();  // the statement's name
+                if (!r.cstring().empty()) segment.uses_named = true;
                 std::string_view sql = r.cstring();
                 if (r.failed() || !reads_only(sql)) return false;
+                if (segment.statement.empty()) segment.statement = sql;
                 parsed = runs = true;
                 break;
             }
@@ -176,6 +185,7 @@ bool ClientConn::next_segment_reads(std::size_t& length) {
                 // this segment was read above.
                 if (auto it = stmts_.find(name); it != stmts_.end()) {
                     if (!reads_only(it->second->sql())) return false;
+                    segment.uses_named = true;
                 } else if (!parsed) {
                     return false;
                 }
@@ -185,7 +195,7 @@ bool ClientConn::next_segment_reads(std::size_t& length) {
             case 'D': case 'E': case 'C': case 'H':
                 break;
             case 'S':
-                length = pos + h.frame_len();
+                segment.length = pos + h.frame_len();
                 return runs;
             default:
                 return false;
@@ -200,6 +210,40 @@ void ClientConn::note_write(std::string_view sql) {
     if (write_pending_ || !worker_.config().read_your_writes || !splits_reads()) return;
     route::StatementKind kind = worker_.classify(sql).kind;
     if (kind == route::StatementKind::Write || kind == route::StatementKind::Unknown) write_pending_ = true;
+}
+
+void ClientConn::plan_shadow(std::size_t length, std::string_view statement) {
+    shadow_statement_ = statement;  // copied before the buffer changes
+    shadow_segment_.resize(length);
+    evbuffer_copyout(bufferevent_get_input(bev_.get()), shadow_segment_.data(), length);
+}
+
+// The shadow runs only on an idle server of its target, next to a read that
+// got its own server at once: shadows never make a client wait nor open
+// servers.
+void ClientConn::start_shadow(pool::Pool* served) {
+    Bytes segment = std::exchange(shadow_segment_, {});
+    std::string statement = std::exchange(shadow_statement_, {});
+    if (server_ == nullptr || server_->pool() != served || shadow_ != nullptr) return;
+    pool::Pool* target = shadow_target(served);
+    ServerConn* server = target != nullptr ? target->take_idle() : nullptr;
+    if (server == nullptr) return;
+    ShadowRead& run = worker_.add_shadow(std::make_unique<ShadowRead>(
+        worker_, std::move(statement), worker_.node(served->node()).name, worker_.node(target->node()).name));
+    run.start(server, session_state_query(*server), segment);
+    shadow_ = &run;
+}
+
+pool::Pool* ClientConn::shadow_target(pool::Pool* served) {
+    if (worker_.config().shadow_target == config::ShadowTarget::Primary) return pool_;
+    // Another replica fit to read from: each is offered once in turn.
+    for (std::size_t i = 0; i < worker_.config().nodes.size(); ++i) {
+        bool none_fit = false;
+        pool::Pool* other = worker_.replica_pool(database_, user_, 0, none_fit);
+        if (other == nullptr) return nullptr;
+        if (other != served) return other;
+    }
+    return nullptr;
 }
 
 }  // namespace pggate::session

@@ -9,6 +9,7 @@
 #include "core/log.hpp"
 #include "protocol/codec.hpp"
 #include "session/client_conn.hpp"
+#include "session/shadow_read.hpp"
 #include "session/worker.hpp"
 
 namespace pggate::session {
@@ -25,6 +26,7 @@ const char* state_name(ServerState s) {
         case ServerState::Active: return "active";
         case ServerState::Resetting: return "resetting";
         case ServerState::Testing: return "testing";
+        case ServerState::Shadow: return "shadow";
         case ServerState::Closed: return "closed";
     }
     return "?";
@@ -56,6 +58,8 @@ void ServerConn::check_timeouts(pool::Clock::time_point now) {
         disconnect("server_connect_timeout");
     } else if (state_ == ServerState::Testing && over(state_since_, c.server_connect_timeout)) {
         disconnect("no answer to server_check_query within server_connect_timeout");
+    } else if (state_ == ServerState::Shadow && over(state_since_, c.query_timeout)) {
+        disconnect("shadow read beyond query_timeout");
     } else if (state_ == ServerState::Idle && over(state_since_, c.server_idle_timeout) && pool_->may_shrink()) {
         disconnect("server_idle_timeout");
     } else if (state_ == ServerState::Idle && over(created_at_, c.server_lifetime)) {
@@ -99,6 +103,24 @@ void ServerConn::check(const std::string& query) {
     send_query(query);
 }
 
+void ServerConn::run_shadow(ShadowRead* run, const std::string& prefix, const Bytes& segment) {
+    shadow_ = run;
+    set_state(ServerState::Shadow);
+    if (!prefix.empty()) send_query(prefix);
+    for (std::size_t pos = 0; pos + protocol::kHeaderSize <= segment.size();) {
+        tracker_.on_frontend(static_cast<char>(segment[pos]));
+        pos += 1 + ((std::uint32_t{segment[pos + 1]} << 24) | (std::uint32_t{segment[pos + 2]} << 16) |
+                    (std::uint32_t{segment[pos + 3]} << 8) | segment[pos + 4]);
+    }
+    bufferevent_write(bev_.get(), segment.data(), segment.size());
+}
+
+void ServerConn::end_shadow() {
+    shadow_ = nullptr;
+    unlink();
+    pool_->release(this, false);
+}
+
 void ServerConn::send_query(std::string_view sql) {
     Bytes q;
     protocol::build_query(q, sql);
@@ -111,7 +133,9 @@ void ServerConn::disconnect(const char* reason) {
     log_debug("S-%u %s: closing: %s", id_, worker_.node(node_).name.c_str(), reason);
     ServerState was = state_;
     // Closing the socket alone lets the backend run its query to the end.
-    if (was == ServerState::Active && tracker_.outstanding() > 0) worker_.cancel_backend(node_, key_);
+    if ((was == ServerState::Active || was == ServerState::Shadow) && tracker_.outstanding() > 0)
+        worker_.cancel_backend(node_, key_);
+    if (ShadowRead* run = std::exchange(shadow_, nullptr)) run->on_server_lost();
     set_state(ServerState::Closed);
     if (bev_) {
         bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
@@ -180,7 +204,9 @@ void ServerConn::read_own() {
         std::size_t len = evbuffer_get_length(in);
         protocol::MessageHeader h;
         protocol::DecodeError err;
-        protocol::Decode d = net::peek_message(in, 0, protocol::Direction::Backend, kMaxOwnMessage, h, err);
+        // A shadow read's rows are as long as the client's would be.
+        const std::uint32_t max_len = state_ == ServerState::Shadow ? protocol::kMaxWireLength : kMaxOwnMessage;
+        protocol::Decode d = net::peek_message(in, 0, protocol::Direction::Backend, max_len, h, err);
         if (d == protocol::Decode::Error) {
             log_error("S-%u %s: protocol error from server: %s", id_, worker_.node(node_).name.c_str(),
                       err.message.c_str());
@@ -195,6 +221,20 @@ void ServerConn::read_own() {
 }
 
 void ServerConn::handle_own(char type, std::span<const std::uint8_t> body, std::span<const std::uint8_t> frame) {
+    if (state_ == ServerState::Shadow) {
+        if (type == 'Z') {
+            auto status = protocol::parse_ready_for_query(body);
+            if (!status) {
+                disconnect("invalid ReadyForQuery");
+                return;
+            }
+            tracker_.on_ready_for_query(*status);
+        } else if (type == 'S') {
+            note_param(body);
+        }
+        shadow_->on_server_message(*this, type, body);
+        return;
+    }
     switch (type) {
         case 'R': {
             if (state_ != ServerState::Login || !login_) {

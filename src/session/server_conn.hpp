@@ -22,6 +22,7 @@
 namespace pggate::session {
 
 class ClientConn;
+class ShadowRead;
 class Worker;
 
 // Output queued toward one side beyond which reading from the other stops;
@@ -35,6 +36,7 @@ enum class ServerState {
     Active,     // linked to a client (pass-through servers are linked from the start)
     Resetting,  // running server_reset_query
     Testing,    // running server_check_query before serving a client
+    Shadow,     // running a shadow read (no client; its answer is only compared)
     Closed,
 };
 
@@ -59,6 +61,11 @@ public:
     void reset(const std::string& query);
     // Runs server_check_query; the pool gets the server back through server_ready.
     void check(const std::string& query);
+    // Taken idle from its pool for a shadow read: runs `prefix` (if any)
+    // and the client's `segment`, reporting every answer message to `run`.
+    void run_shadow(ShadowRead* run, const std::string& prefix, const Bytes& segment);
+    // The shadow read is answered: back to the pool.
+    void end_shadow();
     // Sends a simple Query pggate itself answers for (its replies never reach a client).
     void send_query(std::string_view sql);
     // The one close path: tells the pool and a linked client.
@@ -101,6 +108,7 @@ private:
     std::optional<auth::ServerLogin> login_;
     net::BuffereventPtr bev_;
     ClientConn* client_ = nullptr;
+    ShadowRead* shadow_ = nullptr;
     Bytes startup_;
     net::ScanState scan_;
     protocol::SyncTracker tracker_;

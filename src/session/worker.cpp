@@ -102,6 +102,11 @@ void Worker::apply_config(config::Config config) {
         auth::auth_query_settings(config_, listed(config_.auth_user), node_addresses_[primary_node_]));
 }
 
+ShadowRead& Worker::add_shadow(std::unique_ptr<ShadowRead> run) {
+    shadows_.push_back(std::move(run));
+    return *shadows_.back();
+}
+
 shm::NodeSample Worker::node_sample(std::uint32_t node) const {
     shm::NodeSample s = shm_.node(node).read();
     return s.ident == node_idents_[node] ? s : shm::NodeSample{};
@@ -407,6 +412,7 @@ void Worker::on_pool_tick(evutil_socket_t, short, void* arg) {
     auto* w = static_cast<Worker*>(arg);
     auto now = pool::Clock::now();
     for (auto& [key, p] : w->pools_) p->tick(now);
+    std::erase_if(w->shadows_, [](const std::unique_ptr<ShadowRead>& run) { return run->finished(); });
 }
 
 void Worker::on_signal(evutil_socket_t sig, short, void* arg) {

@@ -24,6 +24,7 @@
 #include "net/event_ptr.hpp"
 #include "route/classifier.hpp"
 #include "session/prepared.hpp"
+#include "session/shadow_read.hpp"
 #include "shm/segment.hpp"
 
 namespace pggate::pool {
@@ -134,6 +135,12 @@ public:
     // none is; `none_fit` then says whether that is so even without min_lsn.
     pool::Pool* replica_pool(const std::string& database, const std::string& user, std::uint64_t min_lsn,
                              bool& none_fit);
+    // Shadow reads: whether this read is one (shadow_reads percent), and a
+    // new one, owned by the worker until both its sides are done with it.
+    bool shadows_next_read() {
+        return config_.shadow_reads > 0 && std::uniform_int_distribution<int>(0, 99)(rng_) < config_.shadow_reads;
+    }
+    ShadowRead& add_shadow(std::unique_ptr<ShadowRead> run);
     // What the health process last published of a node (a default sample
     // while the entry describes another node or none yet).
     shm::NodeSample node_sample(std::uint32_t node) const;
@@ -192,6 +199,7 @@ private:
     std::vector<std::uint32_t> replica_slots_;
     std::size_t next_replica_ = 0;
     std::vector<std::uint64_t> node_idents_;  // shm::node_ident of each node
+    std::vector<std::unique_ptr<ShadowRead>> shadows_;
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t connection_ids_ = 0;
     std::mt19937 rng_;

@@ -40,6 +40,9 @@ struct alignas(64) WorkerSlot {
     std::atomic<std::uint32_t> restarts;  // written by the master
     std::atomic<std::int64_t> started_at;  // unix seconds
     std::atomic<std::uint64_t> cancels_forwarded;
+    // Shadow reads compared, and those whose answers differed.
+    std::atomic<std::uint64_t> shadow_reads;
+    std::atomic<std::uint64_t> shadow_mismatches;
 };
 
 // Links the cancel key pggate gave a client to its current backend.

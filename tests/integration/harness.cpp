@@ -711,7 +711,9 @@ int Cluster::pg_ctl(int port, const std::string& action, std::string* output) co
 }
 
 void Cluster::wait_replicas_caught_up(double timeout_s) const {
-    std::string lsn = admin_scalar("select pg_current_wal_lsn()");
+    // The insert position: with synchronous_commit = off a commit's record
+    // may not be written yet, so the write position can be short of it.
+    std::string lsn = admin_scalar("select pg_current_wal_insert_lsn()");
     for (int port : replica_ports_) {
         PgConn c = admin(port);
         bool caught_up = eventually(

@@ -1,12 +1,14 @@
 // Which replicas may serve a read, from what the health process samples:
 // read_your_writes right after a commit with one replica deliberately
 // delayed (recovery_min_apply_delay), a replica beyond max_replica_lag left
-// out and taken back once it catches up, a down replica passed over, and
-// replica_fallback = error.
+// out and taken back once it catches up, a down replica passed over,
+// replica_fallback = error, and shadow reads comparing a replica's answers
+// with the primary's.
 #include <doctest/doctest.h>
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "harness.hpp"
 #include "routing_support.hpp"
@@ -33,6 +35,11 @@ private:
     void set(const std::string& value) {
         cluster().admin_exec("alter system set recovery_min_apply_delay = " + value, port_);
         cluster().admin_exec("select pg_reload_conf()", port_);
+        // The reload is asynchronous: new sessions see the value once the
+        // postmaster has it, and the startup process soon after.
+        const std::string want = value == "DEFAULT" ? "0" : value.substr(1, value.size() - 2);
+        REQUIRE(eventually([&] { return cluster().admin_scalar("show recovery_min_apply_delay", port_) == want; }, 10));
+        sleep_for(0.2);
     }
     int port_;
 };
@@ -137,4 +144,48 @@ TEST_CASE("freshness: a replica the health process finds down gets no reads; rep
         PgConn c(gate.conninfo());
         CHECK(c.scalar("select pg_is_in_recovery()") == "f");  // the primary serves it
     }
+}
+
+TEST_CASE("freshness: shadow reads run again on the primary, and an answer that differs is logged") {
+    PGGATE_ONLY();
+    Table t("rf_shadow");
+    cluster().admin_exec("insert into rf_shadow (v) values (1), (2), (3)");
+    cluster().wait_replicas_caught_up();
+    const std::string read = "select v from rf_shadow order by v";
+    auto differences = [](const Pggate& gate) {
+        std::string log = gate.log_text();
+        int n = 0;
+        for (std::size_t at = log.find("shadow read differs"); at != std::string::npos;
+             at = log.find("shadow read differs", at + 1))
+            ++n;
+        return n;
+    };
+    Pggate gate(routing({"shadow_reads = 100", "workers = 1"}));
+    PgConn c(gate.conninfo());
+    // A shadow runs only on an idle server: each read waits for the last
+    // one's shadow to finish.
+    for (int i = 0; i < 6; ++i) {
+        CHECK(c.exec_ok(read).rows() == 3);
+        sleep_for(0.1);
+    }
+    PgResult extended(PQexecParams(c.get(), "select v from rf_shadow where v > $1", 1, nullptr,
+                                   std::vector<const char*>{"1"}.data(), nullptr, nullptr, 0));
+    CHECK(extended.rows() == 2);
+    sleep_for(0.3);
+    CHECK(differences(gate) == 0);
+
+    // Both replicas hold the new row back; the primary has it.
+    ApplyDelay first(cluster().replica_ports()[0], "5s");
+    ApplyDelay second(cluster().replica_ports()[1], "5s");
+    cluster().admin_exec("insert into rf_shadow (v) values (4)");
+    for (int i = 0; i < 4; ++i) {
+        PgResult r = c.exec_ok(read + " /* stale */");
+        CHECK(r.rows() == 3);  // the client still gets the replica's answer
+        sleep_for(0.1);
+    }
+    CHECK(eventually([&] { return differences(gate) >= 4; }, 5));
+    std::string log = gate.log_text();
+    CHECK(log.find("answered 3 rows") != std::string::npos);
+    CHECK(log.find("answered 4 rows") != std::string::npos);
+    CHECK(log.find(read + " /* stale */") != std::string::npos);
 }
