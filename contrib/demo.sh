@@ -94,6 +94,8 @@ unix_socket_dir = $demo
 workers = 2
 logfile = $logfile
 pidfile = $pidfile
+; the demo cluster trusts local logins of its superuser
+health_check_user = postgres
 
 [nodes]
 pg1 = host=127.0.0.1 port=$primary_port role=primary
