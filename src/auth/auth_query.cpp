@@ -1,28 +1,21 @@
-// auth_query lookups: each connection runs one lookup at a time from its
-// queue, and only ever blocks on nothing (libpq in non-blocking mode, woken
-// by libevent). A failed connection fails the lookups it holds; a query error
-// fails only its own.
+// auth_query lookups: each connection is a net::PqSession that runs one
+// lookup at a time from its queue. A failed connection fails the lookups it
+// holds; a query error fails only its own.
 #include "auth/auth_query.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <deque>
+#include <utility>
 
 #include "auth/auth_file.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "net/pq_session.hpp"
 
 namespace pggate::auth {
 
 namespace {
-
-struct PqFinish {
-    void operator()(PGconn* c) const { PQfinish(c); }
-};
-struct PqClear {
-    void operator()(PGresult* r) const { PQclear(r); }
-};
-using PgConnPtr = std::unique_ptr<PGconn, PqFinish>;
-using PgResultPtr = std::unique_ptr<PGresult, PqClear>;
 
 using Clock = LookupTable::Clock;
 
@@ -32,14 +25,7 @@ std::string seconds_text(double seconds) {
     return buf;
 }
 
-// libpq's messages end with a newline, which log lines and client errors do not want.
-std::string trimmed(const char* message) {
-    std::string s = message != nullptr ? message : "";
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s.empty() ? "unknown error" : s;
-}
-
-void log_notice(void*, const char* message) { log_debug("auth_query connection: server notice: %s", trimmed(message).c_str()); }
+void log_notice(const std::string& message) { log_debug("auth_query connection: server notice: %s", message.c_str()); }
 
 // Everything a connection logs in with; a change means new connections.
 std::string login_signature(const AuthQuerySettings& s) {
@@ -90,7 +76,7 @@ LookupResult read_lookup_answer(const PGresult* answer) {
     if (PQresultStatus(answer) != PGRES_TUPLES_OK) {
         const char* state = PQresultErrorField(answer, PG_DIAG_SQLSTATE);
         const char* primary = PQresultErrorField(answer, PG_DIAG_MESSAGE_PRIMARY);
-        std::string why = primary != nullptr ? primary : trimmed(PQresultErrorMessage(answer));
+        std::string why = primary != nullptr ? primary : net::pq_message(PQresultErrorMessage(answer));
         if (why.empty() || why == "unknown error")
             why = std::string("unexpected result ") + PQresStatus(PQresultStatus(answer));
         if (state != nullptr) why += std::string(" (SQLSTATE ") + state + ")";
@@ -112,9 +98,10 @@ LookupResult read_lookup_answer(const PGresult* answer) {
 class AuthQuery::Connection {
 public:
     Connection(AuthQuery& owner, std::string database, std::uint32_t id)
-        : owner_(owner), database_(std::move(database)), id_(id) {
-        socket_ev_.reset(event_new(owner_.base_, -1, 0, on_socket, this));
+        : owner_(owner), database_(std::move(database)), id_(id), session_(owner_.base_) {
         timer_.reset(evtimer_new(owner_.base_, on_timer, this));
+        session_.set_notice_handler(log_notice);
+        session_.set_lost_handler([this](const std::string& why) { close(why); });
     }
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -123,12 +110,14 @@ public:
     // Takes new lookups: not closed, and logs in with the current settings.
     bool usable() const { return state_ != State::Closed && !draining_; }
 
+    // The session calls back from the loop only, so lookup() never hears
+    // from here before it returns.
     void enqueue(std::string user) {
         queue_.push_back(std::move(user));
         if (state_ == State::New)
             connect();
         else if (state_ == State::Idle)
-            watch(EV_READ | EV_WRITE);  // sent from the loop, never from inside lookup()
+            send_next();
     }
 
     // The login settings changed: lookups queued here still run, then it closes.
@@ -140,32 +129,12 @@ public:
 private:
     enum class State { New, Connecting, Idle, Busy, Closed };
 
-    static void on_socket(evutil_socket_t, short what, void* arg) {
-        auto* c = static_cast<Connection*>(arg);
-        switch (c->state_) {
-            case State::Connecting: c->poll_connect(); break;
-            case State::Busy:
-                if (what & EV_WRITE) c->flush();
-                if ((what & EV_READ) && c->state_ == State::Busy) c->read_answer();
-                break;
-            case State::Idle: c->on_idle_socket(what); break;
-            default: break;
-        }
-    }
-
     static void on_timer(evutil_socket_t, short, void* arg) {
         auto* c = static_cast<Connection*>(arg);
-        if (!c->deferred_error_.empty()) {
-            c->fail(c->deferred_error_);
-            return;
-        }
-        const AuthQuerySettings& s = c->owner_.settings_;
-        switch (c->state_) {
-            case State::Connecting: c->fail("could not connect and log in within " + seconds_text(s.timeout)); break;
-            case State::Busy: c->fail("no answer to auth_query within " + seconds_text(s.timeout)); break;
-            case State::Idle: c->close("unused for server_idle_timeout or older than server_lifetime"); break;
-            default: break;
-        }
+        if (!c->deferred_error_.empty())
+            c->fail(std::exchange(c->deferred_error_, {}));
+        else if (c->state_ == State::Idle)
+            c->close("unused for server_idle_timeout or older than server_lifetime");
     }
 
     void connect() {
@@ -177,47 +146,22 @@ private:
             fail_soon(s.setup_error);
             return;
         }
-        std::string port = std::to_string(s.port);
-        std::vector<const char*> keys{"host", "port", "dbname", "user", "application_name", "gssencmode"};
-        std::vector<const char*> values{s.host.c_str(), port.c_str(), database_.c_str(), s.user.c_str(),
-                                        "pggate auth_query", "disable"};
-        if (!s.hostaddr.empty()) {
-            keys.push_back("hostaddr");
-            values.push_back(s.hostaddr.c_str());
-        }
-        if (s.password) {
-            keys.push_back("password");
-            values.push_back(s.password->c_str());
-        }
-        keys.push_back(nullptr);
-        values.push_back(nullptr);
-        conn_.reset(PQconnectStartParams(keys.data(), values.data(), 0));
-        if (!conn_ || PQstatus(conn_.get()) == CONNECTION_BAD) {
-            fail_soon(conn_ ? trimmed(PQerrorMessage(conn_.get())) : "out of memory");
-            return;
-        }
-        PQsetNoticeProcessor(conn_.get(), log_notice, nullptr);
         log_debug("A-%u %s/%s: connecting as %s", id_, s.node.c_str(), database_.c_str(), s.user.c_str());
-        arm_limit(s.timeout);
-        watch(EV_WRITE);  // as libpq says to begin: as if PQconnectPoll had asked for writing
+        net::PqTarget target{s.host, s.hostaddr, s.port, database_, s.user, s.password, "pggate auth_query"};
+        session_.connect(target, s.timeout, [this](const net::PqError& error) { connected(error); });
     }
 
-    void poll_connect() {
-        switch (PQconnectPoll(conn_.get())) {
-            case PGRES_POLLING_READING: watch(EV_READ); return;
-            case PGRES_POLLING_WRITING: watch(EV_WRITE); return;
-            case PGRES_POLLING_OK:
-                if (PQsetnonblocking(conn_.get(), 1) != 0) {
-                    fail("PQsetnonblocking() failed: " + trimmed(PQerrorMessage(conn_.get())));
-                    return;
-                }
-                log_debug("A-%u %s/%s: logged in", id_, owner_.settings_.node.c_str(), database_.c_str());
-                send_next();
-                return;
-            default:
-                fail(trimmed(PQerrorMessage(conn_.get())));
-                return;
+    void connected(const net::PqError& error) {
+        if (error.timed_out) {
+            fail("could not connect and log in within " + seconds_text(owner_.settings_.timeout));
+            return;
         }
+        if (!error.message.empty()) {
+            fail(error.message);
+            return;
+        }
+        log_debug("A-%u %s/%s: logged in", id_, owner_.settings_.node.c_str(), database_.c_str());
+        send_next();
     }
 
     void send_next() {
@@ -227,52 +171,27 @@ private:
         }
         current_ = std::move(queue_.front());
         queue_.pop_front();
-        const char* params[1] = {current_.c_str()};
-        if (PQsendQueryParams(conn_.get(), owner_.settings_.query.c_str(), 1, nullptr, params, nullptr, nullptr, 0) == 0) {
-            broken(trimmed(PQerrorMessage(conn_.get())));
-            return;
-        }
         state_ = State::Busy;
-        arm_limit(owner_.settings_.timeout);
-        flush();
+        evtimer_del(timer_.get());
+        session_.query(owner_.settings_.query, {current_}, owner_.settings_.timeout,
+                       [this](PGresult* result, const net::PqError& error) { on_answer(result, error); });
     }
 
-    void flush() {
-        int r = PQflush(conn_.get());
-        if (r < 0) {
-            broken(trimmed(PQerrorMessage(conn_.get())));
+    void on_answer(const PGresult* result, const net::PqError& error) {
+        if (error.timed_out) {
+            fail("no answer to auth_query within " + seconds_text(owner_.settings_.timeout));
             return;
         }
-        watch(r == 1 ? EV_READ | EV_WRITE : EV_READ);
+        if (!error.message.empty()) {
+            // An answer with a failure is the server saying why it ended the session.
+            broken(result != nullptr ? read_lookup_answer(result).error : error.message);
+            return;
+        }
+        answered(result);
     }
 
-    void read_answer() {
-        if (PQconsumeInput(conn_.get()) == 0) {
-            broken(trimmed(PQerrorMessage(conn_.get())));
-            return;
-        }
-        while (PQisBusy(conn_.get()) == 0) {
-            PGresult* r = PQgetResult(conn_.get());
-            if (r == nullptr) {
-                answered();
-                return;
-            }
-            // The first result is the answer; anything after it (a second
-            // statement in auth_query) is dropped.
-            if (!answer_) answer_.reset(r); else PQclear(r);
-        }
-        flush();
-    }
-
-    void answered() {
-        if (PQstatus(conn_.get()) != CONNECTION_OK) {
-            // Not an answer: the server ended the session (an administrator's
-            // command, a restart) and said so before closing.
-            broken(answer_ ? read_lookup_answer(answer_.get()).error : trimmed(PQerrorMessage(conn_.get())));
-            return;
-        }
-        LookupResult result = read_lookup_answer(answer_.get());
-        answer_.reset();
+    void answered(const PGresult* answer) {
+        LookupResult result = read_lookup_answer(answer);
         LookupKey key{database_, std::move(current_)};
         current_.clear();
         reused_ = true;
@@ -285,6 +204,7 @@ private:
         owner.finish(key, result);
     }
 
+    // The session itself watches for the server closing it meanwhile.
     void become_idle() {
         state_ = State::Idle;
         if (draining_) {
@@ -301,30 +221,10 @@ private:
             }
             limit = limit > 0 ? std::min(limit, left) : left;
         }
-        arm_limit(limit);
-        watch(EV_READ);  // the server closing it
-    }
-
-    void on_idle_socket(short what) {
-        if (what & EV_READ) {
-            bool alive = PQconsumeInput(conn_.get()) != 0 && PQstatus(conn_.get()) == CONNECTION_OK;
-            while (alive && PQisBusy(conn_.get()) == 0) {
-                PgResultPtr stray(PQgetResult(conn_.get()));
-                if (!stray) break;
-            }
-            if (!alive) {
-                std::string why = trimmed(PQerrorMessage(conn_.get()));
-                if (queue_.empty())
-                    close(why.c_str());
-                else
-                    broken(why);
-                return;
-            }
+        if (limit > 0) {
+            timeval tv = to_timeval(limit);
+            evtimer_add(timer_.get(), &tv);
         }
-        if (!queue_.empty())
-            send_next();
-        else
-            watch(EV_READ);
     }
 
     // The connection failed after login. One that has answered before may
@@ -340,33 +240,7 @@ private:
                  database_.c_str(), why.c_str());
         if (!current_.empty()) queue_.push_front(std::move(current_));
         current_.clear();
-        answer_.reset();
-        event_del(socket_ev_.get());
-        conn_.reset();
         connect();  // no longer reused_: a second failure is final
-    }
-
-    // Arms the socket event for `what` on libpq's socket, which may change
-    // while connecting (another address, SSL refused and retried without).
-    void watch(short what) {
-        event_del(socket_ev_.get());
-        evutil_socket_t fd = PQsocket(conn_.get());
-        if (fd < 0) {
-            fail_soon("connection has no socket");
-            return;
-        }
-        event_assign(socket_ev_.get(), owner_.base_, fd, what, on_socket, this);
-        event_add(socket_ev_.get(), nullptr);
-    }
-
-    // A timeout of `seconds`; 0 is none.
-    void arm_limit(double seconds) {
-        if (seconds <= 0) {
-            evtimer_del(timer_.get());
-            return;
-        }
-        timeval tv = to_timeval(seconds);
-        evtimer_add(timer_.get(), &tv);
     }
 
     // Fails from the loop, so lookup() never calls back its own caller.
@@ -391,11 +265,11 @@ private:
         for (const std::string& user : users) owner.finish({database_, user}, failed);
     }
 
-    void close(const char* why) {
+    void close(const std::string& why) {
         if (state_ == State::Closed) return;
-        log_debug("A-%u %s/%s: closing: %s", id_, owner_.settings_.node.c_str(), database_.c_str(), why);
+        log_debug("A-%u %s/%s: closing: %s", id_, owner_.settings_.node.c_str(), database_.c_str(), why.c_str());
         state_ = State::Closed;
-        event_del(socket_ev_.get());
+        session_.close();
         evtimer_del(timer_.get());
         owner_.retire(this);
     }
@@ -404,12 +278,10 @@ private:
     std::string database_;
     std::uint32_t id_;
     State state_ = State::New;
-    PgConnPtr conn_;
-    net::EventPtr socket_ev_;
-    net::EventPtr timer_;
+    net::PqSession session_;
+    net::EventPtr timer_;            // idle limit, or a failure to report from the loop
     std::deque<std::string> queue_;  // users whose lookup waits for this connection
     std::string current_;            // the user being looked up
-    PgResultPtr answer_;
     std::string deferred_error_;
     bool reused_ = false;  // has answered before, so a failure may only mean it went stale
     bool draining_ = false;

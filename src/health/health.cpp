@@ -63,7 +63,7 @@ public:
 private:
     static void on_timer(evutil_socket_t, short, void* arg);
     void check();
-    void answered(PGresult* result, const std::string& error);
+    void answered(PGresult* result, const net::PqError& error);
     void failed(const std::string& why);
     void schedule(double seconds);
 
@@ -136,20 +136,20 @@ void Probe::on_timer(evutil_socket_t, short, void* arg) { static_cast<Probe*>(ar
 void Probe::check() {
     if (owner_.config().health_check_period <= 0) return;
     if (!session_.logged_in()) {
-        session_.connect(target_, owner_.config().health_check_timeout, [this](const std::string& error) {
-            if (!error.empty()) failed(error);
+        session_.connect(target_, owner_.config().health_check_timeout, [this](const net::PqError& error) {
+            if (!error.message.empty()) failed(error.message);
             else check();
         });
         return;
     }
     sent_at_ns_ = steady_now_ns();
     session_.query(kSampleQuery, owner_.config().health_check_timeout,
-                   [this](PGresult* result, const std::string& error) { answered(result, error); });
+                   [this](PGresult* result, const net::PqError& error) { answered(result, error); });
 }
 
-void Probe::answered(PGresult* result, const std::string& error) {
-    if (result == nullptr) {
-        failed(error);
+void Probe::answered(PGresult* result, const net::PqError& error) {
+    if (!error.message.empty()) {
+        failed(error.message);
         return;
     }
     if (PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1 || PQnfields(result) != 3) {

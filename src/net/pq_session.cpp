@@ -1,5 +1,5 @@
 // The libpq session state machine: PQconnectPoll while connecting, then
-// PQsendQuery / PQflush / PQconsumeInput as libevent reports the socket ready.
+// PQsendQuery(Params) / PQflush / PQconsumeInput as libevent reports the socket ready.
 #include "net/pq_session.hpp"
 
 #include <utility>
@@ -14,6 +14,19 @@ std::string pq_message(const char* message) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     return s.empty() ? "unknown error" : s;
 }
+
+namespace {
+
+// Without params the simple protocol, so that `sql` may hold several statements.
+int send_query(PGconn* conn, const std::string& sql, const std::vector<std::string>& params) {
+    if (params.empty()) return PQsendQuery(conn, sql.c_str());
+    std::vector<const char*> values;
+    for (const std::string& p : params) values.push_back(p.c_str());
+    return PQsendQueryParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                             nullptr, 0);
+}
+
+}  // namespace
 
 PqSession::PqSession(event_base* base) : base_(base) {
     socket_ev_.reset(event_new(base_, -1, 0, on_socket, this));
@@ -49,24 +62,25 @@ void PqSession::connect(const PqTarget& t, double timeout, Connected done) {
         fail_soon(conn_ ? pq_message(PQerrorMessage(conn_.get())) : "out of memory");
         return;
     }
-    PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(conn_.get(), on_notice, this);
     arm(timeout);
     watch(EV_WRITE);  // as libpq says to begin: as if PQconnectPoll had asked for writing
 }
 
-void PqSession::query(const std::string& sql, double timeout, Answered done) {
+void PqSession::query(const std::string& sql, const std::vector<std::string>& params, double timeout,
+                      Answered done) {
     answered_ = std::move(done);
     if (state_ != State::Idle) {
         fail_soon("the session is not ready for a query");
         return;
     }
-    if (PQsendQuery(conn_.get(), sql.c_str()) == 0) {
+    if (send_query(conn_.get(), sql, params) == 0) {
         fail_soon(pq_message(PQerrorMessage(conn_.get())));
         return;
     }
     state_ = State::Busy;
     arm(timeout);
-    flush();
+    watch(EV_READ | EV_WRITE);  // flushed from the loop, so a failure never calls back the caller
 }
 
 void PqSession::close() {
@@ -86,19 +100,7 @@ void PqSession::on_socket(evutil_socket_t, short what, void* arg) {
             if (what & EV_WRITE) s->flush();
             if ((what & EV_READ) && s->state_ == State::Busy) s->read_answer();
             break;
-        case State::Idle: {
-            // Only the server closing the session or a notice wakes an idle one.
-            if (PQconsumeInput(s->conn_.get()) == 0 || PQstatus(s->conn_.get()) != CONNECTION_OK) {
-                s->close();
-                return;
-            }
-            while (PQisBusy(s->conn_.get()) == 0) {
-                PgResultPtr stray(PQgetResult(s->conn_.get()));
-                if (!stray) break;
-            }
-            s->watch(EV_READ);
-            break;
-        }
+        case State::Idle: s->read_idle(); break;
         case State::Closed: break;
     }
 }
@@ -106,11 +108,16 @@ void PqSession::on_socket(evutil_socket_t, short what, void* arg) {
 void PqSession::on_timer(evutil_socket_t, short, void* arg) {
     auto* s = static_cast<PqSession*>(arg);
     if (!s->deferred_error_.empty()) {
-        s->fail(std::exchange(s->deferred_error_, {}));
+        s->fail({std::exchange(s->deferred_error_, {})});
         return;
     }
-    if (s->state_ == State::Connecting) s->fail("could not connect and log in in time");
-    else if (s->state_ == State::Busy) s->fail("no answer in time");
+    if (s->state_ == State::Connecting) s->fail({"could not connect and log in in time", true});
+    else if (s->state_ == State::Busy) s->fail({"no answer in time", true});
+}
+
+void PqSession::on_notice(void* arg, const char* message) {
+    auto* s = static_cast<PqSession*>(arg);
+    if (s->notice_) s->notice_(pq_message(message));
 }
 
 void PqSession::poll_connect() {
@@ -119,16 +126,16 @@ void PqSession::poll_connect() {
         case PGRES_POLLING_WRITING: watch(EV_WRITE); return;
         case PGRES_POLLING_OK:
             if (PQsetnonblocking(conn_.get(), 1) != 0) {
-                fail("PQsetnonblocking() failed: " + pq_message(PQerrorMessage(conn_.get())));
+                fail({"PQsetnonblocking() failed: " + pq_message(PQerrorMessage(conn_.get()))});
                 return;
             }
             state_ = State::Idle;
             evtimer_del(timer_.get());
             watch(EV_READ);
-            std::exchange(connected_, {})(std::string());
+            std::exchange(connected_, {})(PqError{});
             return;
         default:
-            fail(pq_message(PQerrorMessage(conn_.get())));
+            fail({pq_message(PQerrorMessage(conn_.get()))});
             return;
     }
 }
@@ -136,7 +143,7 @@ void PqSession::poll_connect() {
 void PqSession::flush() {
     int r = PQflush(conn_.get());
     if (r < 0) {
-        fail(pq_message(PQerrorMessage(conn_.get())));
+        fail({pq_message(PQerrorMessage(conn_.get()))});
         return;
     }
     watch(r == 1 ? EV_READ | EV_WRITE : EV_READ);
@@ -144,29 +151,44 @@ void PqSession::flush() {
 
 void PqSession::read_answer() {
     if (PQconsumeInput(conn_.get()) == 0) {
-        fail(pq_message(PQerrorMessage(conn_.get())));
+        fail({pq_message(PQerrorMessage(conn_.get()))});
         return;
     }
     while (PQisBusy(conn_.get()) == 0) {
         PGresult* r = PQgetResult(conn_.get());
         if (r == nullptr) {
             if (PQstatus(conn_.get()) != CONNECTION_OK) {
-                // The server ended the session and said why in its last result.
+                // The server ended the session, and said why in the answer it sent.
                 std::string why = answer_ ? pq_message(PQresultErrorMessage(answer_.get()))
                                           : pq_message(PQerrorMessage(conn_.get()));
-                fail(why);
+                fail({why}, std::move(answer_));
                 return;
             }
             state_ = State::Idle;
             evtimer_del(timer_.get());
             watch(EV_READ);
             PgResultPtr answer = std::move(answer_);
-            std::exchange(answered_, {})(answer.get(), std::string());
+            std::exchange(answered_, {})(answer.get(), PqError{});
             return;
         }
         if (!answer_) answer_.reset(r); else PQclear(r);
     }
     flush();
+}
+
+void PqSession::read_idle() {
+    // Only the server closing the session or a notice wakes an idle one.
+    if (PQconsumeInput(conn_.get()) == 0 || PQstatus(conn_.get()) != CONNECTION_OK) {
+        std::string why = pq_message(PQerrorMessage(conn_.get()));
+        close();
+        if (lost_) lost_(why);
+        return;
+    }
+    while (PQisBusy(conn_.get()) == 0) {
+        PgResultPtr stray(PQgetResult(conn_.get()));
+        if (!stray) break;
+    }
+    watch(EV_READ);
 }
 
 void PqSession::watch(short what) {
@@ -189,13 +211,13 @@ void PqSession::arm(double seconds) {
     evtimer_add(timer_.get(), &tv);
 }
 
-void PqSession::fail(const std::string& why) {
+void PqSession::fail(const PqError& error, PgResultPtr answer) {
     const bool connecting = state_ == State::Connecting;
     Connected connected = std::exchange(connected_, {});
     Answered answered = std::exchange(answered_, {});
     close();
-    if (connecting && connected) connected(why);
-    else if (answered) answered(nullptr, why);
+    if (connecting && connected) connected(error);
+    else if (answered) answered(answer.get(), error);
 }
 
 void PqSession::fail_soon(std::string why) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "net/event_ptr.hpp"
 
@@ -38,23 +39,44 @@ struct PqTarget {
     std::string application_name;
 };
 
+// Why a login or a query failed; the session is closed by then.
+struct PqError {
+    std::string message;     // empty: no failure
+    bool timed_out = false;  // the time limit passed; `message` then says so in general words
+};
+
 class PqSession {
 public:
-    // Empty `error`: logged in.
-    using Connected = std::function<void(const std::string& error)>;
-    // The query's first result (others are dropped), or nullptr with `error`
-    // saying why the connection failed (it is closed by then).
-    using Answered = std::function<void(PGresult* result, const std::string& error)>;
+    // Logged in, unless error.message says why not.
+    using Connected = std::function<void(const PqError& error)>;
+    // The query's first result (others are dropped), unless error.message
+    // says why there is none: `result` is then nullptr or, when the server
+    // answered and then ended the session (an administrator's command, a
+    // shutdown), that answer, which says why.
+    using Answered = std::function<void(PGresult* result, const PqError& error)>;
+    // What the server says on its own (a notice, a warning), newline trimmed.
+    // Called from inside libpq: it must not use the session.
+    using Notice = std::function<void(const std::string& message)>;
+    // The server closed an idle session (a restart, pg_terminate_backend);
+    // `why` is libpq's message. The session is closed by then.
+    using Lost = std::function<void(const std::string& why)>;
 
     explicit PqSession(event_base* base);
     ~PqSession();
     PqSession(const PqSession&) = delete;
     PqSession& operator=(const PqSession&) = delete;
 
+    // Without these, notices are dropped and a lost idle session just closes.
+    void set_notice_handler(Notice notice) { notice_ = std::move(notice); }
+    void set_lost_handler(Lost lost) { lost_ = std::move(lost); }
+
     // Starts logging in; `timeout` seconds (0: none) for all of it.
     void connect(const PqTarget& target, double timeout, Connected done);
     // Runs `sql` on a logged-in, idle session; `timeout` seconds for the answer.
-    void query(const std::string& sql, double timeout, Answered done);
+    void query(const std::string& sql, double timeout, Answered done) { query(sql, {}, timeout, std::move(done)); }
+    // The same with `params` as the text values of $1, $2, …; any params
+    // mean the extended protocol, which takes one statement only.
+    void query(const std::string& sql, const std::vector<std::string>& params, double timeout, Answered done);
     void close();
 
     bool logged_in() const { return state_ == State::Idle || state_ == State::Busy; }
@@ -66,12 +88,14 @@ private:
 
     static void on_socket(evutil_socket_t, short what, void* arg);
     static void on_timer(evutil_socket_t, short, void* arg);
+    static void on_notice(void* arg, const char* message);
     void poll_connect();
     void flush();
     void read_answer();
+    void read_idle();
     void watch(short what);
     void arm(double seconds);
-    void fail(const std::string& why);
+    void fail(const PqError& error, PgResultPtr answer = nullptr);
     void fail_soon(std::string why);
 
     event_base* base_;
@@ -81,6 +105,8 @@ private:
     EventPtr timer_;
     Connected connected_;
     Answered answered_;
+    Notice notice_;
+    Lost lost_;
     PgResultPtr answer_;
     std::string deferred_error_;
 };
