@@ -45,7 +45,7 @@ std::optional<std::string> health_check_password(const config::Config& c) {
     auto it = entries->find(c.health_check_user);
     if (it == entries->end()) return std::nullopt;
     if (auth::secret_kind(it->second) != auth::SecretKind::Plain) {
-        log_error("health: the auth_file entry of health_check_user \"%s\" is an MD5 or SCRAM secret; "
+        log_error("the auth_file entry of health_check_user \"%s\" is an MD5 or SCRAM secret; "
                   "health checks need its password in plain text",
                   c.health_check_user.c_str());
         return std::nullopt;
@@ -164,9 +164,9 @@ void Probe::answered(PGresult* result, const net::PqError& error) {
     }
     const shm::NodeRoleSeen role = replica ? shm::NodeRoleSeen::Replica : shm::NodeRoleSeen::Primary;
     if (sample_.health != shm::NodeHealth::Up)
-        log_info("health: node %s is up (%s)", name_.c_str(), replica ? "in recovery" : "primary");
+        log_info("node %s is up (%s)", name_.c_str(), replica ? "in recovery" : "primary");
     else if (role != sample_.role)
-        log_warning("health: node %s is now %s", name_.c_str(), replica ? "in recovery" : "a primary");
+        log_warning("node %s is now %s", name_.c_str(), replica ? "in recovery" : "a primary");
     sample_.health = shm::NodeHealth::Up;
     sample_.role = role;
     sample_.failures = 0;
@@ -185,9 +185,9 @@ void Probe::failed(const std::string& why) {
     ++sample_.failures;
     const bool down = sample_.failures > static_cast<std::uint32_t>(c.health_check_max_retries);
     if (down && sample_.health != shm::NodeHealth::Down)
-        log_warning("health: node %s is down after %u failed checks: %s", name_.c_str(), sample_.failures, why.c_str());
+        log_warning("node %s is down after %u failed checks: %s", name_.c_str(), sample_.failures, why.c_str());
     else if (!down)
-        log_info("health: check %u of node %s failed: %s", sample_.failures, name_.c_str(), why.c_str());
+        log_info("check %u of node %s failed: %s", sample_.failures, name_.c_str(), why.c_str());
     if (down) {
         sample_.health = shm::NodeHealth::Down;
         sample_.lag_bytes = sample_.lag_us = -1;
@@ -250,7 +250,7 @@ void Health::apply_config(config::Config config) {
 int Health::run() {
     base_.reset(event_base_new());
     if (!base_) {
-        log_error("health: event_base_new() failed");
+        log_error("event_base_new() failed");
         return 2;
     }
     for (int sig : {SIGTERM, SIGINT, SIGUSR1}) {
@@ -282,14 +282,14 @@ void Health::on_channel_read(bufferevent* bev, void* arg) {
             log_configure(config::log_target(c, log_quiet()));
             h->apply_config(std::move(c));
         } catch (const config::ConfigError& e) {
-            log_error("health: configuration from master rejected: %s", e.what());
+            log_error("configuration from master rejected: %s", e.what());
         }
     }
 }
 
 void Health::on_channel_event(bufferevent*, short, void* arg) {
     auto* h = static_cast<Health*>(arg);
-    log_warning("health: master is gone, exiting");
+    log_warning("master is gone, exiting");
     event_base_loopbreak(h->base_.get());
 }
 
