@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <initializer_list>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -216,20 +217,30 @@ std::string set_node_host(Node& n, std::string_view value) {
     return {};
 }
 
-std::string set_node_role(Node& n, std::string_view value) {
-    if (iequals(value, "auto")) n.role = NodeRole::Auto;
-    else if (iequals(value, "primary")) n.role = NodeRole::Primary;
-    else if (iequals(value, "replica")) n.role = NodeRole::Replica;
-    else return quoted(value) + " is not a role (use auto, primary or replica)";
-    return {};
+// One of a fixed set of words (case-insensitive) into `out`; the error
+// names `what` and lists the words: "use a, b or c".
+template <typename E, typename Out>
+std::string set_choice(std::string_view value, std::initializer_list<std::pair<std::string_view, E>> choices,
+                       const char* what, Out& out) {
+    for (const auto& [word, choice] : choices) {
+        if (iequals(value, word)) {
+            out = choice;
+            return {};
+        }
+    }
+    std::string words;
+    std::size_t left = choices.size();
+    for (const auto& choice : choices) {
+        words += choice.first;
+        if (--left > 0) words += left == 1 ? " or " : ", ";
+    }
+    return quoted(value) + " is not " + what + " (use " + words + ")";
 }
 
 template <typename T>
 std::string set_pool_mode(std::string_view value, T& out) {
-    if (iequals(value, "session")) out = PoolMode::Session;
-    else if (iequals(value, "transaction")) out = PoolMode::Transaction;
-    else return quoted(value) + " is not a pool mode (use session or transaction)";
-    return {};
+    return set_choice<PoolMode>(value, {{"session", PoolMode::Session}, {"transaction", PoolMode::Transaction}},
+                                "a pool mode", out);
 }
 
 // Ranges shared by the [pggate] keys and their per-database/user overrides.
@@ -249,28 +260,6 @@ std::string set_optional_int(std::string_view value, long long lo, long long hi,
     return what;
 }
 
-std::string set_replica_fallback(Config& c, std::string_view value) {
-    if (iequals(value, "primary")) c.replica_fallback = ReplicaFallback::Primary;
-    else if (iequals(value, "error")) c.replica_fallback = ReplicaFallback::Error;
-    else return quoted(value) + " is not a replica_fallback (use primary or error)";
-    return {};
-}
-
-std::string set_shadow_target(Config& c, std::string_view value) {
-    if (iequals(value, "primary")) c.shadow_target = ShadowTarget::Primary;
-    else if (iequals(value, "replica")) c.shadow_target = ShadowTarget::Replica;
-    else return quoted(value) + " is not a shadow_target (use primary or replica)";
-    return {};
-}
-
-std::string set_load_balance(Config& c, std::string_view value) {
-    if (iequals(value, "round_robin")) c.load_balance = LoadBalance::RoundRobin;
-    else if (iequals(value, "random")) c.load_balance = LoadBalance::Random;
-    else if (iequals(value, "least_connections")) c.load_balance = LoadBalance::LeastConnections;
-    else return quoted(value) + " is not a load balancing method (use round_robin, random or least_connections)";
-    return {};
-}
-
 std::string set_read_only_functions(Config& c, std::string_view value) {
     std::vector<std::string> names;
     while (!value.empty()) {
@@ -284,16 +273,6 @@ std::string set_read_only_functions(Config& c, std::string_view value) {
         value.remove_prefix(comma + 1);
     }
     c.read_only_functions = std::move(names);
-    return {};
-}
-
-std::string set_auth_type(Config& c, std::string_view value) {
-    if (iequals(value, "trust")) c.auth_type = AuthType::Trust;
-    else if (iequals(value, "plain")) c.auth_type = AuthType::Plain;
-    else if (iequals(value, "md5")) c.auth_type = AuthType::Md5;
-    else if (iequals(value, "scram-sha-256")) c.auth_type = AuthType::ScramSha256;
-    else if (iequals(value, "hba")) c.auth_type = AuthType::Hba;
-    else return quoted(value) + " is not an auth type (use trust, plain, md5, scram-sha-256 or hba)";
     return {};
 }
 
@@ -333,7 +312,17 @@ constexpr KeySpec kKeys[] = {
      [](Config& c, std::string_view v) { return set_int(v, 0, kMaxPoolSize, c.max_db_connections); }, nullptr},
     {"pggate.max_user_connections",
      [](Config& c, std::string_view v) { return set_int(v, 0, kMaxPoolSize, c.max_user_connections); }, nullptr},
-    {"pggate.auth_type", set_auth_type, nullptr},
+    {"pggate.auth_type",
+     [](Config& c, std::string_view v) {
+         return set_choice<AuthType>(v,
+                                     {{"trust", AuthType::Trust},
+                                      {"plain", AuthType::Plain},
+                                      {"md5", AuthType::Md5},
+                                      {"scram-sha-256", AuthType::ScramSha256},
+                                      {"hba", AuthType::Hba}},
+                                     "an auth type", c.auth_type);
+     },
+     nullptr},
     {"pggate.auth_file", [](Config& c, std::string_view v) { return set_string(v, c.auth_file); }, nullptr},
     {"pggate.auth_hba_file", [](Config& c, std::string_view v) { return set_string(v, c.auth_hba_file); }, nullptr},
     {"pggate.auth_user", [](Config& c, std::string_view v) { return set_string(v, c.auth_user); }, nullptr},
@@ -364,16 +353,35 @@ constexpr KeySpec kKeys[] = {
     {"pggate.server_check_delay",
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.server_check_delay); }, nullptr},
     {"pggate.read_write_split", [](Config& c, std::string_view v) { return set_bool(v, c.read_write_split); }, nullptr},
-    {"pggate.load_balance", set_load_balance, nullptr},
+    {"pggate.load_balance",
+     [](Config& c, std::string_view v) {
+         return set_choice<LoadBalance>(v,
+                                        {{"round_robin", LoadBalance::RoundRobin},
+                                         {"random", LoadBalance::Random},
+                                         {"least_connections", LoadBalance::LeastConnections}},
+                                        "a load balancing method", c.load_balance);
+     },
+     nullptr},
     {"pggate.read_your_writes", [](Config& c, std::string_view v) { return set_bool(v, c.read_your_writes); }, nullptr},
     {"pggate.read_only_functions", set_read_only_functions, nullptr},
     {"pggate.max_replica_lag",
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.max_replica_lag); }, nullptr},
     {"pggate.max_replica_lag_bytes",
      [](Config& c, std::string_view v) { return set_int(v, 0, 1LL << 50, c.max_replica_lag_bytes); }, nullptr},
-    {"pggate.replica_fallback", set_replica_fallback, nullptr},
+    {"pggate.replica_fallback",
+     [](Config& c, std::string_view v) {
+         return set_choice<ReplicaFallback>(
+             v, {{"primary", ReplicaFallback::Primary}, {"error", ReplicaFallback::Error}}, "a replica_fallback",
+             c.replica_fallback);
+     },
+     nullptr},
     {"pggate.shadow_reads", [](Config& c, std::string_view v) { return set_int(v, 0, 100, c.shadow_reads); }, nullptr},
-    {"pggate.shadow_target", set_shadow_target, nullptr},
+    {"pggate.shadow_target",
+     [](Config& c, std::string_view v) {
+         return set_choice<ShadowTarget>(v, {{"primary", ShadowTarget::Primary}, {"replica", ShadowTarget::Replica}},
+                                         "a shadow_target", c.shadow_target);
+     },
+     nullptr},
     {"pggate.health_check_period",
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.health_check_period); }, nullptr},
     {"pggate.health_check_timeout",
@@ -396,7 +404,12 @@ constexpr KeySpec kKeys[] = {
      nullptr},
     {"nodes.host", nullptr, set_node_host},
     {"nodes.port", nullptr, [](Node& n, std::string_view v) { return set_int(v, 1, 65535, n.port); }},
-    {"nodes.role", nullptr, set_node_role},
+    {"nodes.role", nullptr,
+     [](Node& n, std::string_view v) {
+         return set_choice<NodeRole>(
+             v, {{"auto", NodeRole::Auto}, {"primary", NodeRole::Primary}, {"replica", NodeRole::Replica}}, "a role",
+             n.role);
+     }},
     {"nodes.weight", nullptr, [](Node& n, std::string_view v) { return set_int(v, 0, 1000000, n.weight); }},
     {"databases.dbname", nullptr, nullptr,
      [](Database& d, std::string_view v) { return set_non_empty(v, d.dbname); }},

@@ -116,9 +116,7 @@ Probe::Probe(Health& owner, std::uint32_t index) : owner_(owner), index_(index),
 
 void Probe::configure(const config::Node& node, net::PqTarget target) {
     const std::uint64_t ident = shm::node_ident(node.host, node.port);
-    const bool relogin = target.host != target_.host || target.hostaddr != target_.hostaddr ||
-                         target.port != target_.port || target.dbname != target_.dbname ||
-                         target.user != target_.user || target.password != target_.password;
+    const bool relogin = target != target_;
     name_ = node.name;
     target_ = std::move(target);
     if (ident != sample_.ident) {

@@ -37,6 +37,8 @@ struct PqTarget {
     std::string user;                     // empty: libpq's default
     std::optional<std::string> password;  // nullopt: whatever libpq finds (trust, a password file)
     std::string application_name;
+
+    bool operator==(const PqTarget&) const = default;
 };
 
 // Why a login or a query failed; the session is closed by then.

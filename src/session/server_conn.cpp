@@ -109,8 +109,7 @@ void ServerConn::run_shadow(ShadowRead* run, const std::string& prefix, const By
     if (!prefix.empty()) send_query(prefix);
     for (std::size_t pos = 0; pos + protocol::kHeaderSize <= segment.size();) {
         tracker_.on_frontend(static_cast<char>(segment[pos]));
-        pos += 1 + ((std::uint32_t{segment[pos + 1]} << 24) | (std::uint32_t{segment[pos + 2]} << 16) |
-                    (std::uint32_t{segment[pos + 3]} << 8) | segment[pos + 4]);
+        pos += 1 + load_be32(segment.data() + pos + 1);
     }
     bufferevent_write(bev_.get(), segment.data(), segment.size());
 }
