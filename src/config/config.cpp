@@ -348,6 +348,8 @@ constexpr KeySpec kKeys[] = {
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.server_lifetime); }, nullptr},
     {"pggate.server_login_retry",
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.server_login_retry); }, nullptr},
+    {"pggate.server_connect_retries",
+     [](Config& c, std::string_view v) { return set_int(v, 0, 100, c.server_connect_retries); }, nullptr},
     {"pggate.server_check_query", [](Config& c, std::string_view v) { return set_string(v, c.server_check_query); },
      nullptr},
     {"pggate.server_check_delay",

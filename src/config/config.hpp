@@ -128,6 +128,9 @@ struct Config {
     double server_idle_timeout = 600.0;      // unused server in a pool
     double server_lifetime = 3600.0;         // server age, closed when next unused
     double server_login_retry = 15.0;        // pause after a failed connect or login
+    // Further attempts after a connect fails (or the server cannot take
+    // connections now), 0.1 s apart and doubling, before the pause.
+    int server_connect_retries = 2;
     // Run on a server unused for server_check_delay seconds before it serves
     // a client; empty: never.
     std::string server_check_query = "select 1";

@@ -21,6 +21,7 @@
 #include "master/channel.hpp"
 #include "net/address.hpp"
 #include "net/pq_session.hpp"
+#include "route/primary.hpp"
 
 namespace pggate::health {
 
@@ -59,6 +60,10 @@ class Probe {
 public:
     Probe(Health& owner, std::uint32_t index);
     void configure(const config::Node& node, net::PqTarget target);
+    // A worker saw a connection to the node fail: check now rather than at
+    // the next period (a node already failing keeps its retry pace).
+    void check_soon();
+    const shm::NodeSample& sample() const { return sample_; }
 
 private:
     static void on_timer(evutil_socket_t, short, void* arg);
@@ -91,10 +96,16 @@ public:
     }
     // Fills in a replica's lag, or feeds the history with a primary's position.
     void account(std::uint32_t index, shm::NodeSample& sample);
-    void publish(std::uint32_t index, const shm::NodeSample& sample) { shm_.node(index).publish(sample); }
+    void publish(std::uint32_t index, const shm::NodeSample& sample) {
+        shm_.node(index).publish(sample);
+        review_primary();
+    }
 
 private:
     void apply_config(config::Config config);
+    // Logs when which node takes writes changes, loudly when none can.
+    void review_primary();
+    static void on_requests(evutil_socket_t, short, void* arg);
     static void on_signal(evutil_socket_t sig, short, void* arg);
     static void on_channel_read(bufferevent* bev, void* arg);
     static void on_channel_event(bufferevent*, short, void* arg);
@@ -106,6 +117,10 @@ private:
     net::BuffereventPtr channel_;
     std::vector<net::EventPtr> signal_events_;
     std::vector<std::unique_ptr<Probe>> probes_;
+    net::EventPtr requests_timer_;
+    std::vector<std::uint32_t> requests_seen_;  // check_requests of each node, as last seen
+    route::PrimaryChoice primary_;
+    bool primary_known_ = false;
     LsnHistory history_;
     std::uint32_t history_node_ = shm::kMaxNodes;  // whose positions history_ holds
 };
@@ -130,6 +145,12 @@ void Probe::configure(const config::Node& node, net::PqTarget target) {
 }
 
 void Probe::on_timer(evutil_socket_t, short, void* arg) { static_cast<Probe*>(arg)->check(); }
+
+void Probe::check_soon() {
+    if (sample_.failures > 0 || !evtimer_pending(timer_.get(), nullptr)) return;
+    evtimer_del(timer_.get());
+    check();
+}
 
 void Probe::check() {
     if (owner_.config().health_check_period <= 0) return;
@@ -221,6 +242,47 @@ void Health::account(std::uint32_t index, shm::NodeSample& sample) {
     sample.lag_us = ns ? *ns / 1000 : -1;
 }
 
+void Health::review_primary() {
+    if (config_.health_check_period <= 0) return;
+    std::vector<shm::NodeSample> samples;
+    for (const auto& probe : probes_) samples.push_back(probe->sample());
+    route::PrimaryChoice now = route::choose_primary(config_, samples, true);
+    if (primary_known_ && now.outcome == primary_.outcome && now.node == primary_.node && now.other == primary_.other)
+        return;
+    const bool first = !primary_known_;
+    primary_ = now;
+    primary_known_ = true;
+    using Outcome = route::PrimaryChoice::Outcome;
+    switch (now.outcome) {
+        case Outcome::Node:
+            log_info("writes go to node %s", config_.nodes[now.node].name.c_str());
+            break;
+        case Outcome::None:
+            if (!first) log_warning("no node is the primary now: writes wait for one");
+            break;
+        case Outcome::SplitBrain:
+            log_error("split brain: nodes %s and %s both claim to be the primary; writes are refused until only one "
+                      "does (or one is pinned with role=primary)",
+                      config_.nodes[now.node].name.c_str(), config_.nodes[now.other].name.c_str());
+            break;
+        case Outcome::InRecovery:
+            log_error("node %s is configured as the primary (role=primary) but is in recovery: writes are refused",
+                      config_.nodes[now.node].name.c_str());
+            break;
+    }
+}
+
+void Health::on_requests(evutil_socket_t, short, void* arg) {
+    auto* h = static_cast<Health*>(arg);
+    h->requests_seen_.resize(h->probes_.size());
+    for (std::uint32_t i = 0; i < h->probes_.size(); ++i) {
+        std::uint32_t n = h->shm_.node(i).check_requests.load(std::memory_order_relaxed);
+        if (n == h->requests_seen_[i]) continue;
+        h->requests_seen_[i] = n;
+        h->probes_[i]->check_soon();
+    }
+}
+
 void Health::apply_config(config::Config config) {
     config_ = std::move(config);
     std::optional<std::string> password = health_check_password(config_);
@@ -259,6 +321,9 @@ int Health::run() {
     bufferevent_setcb(channel_.get(), on_channel_read, nullptr, on_channel_event, this);
     bufferevent_enable(channel_.get(), EV_READ);
     apply_config(std::move(config_));
+    requests_timer_.reset(event_new(base_.get(), -1, EV_PERSIST, on_requests, this));
+    static constexpr timeval kRequestPoll{0, 50000};
+    event_add(requests_timer_.get(), &kRequestPoll);
     event_base_dispatch(base_.get());
     probes_.clear();
     return 0;

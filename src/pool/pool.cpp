@@ -43,6 +43,10 @@ bool Pool::login_paused(Clock::time_point now) const {
 }
 
 void Pool::acquire(session::ClientConn* client) {
+    if (worker_.node_down(node_)) {
+        if (!client->reroute_from(this)) client->on_pool_error(node_down_error());
+        return;
+    }
     if (waiting_.empty() && !idle_.empty()) {
         session::ServerConn* s = idle_.back();  // most recently used: warmest caches
         idle_.pop_back();
@@ -145,7 +149,7 @@ void Pool::open_one() {
 void Pool::open_servers() {
     blocked_by_ = Limit::None;
     const auto now = Clock::now();
-    if (login_paused(now)) {
+    if (login_paused(now) || now < reconnect_at_ || worker_.node_down(node_)) {
         publish_counts();
         return;
     }
@@ -182,6 +186,7 @@ void Pool::release(session::ServerConn* server, bool reset) {
 
 void Pool::server_ready(session::ServerConn* server) {
     if (connecting_ > 0) --connecting_;
+    connect_failures_ = 0;
     if (!have_welcome_) {
         welcome_ = server->params();
         have_welcome_ = true;
@@ -226,13 +231,49 @@ void Pool::login_failed(Bytes error_frame) {
         std::chrono::nanoseconds(retry_at_.time_since_epoch()).count(), std::memory_order_relaxed);
     last_failure_ = std::move(error_frame);
     // Every waiter would hit the same failure (same database, user, node).
+    send_waiters_away(last_failure_);
+}
+
+void Pool::send_waiters_away(const Bytes& error_frame) {
     auto waiters = std::move(waiting_);
     waiting_.clear();
+    for (auto& waiter : waiters) {
+        session::ClientConn* client = waiter.first;
+        if (client->reroute_from(this)) continue;
+        if (error_frame.empty())
+            waiting_.push_back(waiter);
+        else
+            client->on_pool_error(error_frame);
+    }
     publish_counts();
-    // A client that only came to read can go elsewhere; the rest get the failure.
-    for (auto& [client, since] : waiters)
-        if (!client->reroute_from(this)) client->on_pool_error(last_failure_);
 }
+
+Bytes Pool::node_down_error() const {
+    Bytes frame;
+    protocol::build_error(frame, "FATAL", "08006",
+                          "node " + worker_.node(node_).name + " is down (its health checks fail)");
+    return frame;
+}
+
+void Pool::node_down() {
+    for (session::ServerConn* s : std::exchange(idle_, {})) s->disconnect("its node is down");
+    if (!waiting_.empty()) send_waiters_away(node_down_error());
+}
+
+namespace {
+
+// A failure to connect that a moment later may not happen: the server could
+// not be reached, or cannot take connections now (starting up, shutting
+// down: class 57P).
+bool transient(const Bytes& error_frame) {
+    if (error_frame.empty()) return true;
+    if (error_frame.size() < protocol::kHeaderSize) return false;
+    auto f = protocol::parse_error_fields(
+        {error_frame.data() + protocol::kHeaderSize, error_frame.size() - protocol::kHeaderSize});
+    return f && f->sqlstate.starts_with("57P");
+}
+
+}  // namespace
 
 void Pool::server_closed(session::ServerConn* server, session::ServerState was, const char* reason) {
     idle_.erase(std::remove(idle_.begin(), idle_.end(), server), idle_.end());
@@ -245,10 +286,25 @@ void Pool::server_closed(session::ServerConn* server, session::ServerState was, 
     if (logging_in) {
         Bytes frame = std::move(login_error_);
         login_error_.clear();
-        if (frame.empty())
-            protocol::build_error(frame, "FATAL", "08006",
-                                  "pggate could not connect to server " + worker_.node(node_).name + ": " + reason);
-        login_failed(std::move(frame));
+        const bool retry = transient(frame);
+        if (retry) worker_.request_check(node_);
+        if (retry && connect_failures_ < static_cast<std::uint32_t>(worker_.config().server_connect_retries)) {
+            ++connect_failures_;
+            const double delay = std::min(0.1 * (1u << std::min(connect_failures_ - 1, 20u)),
+                                          std::max(0.1, worker_.config().server_login_retry));
+            reconnect_at_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
+            log_info("connecting to node %s for %s/%s failed (%s); attempt %u of %d in %.1f s",
+                     worker_.node(node_).name.c_str(), database_.c_str(), user_.c_str(), reason, connect_failures_ + 1,
+                     worker_.config().server_connect_retries + 1, delay);
+            // Reads need not wait for it; writes do.
+            send_waiters_away({});
+        } else {
+            connect_failures_ = 0;
+            if (frame.empty())
+                protocol::build_error(frame, "FATAL", "08006",
+                                      "pggate could not connect to server " + worker_.node(node_).name + ": " + reason);
+            login_failed(std::move(frame));
+        }
     }
     publish_counts();
     open_servers();
@@ -275,6 +331,7 @@ bool Pool::may_shrink() const {
 }
 
 void Pool::tick(Clock::time_point now) {
+    if (worker_.node_down(node_)) node_down();
     const double timeout = worker_.config().query_wait_timeout;
     while (timeout > 0 && !waiting_.empty() && seconds_between(waiting_.front().second, now) >= timeout) {
         session::ClientConn* c = waiting_.front().first;
@@ -291,7 +348,7 @@ void Pool::tick(Clock::time_point now) {
     }
     // min_pool_size: the pool-level limit of these places is the minimum itself,
     // so workers together never open more than it.
-    if (!login_paused(now))
+    if (!login_paused(now) && now >= reconnect_at_ && !worker_.node_down(node_))
         while (take_place(static_cast<std::uint32_t>(settings_.min_pool_size)) == Limit::None) open_one();
     publish_counts();
 }

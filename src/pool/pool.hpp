@@ -91,6 +91,13 @@ private:
     bool needs_check(const session::ServerConn* server) const;
     // A connect or login failed: fail the waiters and pause (server_login_retry).
     void login_failed(Bytes error_frame);
+    // Waiters that can go to another node do; the others get `error_frame`
+    // (or, when it is empty, keep waiting).
+    void send_waiters_away(const Bytes& error_frame);
+    // The health process marked this pool's node down: no new servers, idle
+    // ones closed, waiters sent away.
+    void node_down();
+    Bytes node_down_error() const;
     // Whether a pause after a failed login, in any worker, still runs.
     bool login_paused(Clock::time_point now) const;
     void hand_over(session::ServerConn* server);
@@ -120,6 +127,10 @@ private:
     // (published in shm for all workers) and clients arriving meanwhile get
     // the failure at once: the server's own when this worker saw it.
     Clock::time_point retry_at_{};
+    // Failed connects in a row (server_connect_retries), and when the next
+    // attempt may start.
+    std::uint32_t connect_failures_ = 0;
+    Clock::time_point reconnect_at_{};
     Bytes last_failure_;
     Bytes login_error_;  // the server's answer to a failed login, until the close reports it
     ParamList welcome_;

@@ -115,7 +115,7 @@ void ClientConn::check_timeouts(pool::Clock::time_point now) {
 void ClientConn::disconnect(const char* reason) {
     if (state_ == ClientState::Closed) return;
     log_debug("C-%u %s/%s@%s: closing: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), reason);
-    if (state_ == ClientState::Waiting) wait_pool_->cancel_wait(this);
+    if (state_ == ClientState::Waiting) stop_waiting();
     if (shadow_ != nullptr) std::exchange(shadow_, nullptr)->client_gone();
     if (server_ != nullptr) drop_server(reason);
     set_state(ClientState::Closed);
@@ -169,7 +169,7 @@ void ClientConn::fail_client(const char* sqlstate, const std::string& message) {
 
 void ClientConn::close_after_flush() {
     if (state_ == ClientState::Closed) return;
-    if (state_ == ClientState::Waiting) wait_pool_->cancel_wait(this);
+    if (state_ == ClientState::Waiting) stop_waiting();
     if (server_ != nullptr) drop_server("client is closing");
     set_state(ClientState::Flushing);
     bufferevent_disable(bev_.get(), EV_READ);
@@ -258,9 +258,14 @@ void ClientConn::read_startup() {
                 client_secret_ = worker_.random_secret();
                 if (worker_.config().auth_type == config::AuthType::Passthrough) {
                     rename_database(pkt.params, startup);
+                    route::PrimaryChoice primary = worker_.primary();
+                    if (primary.outcome != route::PrimaryChoice::Outcome::Node) {
+                        fail_client("57P03", worker_.primary_refusal(primary));
+                        return;
+                    }
                     set_state(ClientState::Login);
                     bufferevent_disable(bev_.get(), EV_READ);  // until the server answers
-                    server_ = worker_.open_passthrough_server(std::move(startup), this);
+                    server_ = worker_.open_passthrough_server(std::move(startup), this, primary.node);
                     return;
                 }
                 take_startup_settings(pkt.params);
@@ -433,15 +438,23 @@ void ClientConn::read_auth() {
 void ClientConn::finish_auth() {
     if (auto key = auth_->client_key()) worker_.remember_client_key(user_, auth_->secret(), *key);
     auth_.reset();
-    // Only now: clients that have not proven who they are make no pools.
-    pool_ = worker_.pool_for(database_, user_, worker_.primary_node());
-    if (pool_ == nullptr) {
-        fail_client("53300", "no more pools can be created (the pool table is full)");
-        return;
-    }
     Bytes ok;
     protocol::build_auth(ok, 0);  // AuthenticationOk
     bufferevent_write(bev_.get(), ok.data(), ok.size());
+    begin_session();
+}
+
+// Only now: clients that have not proven who they are make no pools.
+void ClientConn::begin_session() {
+    const char* sqlstate = "57P03";
+    std::string refusal;
+    if (primary_pool(sqlstate, refusal) == nullptr) {
+        if (refusal.empty())
+            await_primary();
+        else
+            fail_client(sqlstate, refusal);
+        return;
+    }
     if (pool_->has_welcome()) {
         send_welcome(pool_->welcome_params());
         set_state(ClientState::Idle);
@@ -449,10 +462,39 @@ void ClientConn::finish_auth() {
         return;
     }
     // The first client of a pool waits for a server to learn what to say.
+    wait_in(pool_);
+}
+
+void ClientConn::wait_in(pool::Pool* target) {
     set_state(ClientState::Waiting);
     bufferevent_disable(bev_.get(), EV_READ);
-    wait_pool_ = pool_;
-    pool_->acquire(this);
+    wait_pool_ = target;
+    target->acquire(this);
+}
+
+void ClientConn::await_primary() {
+    set_state(ClientState::Waiting);
+    bufferevent_disable(bev_.get(), EV_READ);
+    wait_pool_ = nullptr;
+    worker_.await_primary(this);
+}
+
+void ClientConn::stop_waiting() {
+    if (wait_pool_ != nullptr)
+        wait_pool_->cancel_wait(this);
+    else
+        worker_.cancel_await(this);
+}
+
+void ClientConn::on_primary_known() {
+    if (state_ != ClientState::Waiting || wait_pool_ != nullptr) return;
+    if (!welcomed_) {
+        begin_session();
+        return;
+    }
+    set_state(ClientState::Idle);
+    bufferevent_enable(bev_.get(), EV_READ);
+    read_idle();
 }
 
 void ClientConn::send_welcome(const pool::ParamList& server_params) {
@@ -482,6 +524,13 @@ void ClientConn::read_idle() {
         disconnect("client terminated");
         return;
     }
+    if (!lost_error_.empty()) {
+        // Wait for the whole segment the error answers.
+        if (!refuse_segment("08006", lost_error_)) return;
+        lost_error_.clear();
+        if (evbuffer_get_length(in) > 0) read_idle();
+        return;
+    }
     if (h.type == 'Q' && evbuffer_get_length(in) >= h.frame_len()) {
         const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(h.frame_len()));
         ByteReader r(p + protocol::kHeaderSize, h.body_len());
@@ -497,20 +546,19 @@ void ClientConn::read_idle() {
         return;
     }
     pool::Pool* target = route_next();
-    if (target == nullptr) {  // refused with an error
-        if (evbuffer_get_length(in) > 0) read_idle();
+    if (target == nullptr) {  // answered with an error, or waiting for a primary
+        if (state_ == ClientState::Idle && evbuffer_get_length(in) > 0) read_idle();
         return;
     }
-    set_state(ClientState::Waiting);
-    bufferevent_disable(bev_.get(), EV_READ);
-    wait_pool_ = target;
-    wait_pool_->acquire(this);
+    wait_in(target);
     if (!shadow_segment_.empty()) start_shadow(target);
 }
 
 void ClientConn::on_server_assigned(ServerConn* server) {
     server_ = server;
     server->link(this);
+    consumed_ = 0;
+    answered_ = false;
     paused_[0] = paused_[1] = false;
     const protocol::BackendKey& key = server->backend_key();
     if (!welcomed_) send_welcome(server->params());
@@ -556,6 +604,8 @@ void ClientConn::pin(const char* reason) {
 
 void ClientConn::release_server() {
     note_transaction_end();
+    retry_segment_.clear();
+    retries_ = 0;
     ServerConn* s = server_;
     server_ = nullptr;
     give_back(s, false);
@@ -589,16 +639,56 @@ void ClientConn::on_server_writable() { resume_paused(Side::Server); }
 
 void ClientConn::on_server_closed(const char* why) {
     if (shadow_ != nullptr) std::exchange(shadow_, nullptr)->client_gone();
-    bool at_boundary = server_ == nullptr || server_->scan().at_boundary();
-    server_ = nullptr;
+    ServerConn* dead = std::exchange(server_, nullptr);
+    const bool at_boundary = dead == nullptr || dead->scan().at_boundary();
+    const std::uint32_t outstanding = dead != nullptr ? dead->tracker().outstanding() : 0;
+    const bool in_transaction = dead != nullptr && (dead->tracker().status() != 'I' || consumed_ > 0);
+    const std::uint32_t node = dead != nullptr ? dead->node() : Worker::kNoNode;
+    const std::string cause = server_fatal_.empty() ? std::string(why) : std::exchange(server_fatal_, {});
     if (state_ == ClientState::Closed || state_ == ClientState::Flushing) return;
-    log_warning("C-%u %s/%s@%s: server connection lost: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), why);
+    if (node != Worker::kNoNode) worker_.request_check(node);
+    log_warning("C-%u %s/%s@%s: server connection lost: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(),
+                cause.c_str());
+    if (state_ == ClientState::Active && retry_read(node)) return;
+    if (state_ == ClientState::Active && at_boundary && scan_.at_boundary() && transaction_pooling() &&
+        pinned_ == nullptr) {
+        lose_transaction(outstanding, in_transaction, cause);
+        return;
+    }
     // An error can only be added between two messages the client receives.
     if (at_boundary)
         fail_client("08006", std::string(state_ == ClientState::Login ? "could not connect to the server: "
-                                                                        : "server connection lost: ") + why);
+                                                                        : "server connection lost: ") + cause);
     else
         close_after_flush();
+}
+
+void ClientConn::lose_transaction(std::uint32_t outstanding, bool in_transaction, const std::string& cause) {
+    const std::string message = "server connection lost, the transaction is rolled back: " + cause;
+    worker_.shm().unpublish_backend(*slot_);
+    if (sets_.has_pending()) {
+        SetMap unused;
+        sets_.end_transaction(false, unused);
+    }
+    params_reset_.clear();
+    transaction_failed_ = false;
+    write_pending_ = false;
+    retry_segment_.clear();
+    // Replies owed to queries pggate injected are owed to no one now.
+    const std::uint32_t owed = outstanding > swallow_ ? outstanding - swallow_ : 0;
+    swallow_ = 0;
+    Bytes out;
+    for (std::uint32_t i = 0; i < owed; ++i) {
+        protocol::build_error(out, "ERROR", "08006", message);
+        protocol::build_ready_for_query(out, 'I');
+    }
+    bufferevent_write(bev_.get(), out.data(), out.size());
+    // Idle in its transaction: the client hears of it at its next request.
+    if (owed == 0 && in_transaction) lost_error_ = message;
+    paused_[0] = paused_[1] = false;
+    set_state(ClientState::Idle);
+    bufferevent_enable(bev_.get(), EV_READ);
+    if (evbuffer_get_length(bufferevent_get_input(bev_.get())) > 0) read_idle();
 }
 
 void ClientConn::pump(Side from) {
@@ -612,6 +702,7 @@ void ClientConn::pump(Side from) {
     const Direction dir = client ? Direction::Frontend : Direction::Backend;
     const bool transaction_mode = transaction_pooling();
     const bool server_was_idle = server_->tracker().outstanding() == 0;
+    const std::size_t answer_before = client ? 0 : evbuffer_get_length(out);
 
     while (state_ == ClientState::Login || state_ == ClientState::Active) {
         const bool login = state_ == ClientState::Login;
@@ -628,10 +719,11 @@ void ClientConn::pump(Side from) {
                 return false;
             }
             return login || swallow_ > 0 || h.type == 'Z' || h.type == 'S' || h.type == '1' || h.type == '3' ||
-                   ((h.type == 'E' || h.type == 'C') && (sets_.has_pending() || sql_prepared_.awaiting())) ||
+                   h.type == 'E' || (h.type == 'C' && (sets_.has_pending() || sql_prepared_.awaiting())) ||
                    (shadow_ != nullptr && (h.type == 'D' || h.type == 'E'));
         });
         if (r.forward > 0) evbuffer_remove_buffer(in, out, r.forward);
+        if (client) consumed_ += r.forward;
         if (r.stop == net::ScanStop::More) break;
         if (r.stop == net::ScanStop::Error) {
             protocol_error(from, r.error.sqlstate, r.error.message);
@@ -640,6 +732,7 @@ void ClientConn::pump(Side from) {
         std::size_t frame_len = r.header.frame_len();
         if (evbuffer_get_length(in) < frame_len) break;
         const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(frame_len));
+        if (client) consumed_ += frame_len;
         if (handle_message(from, r.header.type, {p + protocol::kHeaderSize, r.header.body_len()}))
             evbuffer_remove_buffer(in, out, frame_len);
         else if (state_ != ClientState::Closed)
@@ -652,6 +745,12 @@ void ClientConn::pump(Side from) {
     }
     if (client && server_was_idle && server_ != nullptr && server_->tracker().outstanding() > 0)
         busy_since_ = pool::Clock::now();
+    if (!client && !answered_ && evbuffer_get_length(out) > answer_before) {
+        // The answer has begun: the read can no longer be retried elsewhere.
+        answered_ = true;
+        retry_segment_.clear();
+        retries_ = 0;
+    }
     if ((state_ == ClientState::Login || state_ == ClientState::Active) &&
         evbuffer_get_length(out) >= kRelayHighWater && !paused_[int(from)]) {
         paused_[int(from)] = true;
@@ -770,6 +869,15 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             return true;
         }
         case 'E':
+            if (state_ == ClientState::Active && transaction_pooling() && pinned_ == nullptr) {
+                // A FATAL error ends the server, not this client's session:
+                // on_server_closed decides what the client is told.
+                auto f = protocol::parse_error_fields(body);
+                if (f && (f->severity == "FATAL" || f->severity == "PANIC")) {
+                    server_fatal_ = f->sqlstate + ": " + f->message;
+                    return false;
+                }
+            }
             transaction_failed_ = true;
             if (state_ == ClientState::Login) {
                 bufferevent_write(bev_.get(), body.data() - protocol::kHeaderSize, body.size() + protocol::kHeaderSize);

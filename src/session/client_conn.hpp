@@ -21,6 +21,7 @@
 #include "session/prepared.hpp"
 #include "session/sql_prepared.hpp"
 #include "session/session_sets.hpp"
+#include "session/worker.hpp"
 
 namespace pggate::session {
 
@@ -62,6 +63,9 @@ public:
     // read, which has sent it nothing yet, waits in another pool instead.
     // False if the client has nowhere else to go.
     bool reroute_from(pool::Pool* failed);
+    // From the worker: the client waited for a primary (await_primary) and
+    // there is one now, or a refusal to give it.
+    void on_primary_known();
 
     // Ends the client if it overstayed one of its timeouts.
     void check_timeouts(pool::Clock::time_point now);
@@ -90,13 +94,43 @@ private:
     // does; the primary's unless all of it may run on a replica. With
     // `may_refuse` and replica_fallback = error, a read no replica is fit for
     // is answered with an error here instead (nullptr).
-    pool::Pool* route_next(bool may_refuse = true);
+    // A read that failed on node `avoid` before its answer began goes
+    // elsewhere. nullptr also when the client now waits for a primary.
+    pool::Pool* route_next(bool may_refuse = true, std::uint32_t avoid = Worker::kNoNode);
+    // The pool of the node that takes writes now (pool_ follows it); nullptr
+    // when there is none: `sqlstate` and `refusal` say why, or `refusal` is
+    // empty when no node is known to be the primary yet.
+    pool::Pool* primary_pool(const char*& sqlstate, std::string& refusal);
+    // primary_pool for the next segment: a refusal answers the segment with
+    // an error, no primary makes the client wait for one (both: nullptr).
+    pool::Pool* writer_pool();
+    void await_primary();
+    // Queues the client in `target` for a server.
+    void wait_in(pool::Pool* target);
+    // Leaves the pool queue or the wait for a primary.
+    void stop_waiting();
+    // After authentication: the primary's pool, and the welcome.
+    void begin_session();
+    // Answers the client's next segment (a Query, or messages through Sync)
+    // with an error and ReadyForQuery without running it; false while the
+    // segment is not wholly buffered yet.
+    bool refuse_segment(const char* sqlstate, const std::string& message);
+    // The length of the client's next segment if all of it is buffered, else 0.
+    std::size_t buffered_segment_length();
+    // The linked server died before the answer to the read it was given
+    // began: the read goes to another node. False when that cannot be.
+    bool retry_read(std::uint32_t failed_node);
+    // The linked server died between messages of an unpinned transaction-
+    // pooled client: its transaction (if it had one, or had sent part of a
+    // request) is gone, the session goes on.
+    void lose_transaction(std::uint32_t outstanding, bool in_transaction, const std::string& cause);
     bool splits_reads() const;
     // The client's next segment, as next_segment_reads finds it.
     struct Segment {
         std::size_t length = 0;
         std::string_view statement;  // the first statement's text
         bool uses_named = false;     // prepares or binds a named statement
+        bool parses_named = false;   // prepares one
     };
     bool next_segment_reads(Segment& segment);
     bool reads_only(std::string_view sql);
@@ -222,6 +256,17 @@ private:
     RouteMode startup_route_mode_ = RouteMode::Auto;
     std::string bad_startup_route_;  // an invalid startup value, refused after login starts
     ServerConn* server_ = nullptr;
+    // Read retry: a copy of the read segment routed to a replica, kept until
+    // the answer begins; how much client input the linked server was given
+    // and whether any of its answer reached the client; retries so far.
+    Bytes retry_segment_;
+    std::size_t consumed_ = 0;
+    bool answered_ = false;
+    std::uint32_t retries_ = 0;
+    // The FATAL error a dying server sent (transaction pooling), and the
+    // error owed to a client whose transaction died while it was idle in it.
+    std::string server_fatal_;
+    std::string lost_error_;
     std::optional<auth::ClientAuth> auth_;
     bool welcomed_ = false;
     pool::ParamList startup_params_;

@@ -10,6 +10,7 @@
 
 #include "core/bytes.hpp"
 #include "core/clock.hpp"
+#include "core/log.hpp"
 #include "net/frame_scan.hpp"
 #include "pool/pool.hpp"
 #include "protocol/codec.hpp"
@@ -81,34 +82,121 @@ bool ClientConn::answer_route_setting(std::string_view sql, char status) {
     return true;
 }
 
-pool::Pool* ClientConn::route_next(bool may_refuse) {
+pool::Pool* ClientConn::route_next(bool may_refuse, std::uint32_t avoid) {
+    retry_segment_.clear();
     Segment segment;
-    if (!splits_reads() || !next_segment_reads(segment)) return pool_;
+    if (!splits_reads() || !next_segment_reads(segment)) return writer_pool();
     std::uint64_t min_lsn = 0;
     if (ryw_since_ns_ != 0 && route_mode_ != RouteMode::Replica) {
         if (ryw_lsn_ == 0) {
             // The first position the primary was seen at after the commit.
-            shm::NodeSample primary = worker_.node_sample(worker_.primary_node());
-            if (primary.sampled_at_ns <= ryw_since_ns_) return pool_;
-            ryw_lsn_ = primary.lsn;
+            route::PrimaryChoice primary = worker_.primary();
+            if (primary.outcome != route::PrimaryChoice::Outcome::Node) return writer_pool();
+            shm::NodeSample sample = worker_.node_sample(primary.node);
+            if (sample.sampled_at_ns <= ryw_since_ns_) return writer_pool();
+            ryw_lsn_ = sample.lsn;
         }
         min_lsn = ryw_lsn_;
     }
     bool none_fit = false;
-    if (pool::Pool* replica = worker_.replica_pool(database_, user_, min_lsn, none_fit)) {
+    if (pool::Pool* replica = worker_.replica_pool(database_, user_, min_lsn, none_fit, avoid)) {
         // A shadow server has none of the client's named statements.
         if (may_refuse && !segment.uses_named && worker_.shadows_next_read())
             plan_shadow(segment.length, segment.statement);
+        // Kept for a retry elsewhere, unless running it again would prepare
+        // a statement twice.
+        if (!segment.parses_named) {
+            retry_segment_.resize(segment.length);
+            evbuffer_copyout(bufferevent_get_input(bev_.get()), retry_segment_.data(), segment.length);
+        }
         return replica;
     }
-    if (!none_fit || !may_refuse || worker_.config().replica_fallback != config::ReplicaFallback::Error) return pool_;
-    Bytes out;
-    protocol::build_error(out, "ERROR", "57P03",
-                          "no replica can serve this read now (down or lagging) and replica_fallback is error");
-    protocol::build_ready_for_query(out, 'I');
-    evbuffer_drain(bufferevent_get_input(bev_.get()), segment.length);
-    bufferevent_write(bev_.get(), out.data(), out.size());
+    if (!none_fit || !may_refuse || worker_.config().replica_fallback != config::ReplicaFallback::Error)
+        return writer_pool();
+    refuse_segment("57P03", "no replica can serve this read now (down or lagging) and replica_fallback is error");
     return nullptr;
+}
+
+pool::Pool* ClientConn::primary_pool(const char*& sqlstate, std::string& refusal) {
+    route::PrimaryChoice choice = worker_.primary();
+    if (choice.outcome != route::PrimaryChoice::Outcome::Node) {
+        if (choice.outcome != route::PrimaryChoice::Outcome::None) {
+            sqlstate = "57P03";
+            refusal = worker_.primary_refusal(choice);
+        }
+        return nullptr;
+    }
+    if (pool_ != nullptr && pool_->node() == choice.node) return pool_;
+    pool::Pool* p = worker_.pool_for(database_, user_, choice.node);
+    if (p == nullptr) {
+        sqlstate = "53300";
+        refusal = "no more pools can be created (the pool table is full)";
+        return nullptr;
+    }
+    return pool_ = p;
+}
+
+pool::Pool* ClientConn::writer_pool() {
+    const char* sqlstate = "57P03";
+    std::string refusal;
+    if (pool::Pool* p = primary_pool(sqlstate, refusal)) return p;
+    // A segment not wholly here yet waits with the others; its refusal, if
+    // it is one, comes when there is a primary or the wait times out.
+    if (refusal.empty() || !refuse_segment(sqlstate, refusal)) await_primary();
+    return nullptr;
+}
+
+std::size_t ClientConn::buffered_segment_length() {
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    const std::size_t len = evbuffer_get_length(in);
+    for (std::size_t pos = 0;;) {
+        protocol::MessageHeader h;
+        protocol::DecodeError err;
+        if (net::peek_message(in, pos, protocol::Direction::Frontend, worker_.config().max_packet_size, h, err) !=
+                protocol::Decode::Ok ||
+            len - pos < h.frame_len())
+            return 0;
+        pos += h.frame_len();
+        if (h.type == 'Q' || h.type == 'S') return pos;
+    }
+}
+
+bool ClientConn::refuse_segment(const char* sqlstate, const std::string& message) {
+    const std::size_t length = buffered_segment_length();
+    if (length == 0) return false;
+    log_info("C-%u %s/%s@%s: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), message.c_str());
+    Bytes out;
+    protocol::build_error(out, "ERROR", sqlstate, message);
+    protocol::build_ready_for_query(out, 'I');
+    evbuffer_drain(bufferevent_get_input(bev_.get()), length);
+    bufferevent_write(bev_.get(), out.data(), out.size());
+    if (state_ == ClientState::Waiting) {
+        set_state(ClientState::Idle);
+        bufferevent_enable(bev_.get(), EV_READ);
+    }
+    return true;
+}
+
+bool ClientConn::retry_read(std::uint32_t failed_node) {
+    constexpr std::uint32_t kMaxRetries = 2;
+    if (retry_segment_.empty() || answered_ || consumed_ > retry_segment_.size() || retries_ >= kMaxRetries)
+        return false;
+    ++retries_;
+    log_info("C-%u %s/%s@%s: node %s failed before answering a read; it runs elsewhere", id_, database_.c_str(),
+             user_.c_str(), peer_.c_str(), worker_.node(failed_node).name.c_str());
+    // What the server was given goes back in front of what it was not.
+    evbuffer_prepend(bufferevent_get_input(bev_.get()), retry_segment_.data(), consumed_);
+    scan_ = net::ScanState{};
+    swallow_ = 0;
+    paused_[0] = paused_[1] = false;
+    set_state(ClientState::Idle);
+    bufferevent_enable(bev_.get(), EV_READ);
+    pool::Pool* target = route_next(false, failed_node);
+    if (target != nullptr)
+        wait_in(target);
+    else if (state_ == ClientState::Idle && evbuffer_get_length(bufferevent_get_input(bev_.get())) > 0)
+        read_idle();
+    return true;
 }
 
 void ClientConn::note_transaction_end() {
@@ -119,12 +207,18 @@ void ClientConn::note_transaction_end() {
 }
 
 bool ClientConn::reroute_from(pool::Pool* failed) {
-    if (state_ != ClientState::Waiting || wait_pool_ != failed || failed == pool_) return false;
-    // The failed pool now refuses (server_login_retry), so the choice falls
-    // on another replica or the primary.
-    wait_pool_ = route_next(false);
-    if (wait_pool_ == failed) wait_pool_ = pool_;
-    wait_pool_->acquire(this);
+    if (state_ != ClientState::Waiting || wait_pool_ != failed) return false;
+    // Writes stay with the failure while its node is still the primary.
+    route::PrimaryChoice primary = worker_.primary();
+    if (primary.outcome == route::PrimaryChoice::Outcome::Node && primary.node == failed->node()) return false;
+    wait_pool_ = nullptr;
+    pool::Pool* target = route_next(false, failed->node());
+    if (target != nullptr) {
+        wait_pool_ = target;
+        target->acquire(this);
+    } else if (state_ == ClientState::Idle && evbuffer_get_length(bufferevent_get_input(bev_.get())) > 0) {
+        read_idle();
+    }
     return true;
 }
 
@@ -170,7 +264,7 @@ bool ClientConn::next_segment_reads(Segment& segment) {
                 return pos == 0 && !r.failed() && reads_only(sql);
             }
             case 'P': {
-                if (!r.cstring().empty()) segment.uses_named = true;
+                if (!r.cstring().empty()) segment.uses_named = segment.parses_named = true;
                 std::string_view sql = r.cstring();
                 if (r.failed() || !reads_only(sql)) return false;
                 if (segment.statement.empty()) segment.statement = sql;

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
 #include <csignal>
 #include <cstring>
 #include <ctime>
@@ -85,7 +86,6 @@ void Worker::apply_config(config::Config config) {
     config_ = std::move(config);
     node_addresses_.clear();
     for (const config::Node& n : config_.nodes) node_addresses_.push_back(net::resolve_node(n));
-    primary_node_ = static_cast<std::uint32_t>(&config_.primary() - config_.nodes.data());
     load_credentials();
     load_hba();
     functions_ = route::FunctionCatalog();
@@ -94,12 +94,73 @@ void Worker::apply_config(config::Config config) {
     for (const config::Node& n : config_.nodes) node_idents_.push_back(shm::node_ident(n.host, n.port));
     replica_slots_.clear();
     for (std::uint32_t i = 0; i < config_.nodes.size(); ++i)
-        if (config_.nodes[i].role == config::NodeRole::Replica)
+        if (config_.nodes[i].role != config::NodeRole::Primary)
             replica_slots_.insert(replica_slots_.end(), static_cast<std::size_t>(std::min(config_.nodes[i].weight, 100)), i);
     for (auto& [key, pool] : pools_) pool->configure(config_.pool_settings(pool->database(), pool->user()));
     if (config_.auth_user.empty()) queried_.clear();
+    auth_query_node_ = kNoNode;
+    configure_auth_query();
+}
+
+void Worker::configure_auth_query() {
+    route::PrimaryChoice choice = primary();
+    // Without a primary, lookups stay where they were: any node has pg_authid.
+    if (choice.outcome != route::PrimaryChoice::Outcome::Node || choice.node == auth_query_node_) return;
+    auth_query_node_ = choice.node;
     auth_query_->configure(
-        auth::auth_query_settings(config_, listed(config_.auth_user), node_addresses_[primary_node_]));
+        auth::auth_query_settings(config_, listed(config_.auth_user), node_addresses_[auth_query_node_]));
+}
+
+route::PrimaryChoice Worker::primary() const {
+    std::array<shm::NodeSample, shm::kMaxNodes> samples;
+    const std::size_t n = std::min<std::size_t>(config_.nodes.size(), samples.size());
+    const bool checks = config_.health_check_period > 0;
+    if (checks)
+        for (std::uint32_t i = 0; i < n; ++i) samples[i] = node_sample(i);
+    return route::choose_primary(config_, std::span(samples.data(), n), checks);
+}
+
+std::string Worker::primary_refusal(const route::PrimaryChoice& choice) const {
+    using Outcome = route::PrimaryChoice::Outcome;
+    switch (choice.outcome) {
+        case Outcome::SplitBrain:
+            return "nodes " + node(choice.node).name + " and " + node(choice.other).name +
+                   " both claim to be the primary (split brain): writes are refused until only one does";
+        case Outcome::InRecovery:
+            return "node " + node(choice.node).name +
+                   " is configured as the primary (role=primary) but is in recovery: writes are refused";
+        case Outcome::None:
+            return "no node is the primary now (the primary is down and none has been promoted)";
+        case Outcome::Node:
+            break;
+    }
+    return {};
+}
+
+void Worker::await_primary(ClientConn* client) { awaiting_primary_.emplace_back(client, steady_now_ns()); }
+
+void Worker::cancel_await(ClientConn* client) {
+    std::erase_if(awaiting_primary_, [client](const auto& a) { return a.first == client; });
+}
+
+// On the pool tick: clients waiting for a primary go on once there is one,
+// or a refusal to give them; the others wait up to query_wait_timeout.
+void Worker::wake_awaiting() {
+    if (awaiting_primary_.empty()) return;
+    route::PrimaryChoice choice = primary();
+    const std::int64_t now = steady_now_ns();
+    const double timeout = config_.query_wait_timeout;
+    auto waiting = std::move(awaiting_primary_);
+    awaiting_primary_.clear();
+    for (auto [client, since] : waiting) {
+        if (choice.outcome != route::PrimaryChoice::Outcome::None) {
+            client->on_primary_known();
+        } else if (timeout > 0 && static_cast<double>(now - since) / 1e9 >= timeout) {
+            client->on_pool_error("57P03", primary_refusal(choice) + "; query_wait_timeout reached");
+        } else {
+            awaiting_primary_.emplace_back(client, since);
+        }
+    }
 }
 
 ShadowRead& Worker::add_shadow(std::unique_ptr<ShadowRead> run) {
@@ -113,7 +174,7 @@ shm::NodeSample Worker::node_sample(std::uint32_t node) const {
 }
 
 pool::Pool* Worker::replica_pool(const std::string& database, const std::string& user, std::uint64_t min_lsn,
-                                 bool& none_fit) {
+                                 bool& none_fit, std::uint32_t avoid) {
     none_fit = true;
     if (replica_slots_.empty()) return nullptr;
     route::Freshness need;
@@ -123,7 +184,12 @@ pool::Pool* Worker::replica_pool(const std::string& database, const std::string&
     const std::int64_t now = steady_now_ns();
     // The pool of `node` if it may serve the read.
     auto fit = [&](std::uint32_t node) -> pool::Pool* {
-        route::Unfit unfit = route::judge(node_sample(node), need, now);
+        if (node == avoid) return nullptr;
+        shm::NodeSample sample = node_sample(node);
+        // A role=auto node reads only once it is seen in recovery.
+        if (config_.nodes[node].role == config::NodeRole::Auto && sample.role != shm::NodeRoleSeen::Replica)
+            return nullptr;
+        route::Unfit unfit = route::judge(sample, need, now);
         if (unfit == route::Unfit::Behind) none_fit = false;
         if (unfit != route::Unfit::None) return nullptr;
         pool::Pool* p = pool_for(database, user, node);
@@ -154,7 +220,7 @@ pool::Pool* Worker::replica_pool(const std::string& database, const std::string&
             pool::Pool* best = nullptr;
             double best_load = 0;
             for (std::uint32_t node = 0; node < config_.nodes.size(); ++node) {
-                if (config_.nodes[node].role != config::NodeRole::Replica || config_.nodes[node].weight == 0) continue;
+                if (config_.nodes[node].role == config::NodeRole::Primary || config_.nodes[node].weight == 0) continue;
                 pool::Pool* p = fit(node);
                 if (p == nullptr) continue;
                 auto entry = shm_.pool_index(database, user, node);
@@ -359,8 +425,8 @@ void Worker::open_server(pool::Pool& pool) {
     s->start(std::move(startup), nullptr);
 }
 
-ServerConn* Worker::open_passthrough_server(Bytes startup, ClientConn* client) {
-    ServerConn* s = servers_.add(std::make_unique<ServerConn>(*this, nullptr, primary_node_, std::nullopt));
+ServerConn* Worker::open_passthrough_server(Bytes startup, ClientConn* client, std::uint32_t node) {
+    ServerConn* s = servers_.add(std::make_unique<ServerConn>(*this, nullptr, node, std::nullopt));
     s->start(std::move(startup), client);
     return s;
 }
@@ -412,6 +478,8 @@ void Worker::on_pool_tick(evutil_socket_t, short, void* arg) {
     auto* w = static_cast<Worker*>(arg);
     auto now = pool::Clock::now();
     for (auto& [key, p] : w->pools_) p->tick(now);
+    w->wake_awaiting();
+    w->configure_auth_query();
     std::erase_if(w->shadows_, [](const std::unique_ptr<ShadowRead>& run) { return run->finished(); });
 }
 

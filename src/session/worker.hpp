@@ -23,6 +23,7 @@
 #include "net/address.hpp"
 #include "net/event_ptr.hpp"
 #include "route/classifier.hpp"
+#include "route/primary.hpp"
 #include "session/prepared.hpp"
 #include "session/shadow_read.hpp"
 #include "shm/segment.hpp"
@@ -79,7 +80,20 @@ public:
     const config::Config& config() const { return config_; }
     const shm::Segment& shm() const { return shm_; }
     std::uint32_t index() const { return index_; }
-    std::uint32_t primary_node() const { return primary_node_; }
+    // The node that takes writes now: from the health process's samples
+    // (role=auto nodes follow promotions), else the configuration.
+    route::PrimaryChoice primary() const;
+    // Why writes cannot go anywhere now (choice.outcome is not Node).
+    std::string primary_refusal(const route::PrimaryChoice& choice) const;
+    // A client whose write waits until some node is the primary (no node is
+    // known to be one); told through ClientConn::on_primary_known or, after
+    // query_wait_timeout, on_pool_error.
+    void await_primary(ClientConn* client);
+    void cancel_await(ClientConn* client);
+    // Whether the health process marked `node` down.
+    bool node_down(std::uint32_t node) const { return node_sample(node).health == shm::NodeHealth::Down; }
+    // Asks the health process to check `node` now (a connection to it failed).
+    void request_check(std::uint32_t node) { shm_.node(node).check_requests.fetch_add(1, std::memory_order_relaxed); }
     const config::Node& node(std::uint32_t i) const { return config_.nodes[i]; }
     const std::optional<net::SocketAddress>& node_address(std::uint32_t i) const { return node_addresses_[i]; }
     std::uint32_t next_connection_id() { return ++connection_ids_; }
@@ -108,7 +122,7 @@ public:
     // Opens a pooled server connection that logs in with the pool user's credentials.
     void open_server(pool::Pool& pool);
     // Opens a server connection that `client` logs in to itself (pass-through).
-    ServerConn* open_passthrough_server(Bytes startup, ClientConn* client);
+    ServerConn* open_passthrough_server(Bytes startup, ClientConn* client, std::uint32_t node);
 
     // The user's auth_file entry (nullptr: not listed).
     const auth::Credentials* listed(const std::string& user) const;
@@ -133,8 +147,10 @@ public:
     // load_balance and weight, among those fit for it: up, within
     // max_replica_lag, past `min_lsn` (0: any), and accepting. nullptr when
     // none is; `none_fit` then says whether that is so even without min_lsn.
+    // `avoid` is a node a read just failed on (kNoNode: none).
+    static constexpr std::uint32_t kNoNode = shm::kMaxNodes;
     pool::Pool* replica_pool(const std::string& database, const std::string& user, std::uint64_t min_lsn,
-                             bool& none_fit);
+                             bool& none_fit, std::uint32_t avoid = kNoNode);
     // Shadow reads: whether this read is one (shadow_reads percent), and a
     // new one, owned by the worker until both its sides are done with it.
     bool shadows_next_read() {
@@ -158,6 +174,9 @@ private:
     static void on_timeout_sweep(evutil_socket_t, short, void* arg);
 
     void apply_config(config::Config config);
+    // auth_query asks the primary: it follows promotions.
+    void configure_auth_query();
+    void wake_awaiting();
     void load_credentials();
     void load_hba();
     void begin_shutdown();
@@ -169,7 +188,7 @@ private:
     std::vector<UniqueFd> listen_fds_;
     UniqueFd channel_fd_;
     std::vector<std::optional<net::SocketAddress>> node_addresses_;
-    std::uint32_t primary_node_ = 0;
+    std::uint32_t auth_query_node_ = kNoNode;  // where auth_query was last pointed
 
     net::EventBasePtr base_;
     std::vector<net::ListenerPtr> listeners_;
@@ -200,6 +219,7 @@ private:
     std::size_t next_replica_ = 0;
     std::vector<std::uint64_t> node_idents_;  // shm::node_ident of each node
     std::vector<std::unique_ptr<ShadowRead>> shadows_;
+    std::vector<std::pair<ClientConn*, std::int64_t>> awaiting_primary_;  // since (steady ns)
     std::vector<std::uint32_t> free_slots_;
     std::uint32_t connection_ids_ = 0;
     std::mt19937 rng_;

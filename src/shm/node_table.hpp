@@ -46,6 +46,9 @@ struct alignas(64) NodeEntry {
     std::atomic<std::int64_t> lag_bytes;
     std::atomic<std::int64_t> lag_us;
     std::atomic<std::int64_t> checked_at_ns;
+    // Outside the sample: bumped by workers that saw a connection to the
+    // node fail, so the health process checks it at once.
+    std::atomic<std::uint32_t> check_requests;
 
     // The health process only.
     void publish(const NodeSample& s);
