@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "config/reload.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "health/function_learner.hpp"
 #include "health/lag.hpp"
 #include "master/channel.hpp"
 #include "net/address.hpp"
@@ -30,11 +32,19 @@ static_assert(config::kMaxNodes == shm::kMaxNodes);
 namespace {
 
 // One round trip: role, WAL position (a primary's insert position, which
-// covers every commit that has returned; a replica's replay position) and
-// what a replica has received.
+// covers every commit that has returned; a replica's replay position), what
+// a replica has received, the timeline (a primary's from its WAL file name,
+// a replica's from its WAL receiver, else its last restartpoint: the
+// receiver's is hidden from roles without pg_read_all_stats) and when the
+// last commit a replica replayed was made (µs since 1970).
 constexpr const char* kSampleQuery =
-    "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
-    "ELSE pg_current_wal_insert_lsn() END, pg_last_wal_receive_lsn()";
+    "SELECT pg_catalog.pg_is_in_recovery(), CASE WHEN pg_catalog.pg_is_in_recovery() "
+    "THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_insert_lsn() END, "
+    "pg_catalog.pg_last_wal_receive_lsn(), "
+    "CASE WHEN pg_catalog.pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_catalog.pg_stat_wal_receiver), "
+    "(SELECT timeline_id FROM pg_catalog.pg_control_checkpoint())) "
+    "ELSE ('x' || pg_catalog.substr(pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1, 8))::bit(32)::int "
+    "END, (extract(epoch FROM pg_catalog.pg_last_xact_replay_timestamp()) * 1000000)::int8";
 
 // health_check_user's password from the auth_file; nullopt when it lists
 // none (libpq may still find one in a password file).
@@ -64,6 +74,7 @@ public:
     // the next period (a node already failing keeps its retry pace).
     void check_soon();
     const shm::NodeSample& sample() const { return sample_; }
+    const net::PqTarget& target() const { return target_; }
 
 private:
     static void on_timer(evutil_socket_t, short, void* arg);
@@ -105,6 +116,8 @@ private:
     void apply_config(config::Config config);
     // Logs when which node takes writes changes, loudly when none can.
     void review_primary();
+    // Points the function learner at the primary and the databases.
+    void learn_functions();
     static void on_requests(evutil_socket_t, short, void* arg);
     static void on_signal(evutil_socket_t sig, short, void* arg);
     static void on_channel_read(bufferevent* bev, void* arg);
@@ -121,6 +134,7 @@ private:
     std::vector<std::uint32_t> requests_seen_;  // check_requests of each node, as last seen
     route::PrimaryChoice primary_;
     bool primary_known_ = false;
+    std::unique_ptr<FunctionLearner> learner_;
     LsnHistory history_;
     std::uint32_t history_node_ = shm::kMaxNodes;  // whose positions history_ holds
 };
@@ -171,7 +185,7 @@ void Probe::answered(PGresult* result, const net::PqError& error) {
         failed(error.message);
         return;
     }
-    if (PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1 || PQnfields(result) != 3) {
+    if (PQresultStatus(result) != PGRES_TUPLES_OK || PQntuples(result) != 1 || PQnfields(result) != 5) {
         failed("the check query failed: " + net::pq_message(PQresultErrorMessage(result)));
         return;
     }
@@ -191,6 +205,8 @@ void Probe::answered(PGresult* result, const net::PqError& error) {
     sample_.failures = 0;
     sample_.lsn = *lsn;
     sample_.receive_lsn = parse_lsn(PQgetvalue(result, 0, 2)).value_or(0);
+    sample_.timeline = static_cast<std::uint32_t>(std::strtoul(PQgetvalue(result, 0, 3), nullptr, 10));
+    sample_.replayed_at_us = std::strtoll(PQgetvalue(result, 0, 4), nullptr, 10);
     sample_.sampled_at_ns = sent_at_ns_;
     sample_.checked_at_ns = steady_now_ns();
     owner_.account(index_, sample_);
@@ -252,6 +268,7 @@ void Health::review_primary() {
     const bool first = !primary_known_;
     primary_ = now;
     primary_known_ = true;
+    learn_functions();
     using Outcome = route::PrimaryChoice::Outcome;
     switch (now.outcome) {
         case Outcome::Node:
@@ -270,6 +287,21 @@ void Health::review_primary() {
                       config_.nodes[now.node].name.c_str());
             break;
     }
+}
+
+void Health::learn_functions() {
+    if (!learner_) return;
+    std::optional<net::PqTarget> target;
+    if (primary_known_ && primary_.outcome == route::PrimaryChoice::Outcome::Node && primary_.node < probes_.size())
+        target = probes_[primary_.node]->target();
+    std::vector<std::string> databases{config_.health_check_dbname};
+    for (const config::Database& d : config_.databases) {
+        if (d.name == "*") continue;
+        std::string name = d.dbname.empty() ? d.name : d.dbname;
+        if (std::find(databases.begin(), databases.end(), name) == databases.end()) databases.push_back(name);
+    }
+    constexpr double kLearnPeriod = 60;
+    learner_->configure(std::move(target), std::move(databases), kLearnPeriod, config_.health_check_timeout);
 }
 
 void Health::on_requests(evutil_socket_t, short, void* arg) {
@@ -305,6 +337,7 @@ void Health::apply_config(config::Config config) {
         t.application_name = "pggate health";
         probes_[i]->configure(node, std::move(t));
     }
+    learn_functions();
 }
 
 int Health::run() {
@@ -320,12 +353,14 @@ int Health::run() {
     channel_.reset(bufferevent_socket_new(base_.get(), channel_fd_.release(), BEV_OPT_CLOSE_ON_FREE));
     bufferevent_setcb(channel_.get(), on_channel_read, nullptr, on_channel_event, this);
     bufferevent_enable(channel_.get(), EV_READ);
+    learner_ = std::make_unique<FunctionLearner>(base_.get(), shm_.functions());
     apply_config(std::move(config_));
     requests_timer_.reset(event_new(base_.get(), -1, EV_PERSIST, on_requests, this));
     static constexpr timeval kRequestPoll{0, 50000};
     event_add(requests_timer_.get(), &kRequestPoll);
     event_base_dispatch(base_.get());
     probes_.clear();
+    learner_.reset();
     return 0;
 }
 

@@ -88,8 +88,7 @@ void Worker::apply_config(config::Config config) {
     for (const config::Node& n : config_.nodes) node_addresses_.push_back(net::resolve_node(n));
     load_credentials();
     load_hba();
-    functions_ = route::FunctionCatalog();
-    for (const std::string& name : config_.read_only_functions) functions_.add(name);
+    load_functions();
     node_idents_.clear();
     for (const config::Node& n : config_.nodes) node_idents_.push_back(shm::node_ident(n.host, n.port));
     replica_slots_.clear();
@@ -100,6 +99,18 @@ void Worker::apply_config(config::Config config) {
     if (config_.auth_user.empty()) queried_.clear();
     auth_query_node_ = kNoNode;
     configure_auth_query();
+}
+
+void Worker::load_functions() {
+    functions_ = route::FunctionCatalog();
+    for (const std::string& name : config_.read_only_functions) functions_.add(name);
+    const std::string learned = shm_.functions().read(functions_version_);
+    for (std::size_t pos = 0; pos < learned.size();) {
+        std::size_t end = learned.find('\n', pos);
+        if (end == std::string::npos) end = learned.size();
+        if (end > pos) functions_.add(learned.substr(pos, end - pos));
+        pos = end + 1;
+    }
 }
 
 void Worker::configure_auth_query() {
@@ -480,6 +491,7 @@ void Worker::on_pool_tick(evutil_socket_t, short, void* arg) {
     for (auto& [key, p] : w->pools_) p->tick(now);
     w->wake_awaiting();
     w->configure_auth_query();
+    if (w->shm_.functions().version() != w->functions_version_) w->load_functions();
     std::erase_if(w->shadows_, [](const std::unique_ptr<ShadowRead>& run) { return run->finished(); });
 }
 

@@ -179,6 +179,8 @@ private:
     void wake_awaiting();
     void load_credentials();
     void load_hba();
+    // read_only_functions and the names the health process learned.
+    void load_functions();
     void begin_shutdown();
     void maybe_finish_shutdown();
 
@@ -212,6 +214,7 @@ private:
     std::unordered_map<std::string, auth::Credentials> queried_;
     StatementRegistry statements_;
     route::FunctionCatalog functions_;
+    std::uint32_t functions_version_ = 0;  // of the learned names in functions_
     route::ClassificationCache classifications_;
     // Replica nodes, each as often as its weight (for weighted choice), and
     // where round_robin goes next.

@@ -16,6 +16,8 @@ void NodeEntry::publish(const NodeSample& s) {
     failures.store(s.failures, std::memory_order_relaxed);
     lsn.store(s.lsn, std::memory_order_relaxed);
     receive_lsn.store(s.receive_lsn, std::memory_order_relaxed);
+    timeline.store(s.timeline, std::memory_order_relaxed);
+    replayed_at_us.store(s.replayed_at_us, std::memory_order_relaxed);
     sampled_at_ns.store(s.sampled_at_ns, std::memory_order_relaxed);
     lag_bytes.store(s.lag_bytes, std::memory_order_relaxed);
     lag_us.store(s.lag_us, std::memory_order_relaxed);
@@ -34,6 +36,8 @@ NodeSample NodeEntry::read() const {
         s.failures = failures.load(std::memory_order_relaxed);
         s.lsn = lsn.load(std::memory_order_relaxed);
         s.receive_lsn = receive_lsn.load(std::memory_order_relaxed);
+        s.timeline = timeline.load(std::memory_order_relaxed);
+        s.replayed_at_us = replayed_at_us.load(std::memory_order_relaxed);
         s.sampled_at_ns = sampled_at_ns.load(std::memory_order_relaxed);
         s.lag_bytes = lag_bytes.load(std::memory_order_relaxed);
         s.lag_us = lag_us.load(std::memory_order_relaxed);

@@ -24,6 +24,9 @@ struct NodeSample {
     // when sampled_at_ns != 0.
     std::uint64_t lsn = 0;
     std::uint64_t receive_lsn = 0;  // replicas
+    std::uint32_t timeline = 0;     // 0: unknown
+    // A replica's last replayed commit, wall clock (µs since 1970); 0: none.
+    std::int64_t replayed_at_us = 0;
     // Steady-clock time (CLOCK_MONOTONIC, ns) the query that read `lsn` was
     // sent: the position is at least what the node had then.
     std::int64_t sampled_at_ns = 0;
@@ -42,6 +45,8 @@ struct alignas(64) NodeEntry {
     std::atomic<std::uint32_t> failures;
     std::atomic<std::uint64_t> lsn;
     std::atomic<std::uint64_t> receive_lsn;
+    std::atomic<std::uint32_t> timeline;
+    std::atomic<std::int64_t> replayed_at_us;
     std::atomic<std::int64_t> sampled_at_ns;
     std::atomic<std::int64_t> lag_bytes;
     std::atomic<std::int64_t> lag_us;

@@ -15,6 +15,7 @@ namespace pggate::shm {
 static_assert(std::is_trivially_destructible_v<WorkerSlot>);
 static_assert(std::is_trivially_destructible_v<CancelSlot>);
 static_assert(std::is_trivially_destructible_v<NodeEntry>);
+static_assert(std::is_trivially_destructible_v<FunctionList>);
 
 namespace {
 
@@ -29,7 +30,8 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     std::size_t pools_size = sizeof(PoolEntry) * kMaxPools;
     std::size_t occupancy_size = sizeof(PoolOccupancy) * kMaxPools * workers;
     std::size_t nodes_size = sizeof(NodeEntry) * kMaxNodes;
-    std::size_t size = header_size + workers_size + slots_size + pools_size + occupancy_size + nodes_size;
+    std::size_t functions_size = round_up(sizeof(FunctionList), 64);
+    std::size_t size = header_size + workers_size + slots_size + pools_size + occupancy_size + nodes_size + functions_size;
 
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -50,6 +52,8 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     s.occupancy_ = new (base + header_size + workers_size + slots_size + pools_size)
         PoolOccupancy[std::size_t{kMaxPools} * workers]{};
     s.nodes_ = new (base + header_size + workers_size + slots_size + pools_size + occupancy_size) NodeEntry[kMaxNodes]{};
+    s.functions_ = new (base + header_size + workers_size + slots_size + pools_size + occupancy_size + nodes_size)
+        FunctionList{};
     return s;
 }
 

@@ -9,13 +9,14 @@
 #include <optional>
 #include <string_view>
 
+#include "shm/function_list.hpp"
 #include "shm/node_table.hpp"
 #include "shm/pool_table.hpp"
 
 namespace pggate::shm {
 
 constexpr std::uint64_t kMagic = 0x7067676174650001ULL;  // "pggate" + 1
-constexpr std::uint32_t kLayoutVersion = 2;
+constexpr std::uint32_t kLayoutVersion = 3;
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -111,6 +112,7 @@ public:
 
     // The health process's view of node `index` (the [nodes] order).
     NodeEntry& node(std::uint32_t index) const { return nodes_[index]; }
+    FunctionList& functions() const { return *functions_; }
 
     // Called by the master after a worker died: gives back its clients, its
     // server places and invalidates its cancel keys.
@@ -121,6 +123,7 @@ private:
     PoolEntry* pools_ = nullptr;
     PoolOccupancy* occupancy_ = nullptr;
     NodeEntry* nodes_ = nullptr;
+    FunctionList* functions_ = nullptr;
     WorkerSlot* workers_ = nullptr;
     CancelSlot* slots_ = nullptr;
 };
