@@ -20,16 +20,23 @@ PrimaryChoice choose_primary(const config::Config& config, std::span<const shm::
                                                                                  : PrimaryChoice::Outcome::Node;
         return choice;
     }
-    for (std::uint32_t i = 0; i < count; ++i) {
-        if (config.nodes[i].role != config::NodeRole::Auto || !up(i) || samples[i].role != shm::NodeRoleSeen::Primary)
-            continue;
-        if (choice.outcome == PrimaryChoice::Outcome::Node) {
-            choice.outcome = PrimaryChoice::Outcome::SplitBrain;
-            choice.other = i;
-            return choice;
+    // Claimants whose last check failed count only when no other claims:
+    // an old primary that stopped answering is not a rival to the replica
+    // promoted in its place, in the moment before it is marked down.
+    for (bool answering : {true, false}) {
+        for (std::uint32_t i = 0; i < count; ++i) {
+            if (config.nodes[i].role != config::NodeRole::Auto || !up(i) ||
+                samples[i].role != shm::NodeRoleSeen::Primary || (samples[i].failures == 0) != answering)
+                continue;
+            if (choice.outcome == PrimaryChoice::Outcome::Node) {
+                choice.outcome = PrimaryChoice::Outcome::SplitBrain;
+                choice.other = i;
+                return choice;
+            }
+            choice.outcome = PrimaryChoice::Outcome::Node;
+            choice.node = i;
         }
-        choice.outcome = PrimaryChoice::Outcome::Node;
-        choice.node = i;
+        if (choice.outcome == PrimaryChoice::Outcome::Node) return choice;
     }
     return choice;
 }

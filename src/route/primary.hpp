@@ -1,8 +1,9 @@
 // Which node takes writes, from the configured roles and what the health
 // process last saw of each node (pure, no I/O). A node pinned with
 // role=primary is the primary whatever else claims to be; otherwise the one
-// role=auto node seen up and out of recovery is. Writes are refused rather
-// than sent to a node in recovery or to one of two claimants.
+// role=auto node seen up and out of recovery is (one whose last check
+// failed only if no other is). Writes are refused rather than sent to a
+// node in recovery or to one of two claimants.
 #pragma once
 
 #include <cstdint>

@@ -719,7 +719,7 @@ void ClientConn::pump(Side from) {
                 return false;
             }
             return login || swallow_ > 0 || h.type == 'Z' || h.type == 'S' || h.type == '1' || h.type == '3' ||
-                   h.type == 'E' || (h.type == 'C' && (sets_.has_pending() || sql_prepared_.awaiting())) ||
+                   h.type == 'E' || h.type == 'N' || (h.type == 'C' && (sets_.has_pending() || sql_prepared_.awaiting())) ||
                    (shadow_ != nullptr && (h.type == 'D' || h.type == 'E'));
         });
         if (r.forward > 0) evbuffer_remove_buffer(in, out, r.forward);
@@ -869,15 +869,18 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             return true;
         }
         case 'E':
+        case 'N':
             if (state_ == ClientState::Active && transaction_pooling() && pinned_ == nullptr) {
-                // A FATAL error ends the server, not this client's session:
+                // A FATAL error, or the warning of an immediate shutdown
+                // (class 57P), ends the server, not this client's session:
                 // on_server_closed decides what the client is told.
                 auto f = protocol::parse_error_fields(body);
-                if (f && (f->severity == "FATAL" || f->severity == "PANIC")) {
+                if (f && (f->severity == "FATAL" || f->severity == "PANIC" || f->sqlstate.starts_with("57P"))) {
                     server_fatal_ = f->sqlstate + ": " + f->message;
                     return false;
                 }
             }
+            if (type == 'N') return true;
             transaction_failed_ = true;
             if (state_ == ClientState::Login) {
                 bufferevent_write(bev_.get(), body.data() - protocol::kHeaderSize, body.size() + protocol::kHeaderSize);
@@ -892,7 +895,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             if (r.cstring() == "ROLLBACK") transaction_failed_ = true;
             return true;
         }
-        case 'R': case 'N': case 'v':
+        case 'R': case 'v':
             return true;
         default:
             protocol_error(Side::Server, "08P01",

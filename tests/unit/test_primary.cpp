@@ -73,6 +73,19 @@ TEST_CASE("role=auto: the one node seen up and out of recovery takes writes") {
         CHECK(c.node == 1);
         CHECK(c.other == 2);
     }
+    SUBCASE("a claimant whose last check failed yields to one that answers, and wins alone") {
+        samples[2] = seen(kPrimary);
+        samples[1].failures = 1;  // the old primary, not marked down yet
+        c = route::choose_primary(config, samples, true);
+        CHECK(c.outcome == Outcome::Node);
+        CHECK(c.node == 2);
+        samples[2].failures = 1;
+        CHECK(route::choose_primary(config, samples, true).outcome == Outcome::SplitBrain);
+        samples[2] = seen(kReplica);
+        c = route::choose_primary(config, samples, true);
+        CHECK(c.outcome == Outcome::Node);
+        CHECK(c.node == 1);
+    }
     SUBCASE("a role=replica node seen as primary claims nothing") {
         config.nodes[0].role = config::NodeRole::Replica;
         samples[0] = seen(kPrimary);
