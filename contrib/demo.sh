@@ -98,8 +98,9 @@ pidfile = $pidfile
 health_check_user = postgres
 
 [nodes]
-pg1 = host=127.0.0.1 port=$primary_port role=primary
-pg2 = host=127.0.0.1 port=$replica_port role=replica
+; role=auto: pggate finds out which node is the primary and follows promotions
+pg1 = host=127.0.0.1 port=$primary_port role=auto
+pg2 = host=127.0.0.1 port=$replica_port role=auto
 EOF
 
   "$pggate" -t "$ini" >/dev/null 2>"$demo/pggate-check.err" || {
