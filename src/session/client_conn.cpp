@@ -449,11 +449,18 @@ void ClientConn::begin_session() {
     const char* sqlstate = "57P03";
     std::string refusal;
     if (primary_pool(sqlstate, refusal) == nullptr) {
-        if (refusal.empty())
-            await_primary();
-        else
-            fail_client(sqlstate, refusal);
-        return;
+        // With no single primary (none yet, split brain) a node that is up
+        // welcomes the client: its reads go on, its writes wait or are
+        // refused as they would be in a session begun earlier.
+        const std::uint32_t node = sqlstate == std::string_view("53300") ? Worker::kNoNode : worker_.up_node();
+        if (node != Worker::kNoNode) pool_ = worker_.pool_for(database_, user_, node);
+        if (pool_ == nullptr) {
+            if (refusal.empty())
+                await_primary();
+            else
+                fail_client(sqlstate, refusal);
+            return;
+        }
     }
     if (pool_->has_welcome()) {
         send_welcome(pool_->welcome_params());
@@ -495,6 +502,14 @@ void ClientConn::on_primary_known() {
     set_state(ClientState::Idle);
     bufferevent_enable(bev_.get(), EV_READ);
     read_idle();
+}
+
+void ClientConn::on_primary_wait_timeout(const std::string& message) {
+    if (!welcomed_ || !refuse_segment("57P03", message)) {
+        fail_client("57P03", message);
+        return;
+    }
+    if (evbuffer_get_length(bufferevent_get_input(bev_.get())) > 0) read_idle();
 }
 
 void ClientConn::send_welcome(const pool::ParamList& server_params) {

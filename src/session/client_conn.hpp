@@ -66,6 +66,10 @@ public:
     // From the worker: the client waited for a primary (await_primary) and
     // there is one now, or a refusal to give it.
     void on_primary_known();
+    // From the worker: no primary came within query_wait_timeout. A session
+    // gets an ERROR for the statements that waited and goes on (its reads
+    // still have replicas); a login still waiting is refused.
+    void on_primary_wait_timeout(const std::string& message);
 
     // Ends the client if it overstayed one of its timeouts.
     void check_timeouts(pool::Clock::time_point now);

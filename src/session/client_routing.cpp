@@ -88,15 +88,16 @@ pool::Pool* ClientConn::route_next(bool may_refuse, std::uint32_t avoid) {
     if (!splits_reads() || !next_segment_reads(segment)) return writer_pool();
     std::uint64_t min_lsn = 0;
     if (ryw_since_ns_ != 0 && route_mode_ != RouteMode::Replica) {
-        if (ryw_lsn_ == 0) {
+        route::PrimaryChoice primary = worker_.primary();
+        if (ryw_lsn_ == 0 && primary.outcome == route::PrimaryChoice::Outcome::Node) {
             // The first position the primary was seen at after the commit.
-            route::PrimaryChoice primary = worker_.primary();
-            if (primary.outcome != route::PrimaryChoice::Outcome::Node) return writer_pool();
             shm::NodeSample sample = worker_.node_sample(primary.node);
             if (sample.sampled_at_ns <= ryw_since_ns_) return writer_pool();
             ryw_lsn_ = sample.lsn;
         }
-        min_lsn = ryw_lsn_;
+        // With no primary to tell the commit's position, reads go on
+        // without the guarantee rather than wait for one.
+        if (primary.outcome == route::PrimaryChoice::Outcome::Node) min_lsn = ryw_lsn_;
     }
     bool none_fit = false;
     if (pool::Pool* replica = worker_.replica_pool(database_, user_, min_lsn, none_fit, avoid)) {

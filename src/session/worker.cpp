@@ -148,6 +148,17 @@ std::string Worker::primary_refusal(const route::PrimaryChoice& choice) const {
     return {};
 }
 
+std::uint32_t Worker::up_node() const {
+    std::uint32_t found = kNoNode;
+    for (std::uint32_t node = 0; node < config_.nodes.size(); ++node) {
+        shm::NodeSample sample = node_sample(node);
+        if (sample.health != shm::NodeHealth::Up) continue;
+        if (sample.role == shm::NodeRoleSeen::Replica) return node;
+        if (found == kNoNode) found = node;
+    }
+    return found;
+}
+
 void Worker::await_primary(ClientConn* client) { awaiting_primary_.emplace_back(client, steady_now_ns()); }
 
 void Worker::cancel_await(ClientConn* client) {
@@ -167,7 +178,7 @@ void Worker::wake_awaiting() {
         if (choice.outcome != route::PrimaryChoice::Outcome::None) {
             client->on_primary_known();
         } else if (timeout > 0 && static_cast<double>(now - since) / 1e9 >= timeout) {
-            client->on_pool_error("57P03", primary_refusal(choice) + "; query_wait_timeout reached");
+            client->on_primary_wait_timeout(primary_refusal(choice) + "; query_wait_timeout reached");
         } else {
             awaiting_primary_.emplace_back(client, since);
         }

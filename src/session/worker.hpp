@@ -90,6 +90,8 @@ public:
     // query_wait_timeout, on_pool_error.
     void await_primary(ClientConn* client);
     void cancel_await(ClientConn* client);
+    // A node the health process last saw up (replicas first), kNoNode if none.
+    std::uint32_t up_node() const;
     // Whether the health process marked `node` down.
     bool node_down(std::uint32_t node) const { return node_sample(node).health == shm::NodeHealth::Down; }
     // Asks the health process to check `node` now (a connection to it failed).
