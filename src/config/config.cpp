@@ -260,19 +260,21 @@ std::string set_optional_int(std::string_view value, long long lo, long long hi,
     return what;
 }
 
-std::string set_read_only_functions(Config& c, std::string_view value) {
+// A comma-separated list of names into `out`; `lower` folds them to lower case.
+std::string set_name_list(std::string_view value, bool lower, std::vector<std::string>& out) {
     std::vector<std::string> names;
     while (!value.empty()) {
         auto comma = value.find(',');
         std::string_view name = trim(value.substr(0, comma));
-        if (name.empty()) return "empty entry in the function list";
-        std::string lower;
-        for (char ch : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        names.push_back(std::move(lower));
+        if (name.empty()) return "empty entry in the list";
+        std::string entry(name);
+        if (lower)
+            for (char& ch : entry) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        names.push_back(std::move(entry));
         if (comma == std::string_view::npos) break;
         value.remove_prefix(comma + 1);
     }
-    c.read_only_functions = std::move(names);
+    out = std::move(names);
     return {};
 }
 
@@ -365,7 +367,13 @@ constexpr KeySpec kKeys[] = {
      },
      nullptr},
     {"pggate.read_your_writes", [](Config& c, std::string_view v) { return set_bool(v, c.read_your_writes); }, nullptr},
-    {"pggate.read_only_functions", set_read_only_functions, nullptr},
+    {"pggate.read_only_functions",
+     [](Config& c, std::string_view v) { return set_name_list(v, true, c.read_only_functions); }, nullptr},
+    {"pggate.admin_users", [](Config& c, std::string_view v) { return set_name_list(v, false, c.admin_users); },
+     nullptr},
+    {"pggate.stats_users", [](Config& c, std::string_view v) { return set_name_list(v, false, c.stats_users); },
+     nullptr},
+    {"pggate.admin_listen_tcp", [](Config& c, std::string_view v) { return set_bool(v, c.admin_listen_tcp); }, nullptr},
     {"pggate.max_replica_lag",
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.max_replica_lag); }, nullptr},
     {"pggate.max_replica_lag_bytes",

@@ -174,6 +174,12 @@ struct Config {
     // ("name" or "schema.name", lower case).
     std::vector<std::string> read_only_functions;
 
+    // The admin console (database "pggate"): admin_users may run every
+    // command, stats_users only SHOW; over TCP only with admin_listen_tcp.
+    std::vector<std::string> admin_users;
+    std::vector<std::string> stats_users;
+    bool admin_listen_tcp = false;
+
     // [nodes]
     std::vector<Node> nodes;
     // [databases] and [users]

@@ -1,7 +1,23 @@
-// Restart-only settings across a reload.
+// Checking a file before a reload applies it, and restart-only settings
+// across a reload.
 #include "config/reload.hpp"
 
+#include "auth/auth_file.hpp"
+#include "auth/hba.hpp"
+
 namespace pggate::config {
+
+Reloadable load_reloadable(const std::string& path) {
+    Reloadable r;
+    r.text = read_config_file(path);
+    r.config = parse_config(r.text, path);
+    if (std::string error; !r.config.auth_file.empty() && !auth::load_auth_file(r.config.auth_file, error))
+        throw ConfigError("auth_file: " + error);
+    if (std::string error;
+        r.config.auth_type == AuthType::Hba && !auth::load_hba_file(r.config.auth_hba_file, error))
+        throw ConfigError("auth_hba_file: " + error);
+    return r;
+}
 
 namespace {
 

@@ -9,6 +9,15 @@
 
 namespace pggate::config {
 
+// A configuration file read and checked as a reload applies it.
+struct Reloadable {
+    std::string text;  // the bytes the children are sent
+    Config config;
+};
+// Reads `path` and validates it, its auth_file and its auth_hba_file.
+// Throws ConfigError saying why a reload would keep the running configuration.
+Reloadable load_reloadable(const std::string& path);
+
 // Copies the restart-only settings of `running` into `next`; returns the
 // keys whose value in `next` differed (and so were not applied).
 std::vector<std::string> carry_restart_settings(const Config& running, Config& next);

@@ -15,8 +15,6 @@
 #include <ctime>
 #include <stdexcept>
 
-#include "auth/auth_file.hpp"
-#include "auth/hba.hpp"
 #include "config/log_target.hpp"
 #include "config/reload.hpp"
 #include "core/log.hpp"
@@ -209,23 +207,15 @@ void Master::reap() {
 }
 
 void Master::reload() {
-    std::string text;
-    config::Config next;
+    config::Reloadable loaded;
     try {
-        text = config::read_config_file(config_path_);
-        next = config::parse_config(text, config_path_);
+        loaded = config::load_reloadable(config_path_);
     } catch (const config::ConfigError& e) {
         log_error("reload failed, keeping the running configuration: %s", e.what());
         return;
     }
-    if (std::string error; !next.auth_file.empty() && !auth::load_auth_file(next.auth_file, error)) {
-        log_error("reload failed, keeping the running configuration: auth_file: %s", error.c_str());
-        return;
-    }
-    if (std::string error; next.auth_type == config::AuthType::Hba && !auth::load_hba_file(next.auth_hba_file, error)) {
-        log_error("reload failed, keeping the running configuration: auth_hba_file: %s", error.c_str());
-        return;
-    }
+    std::string& text = loaded.text;
+    config::Config& next = loaded.config;
     for (const std::string& key : config::carry_restart_settings(config_, next))
         log_warning("reload: %s changed but needs a restart; the running value is kept", key.c_str());
     config_ = std::move(next);

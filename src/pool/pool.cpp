@@ -363,11 +363,28 @@ void Pool::adjust_starved(Limit level, std::uint32_t add, std::uint32_t remove) 
     o.starved.fetch_sub(remove, std::memory_order_relaxed);
 }
 
+void Pool::client_joined() {
+    ++clients_;
+    publish_counts();
+}
+
+void Pool::client_left() {
+    --clients_;
+    publish_counts();
+}
+
 void Pool::publish_counts() {
     shm::PoolOccupancy& o = worker_.shm().occupancy(entries_.pool, worker_.index());
     o.sv_idle.store(static_cast<std::uint32_t>(idle_.size()), std::memory_order_relaxed);
     o.sv_active.store(active_, std::memory_order_relaxed);
+    o.sv_login.store(connecting_, std::memory_order_relaxed);
+    o.cl_active.store(clients_, std::memory_order_relaxed);
     o.cl_waiting.store(static_cast<std::uint32_t>(waiting_.size()), std::memory_order_relaxed);
+    o.oldest_wait_ns.store(
+        waiting_.empty() ? 0
+                         : std::chrono::duration_cast<std::chrono::nanoseconds>(waiting_.front().second.time_since_epoch())
+                               .count(),
+        std::memory_order_relaxed);
     auto waiting = static_cast<std::uint32_t>(waiting_.size());
     std::uint32_t starved = waiting > connecting_ ? waiting - connecting_ : 0;
     Limit level = starved == 0 ? Limit::None : blocked_by_ == Limit::None ? Limit::Pool : blocked_by_;

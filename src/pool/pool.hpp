@@ -76,6 +76,11 @@ public:
     const ParamList& welcome_params() const { return welcome_; }
     bool has_welcome() const { return have_welcome_; }
 
+    // A logged-in client made this pool its home (the pool of its database
+    // and user on the primary, or on the node that welcomed it), or left it.
+    void client_joined();
+    void client_left();
+
     // Periodic: waiting timeouts, capacity freed by other workers, idle
     // servers other workers' clients are waiting for, min_pool_size.
     void tick(Clock::time_point now);
@@ -118,6 +123,7 @@ private:
     std::vector<session::ServerConn*> idle_;
     std::uint32_t connecting_ = 0;  // servers logging in, resetting or being checked
     std::uint32_t active_ = 0;
+    std::uint32_t clients_ = 0;  // whose home this pool is (client_joined)
     // This pool's waiters with no server on its way, published in the
     // starved count of the entry whose limit stopped them.
     std::uint32_t published_starved_ = 0;

@@ -39,6 +39,7 @@ const char* state_name(ClientState s) {
         case ClientState::Idle: return "idle";
         case ClientState::Waiting: return "waiting";
         case ClientState::Active: return "active";
+        case ClientState::Admin: return "admin";
         case ClientState::Flushing: return "flushing";
         case ClientState::Closed: return "closed";
     }
@@ -94,6 +95,7 @@ void ClientConn::check_timeouts(pool::Clock::time_point now) {
             if (over(connected_at_, c.client_login_timeout)) fail_client("08P01", "client_login_timeout");
             return;
         case ClientState::Idle:
+        case ClientState::Admin:
             if (over(state_since_, c.client_idle_timeout)) fail_client("08P01", "client_idle_timeout");
             return;
         case ClientState::Active: {
@@ -118,6 +120,7 @@ void ClientConn::disconnect(const char* reason) {
     if (state_ == ClientState::Waiting) stop_waiting();
     if (shadow_ != nullptr) std::exchange(shadow_, nullptr)->client_gone();
     if (server_ != nullptr) drop_server(reason);
+    set_home_pool(nullptr);
     set_state(ClientState::Closed);
     if (bev_) {
         bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
@@ -193,6 +196,7 @@ void ClientConn::on_read(bufferevent*, void* arg) {
         case ClientState::Startup: c->read_startup(); break;
         case ClientState::Auth: c->read_auth(); break;
         case ClientState::Idle: c->read_idle(); break;
+        case ClientState::Admin: c->read_admin(); break;
         case ClientState::Login:
         case ClientState::Active: c->pump(Side::Client); break;
         default: break;
@@ -256,6 +260,11 @@ void ClientConn::read_startup() {
                     return;
                 }
                 client_secret_ = worker_.random_secret();
+                if (database_ == admin::kAdminDatabase) {
+                    application_name_ = pkt.param("application_name");
+                    begin_admin_login();
+                    return;
+                }
                 if (worker_.config().auth_type == config::AuthType::Passthrough) {
                     rename_database(pkt.params, startup);
                     route::PrimaryChoice primary = worker_.primary();
@@ -441,7 +450,10 @@ void ClientConn::finish_auth() {
     Bytes ok;
     protocol::build_auth(ok, 0);  // AuthenticationOk
     bufferevent_write(bev_.get(), ok.data(), ok.size());
-    begin_session();
+    if (admin_role_ != AdminRole::None)
+        begin_admin_session();
+    else
+        begin_session();
 }
 
 // Only now: clients that have not proven who they are make no pools.
@@ -453,7 +465,7 @@ void ClientConn::begin_session() {
         // welcomes the client: its reads go on, its writes wait or are
         // refused as they would be in a session begun earlier.
         const std::uint32_t node = sqlstate == std::string_view("53300") ? Worker::kNoNode : worker_.up_node();
-        if (node != Worker::kNoNode) pool_ = worker_.pool_for(database_, user_, node);
+        if (node != Worker::kNoNode) set_home_pool(worker_.pool_for(database_, user_, node));
         if (pool_ == nullptr) {
             if (refusal.empty())
                 await_primary();
@@ -470,6 +482,13 @@ void ClientConn::begin_session() {
     }
     // The first client of a pool waits for a server to learn what to say.
     wait_in(pool_);
+}
+
+void ClientConn::set_home_pool(pool::Pool* home) {
+    if (home == pool_) return;
+    if (pool_ != nullptr) pool_->client_left();
+    pool_ = home;
+    if (pool_ != nullptr) pool_->client_joined();
 }
 
 void ClientConn::wait_in(pool::Pool* target) {

@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <unordered_map>
 #include <span>
 #include <string>
 
+#include "admin/console.hpp"
 #include "auth/client_auth.hpp"
 #include "auth/lookup_table.hpp"
 #include "core/bytes.hpp"
@@ -37,6 +39,7 @@ enum class ClientState {
     Idle,      // logged in, no server (between transactions)
     Waiting,   // queued in its pool for a server
     Active,    // linked to a server: everything streams both ways
+    Admin,     // logged in to the admin console (database "pggate")
     Flushing,  // sending last bytes (an error) before closing
     Closed,    // retired; freed after the current callback
 };
@@ -107,7 +110,14 @@ private:
     pool::Pool* primary_pool(const char*& sqlstate, std::string& refusal);
     // primary_pool for the next segment: a refusal answers the segment with
     // an error, no primary makes the client wait for one (both: nullptr).
+    // The admin console (session/admin_session.cpp).
+    void begin_admin_login();
+    void begin_admin_session();
+    void read_admin();
+
     pool::Pool* writer_pool();
+    // The pool the client counts in (SHOW POOLS cl_active); nullptr: none.
+    void set_home_pool(pool::Pool* home);
     void await_primary();
     // Queues the client in `target` for a server.
     void wait_in(pool::Pool* target);
@@ -241,6 +251,10 @@ private:
 
     std::string user_;
     std::string database_;
+    // Set for the admin console: who may do what there (admin_users: all).
+    enum class AdminRole { None, Stats, Admin } admin_role_ = AdminRole::None;
+    std::unique_ptr<admin::Console> console_;
+    std::string application_name_;
     pool::Pool* pool_ = nullptr;       // the primary's pool: welcome, settings, writes
     pool::Pool* wait_pool_ = nullptr;  // the pool the client waits in (Waiting)
     // read_your_writes: a statement that may write was sent in the current

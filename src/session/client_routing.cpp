@@ -134,7 +134,8 @@ pool::Pool* ClientConn::primary_pool(const char*& sqlstate, std::string& refusal
         refusal = "no more pools can be created (the pool table is full)";
         return nullptr;
     }
-    return pool_ = p;
+    set_home_pool(p);
+    return p;
 }
 
 pool::Pool* ClientConn::writer_pool() {

@@ -21,9 +21,12 @@ struct alignas(64) PoolOccupancy {
     std::atomic<std::uint32_t> servers;    // counted in PoolEntry::servers too
     std::atomic<std::uint32_t> sv_idle;
     std::atomic<std::uint32_t> sv_active;
-    std::atomic<std::uint32_t> cl_active;
+    std::atomic<std::uint32_t> sv_login;   // logging in, resetting or being checked
+    std::atomic<std::uint32_t> cl_active;  // logged-in clients whose home is this pool
     std::atomic<std::uint32_t> cl_waiting;
     std::atomic<std::uint32_t> starved;  // this worker's share of PoolEntry::starved
+    // Steady-clock time (ns) the longest-waiting client began to wait; 0: none waits.
+    std::atomic<std::int64_t> oldest_wait_ns;
 };
 
 struct alignas(64) PoolEntry {

@@ -189,6 +189,8 @@ void Segment::reclaim_worker(std::uint32_t worker) const {
         o.sv_idle.store(0);
         o.sv_active.store(0);
         o.cl_active.store(0);
+        o.sv_login.store(0);
+        o.oldest_wait_ns.store(0);
     }
     WorkerSlot& w = workers_[worker];
     std::uint32_t held = w.clients.exchange(0, std::memory_order_acq_rel);

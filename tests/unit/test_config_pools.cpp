@@ -139,7 +139,7 @@ TEST_CASE("read/write splitting settings") {
     CHECK(error_of("load_balance = fastest\n") ==
           "t.ini:3: load_balance: \"fastest\" is not a load balancing method (use round_robin, random or "
           "least_connections)");
-    CHECK(error_of("read_only_functions = a,,b\n") == "t.ini:3: read_only_functions: empty entry in the function list");
+    CHECK(error_of("read_only_functions = a,,b\n") == "t.ini:3: read_only_functions: empty entry in the list");
 }
 
 TEST_CASE("read_write_split per database and per user") {

@@ -1,0 +1,320 @@
+// SHOW tables: pools, nodes, workers, databases, users, lists, version, help.
+#include "admin/views.hpp"
+
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace pggate::admin {
+
+namespace {
+
+using Row = Table::Row;
+
+std::string num(std::int64_t v) { return std::to_string(v); }
+
+std::string seconds(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", v);
+    return buf;
+}
+
+const char* mode_name(config::PoolMode m) { return m == config::PoolMode::Session ? "session" : "transaction"; }
+
+const char* role_name(config::NodeRole r) {
+    switch (r) {
+        case config::NodeRole::Primary: return "primary";
+        case config::NodeRole::Replica: return "replica";
+        case config::NodeRole::Auto: return "auto";
+    }
+    return "auto";
+}
+
+// The health process's sample of node `index`, if it describes that node.
+shm::NodeSample sample_of(const config::Config& config, const shm::Segment& shm, std::uint32_t index) {
+    const config::Node& n = config.nodes[index];
+    shm::NodeSample s = shm.node(index).read();
+    return s.ident == shm::node_ident(n.host, n.port) ? s : shm::NodeSample{};
+}
+
+const char* seen_name(shm::NodeRoleSeen r) {
+    switch (r) {
+        case shm::NodeRoleSeen::Primary: return "primary";
+        case shm::NodeRoleSeen::Replica: return "replica";
+        case shm::NodeRoleSeen::Unknown: return "unknown";
+    }
+    return "unknown";
+}
+
+const char* health_name(shm::NodeHealth h) {
+    switch (h) {
+        case shm::NodeHealth::Up: return "up";
+        case shm::NodeHealth::Down: return "down";
+        case shm::NodeHealth::Unknown: return "unknown";
+    }
+    return "unknown";
+}
+
+// One pool entry in use: its key and its occupancy summed over the workers.
+struct PoolView {
+    std::string database, user;
+    std::uint32_t node;  // shm::kAllNodes for a database or user total
+    std::uint64_t servers = 0, sv_idle = 0, sv_active = 0, sv_login = 0, cl_active = 0, cl_waiting = 0;
+    std::int64_t oldest_wait_ns = 0;  // 0: none waits
+};
+
+std::vector<PoolView> pools(const shm::Segment& shm) {
+    std::vector<PoolView> out;
+    for (std::uint32_t i = 0; i < shm::kMaxPools; ++i) {
+        const shm::PoolEntry& e = shm.pool(i);
+        if (e.state.load(std::memory_order_acquire) != 2) continue;
+        // "database\0user\0node"
+        const std::string_view key(e.key, shm::kPoolKeySize);
+        const std::size_t a = key.find('\0');
+        const std::size_t b = key.find('\0', a + 1);
+        const std::size_t c = key.find('\0', b + 1);
+        if (a == std::string_view::npos || b == std::string_view::npos) continue;
+        PoolView v;
+        v.database = std::string(key.substr(0, a));
+        v.user = std::string(key.substr(a + 1, b - a - 1));
+        v.node = static_cast<std::uint32_t>(std::stoul(std::string(key.substr(b + 1, c - b - 1))));
+        v.servers = e.servers.load(std::memory_order_relaxed);
+        for (std::uint32_t w = 0; w < shm.workers(); ++w) {
+            const shm::PoolOccupancy& o = shm.occupancy(i, w);
+            v.sv_idle += o.sv_idle.load(std::memory_order_relaxed);
+            v.sv_active += o.sv_active.load(std::memory_order_relaxed);
+            v.sv_login += o.sv_login.load(std::memory_order_relaxed);
+            v.cl_active += o.cl_active.load(std::memory_order_relaxed);
+            v.cl_waiting += o.cl_waiting.load(std::memory_order_relaxed);
+            const std::int64_t since = o.oldest_wait_ns.load(std::memory_order_relaxed);
+            if (since != 0 && (v.oldest_wait_ns == 0 || since < v.oldest_wait_ns)) v.oldest_wait_ns = since;
+        }
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+bool is_pool(const PoolView& v) { return v.node != shm::kAllNodes && !v.database.empty() && !v.user.empty(); }
+
+Table show_pools(const config::Config& config, const shm::Segment& shm, Clocks now) {
+    Table t({{"database", ColumnType::Text},
+             {"user", ColumnType::Text},
+             {"cl_active", ColumnType::Int8},
+             {"cl_waiting", ColumnType::Int8},
+             {"cl_active_cancel_req", ColumnType::Int8},
+             {"cl_waiting_cancel_req", ColumnType::Int8},
+             {"sv_active", ColumnType::Int8},
+             {"sv_active_cancel", ColumnType::Int8},
+             {"sv_being_canceled", ColumnType::Int8},
+             {"sv_idle", ColumnType::Int8},
+             {"sv_used", ColumnType::Int8},
+             {"sv_tested", ColumnType::Int8},
+             {"sv_login", ColumnType::Int8},
+             {"maxwait", ColumnType::Int8},
+             {"maxwait_us", ColumnType::Int8},
+             {"pool_mode", ColumnType::Text},
+             {"node", ColumnType::Text},
+             {"role", ColumnType::Text},
+             {"sv_total", ColumnType::Int8}});
+    for (const PoolView& v : pools(shm)) {
+        if (!is_pool(v) || v.node >= config.nodes.size()) continue;
+        const std::int64_t waited_us = v.oldest_wait_ns == 0 ? 0 : std::max<std::int64_t>(0, (now.steady_ns - v.oldest_wait_ns) / 1000);
+        const shm::NodeSample s = sample_of(config, shm, v.node);
+        const char* role = s.role != shm::NodeRoleSeen::Unknown ? seen_name(s.role) : role_name(config.nodes[v.node].role);
+        // Servers being reset or checked count in sv_login; pggate has no
+        // separate "used" or "tested" lists, nor cancel-request clients.
+        t.add({v.database, v.user, num(static_cast<std::int64_t>(v.cl_active)), num(static_cast<std::int64_t>(v.cl_waiting)),
+               "0", "0", num(static_cast<std::int64_t>(v.sv_active)), "0", "0", num(static_cast<std::int64_t>(v.sv_idle)), "0",
+               "0", num(static_cast<std::int64_t>(v.sv_login)), num(waited_us / 1000000), num(waited_us % 1000000),
+               mode_name(config.pool_settings(v.database, v.user).pool_mode), config.nodes[v.node].name, role,
+               num(static_cast<std::int64_t>(v.servers))});
+    }
+    return t;
+}
+
+Table show_nodes(const config::Config& config, const shm::Segment& shm, Clocks now) {
+    Table t({{"name", ColumnType::Text},
+             {"host", ColumnType::Text},
+             {"port", ColumnType::Int8},
+             {"role", ColumnType::Text},
+             {"seen_as", ColumnType::Text},
+             {"state", ColumnType::Text},
+             {"lag_bytes", ColumnType::Int8},
+             {"lag_seconds", ColumnType::Numeric},
+             {"last_check", ColumnType::Numeric},
+             {"failures", ColumnType::Int8},
+             {"timeline", ColumnType::Int8},
+             {"lsn", ColumnType::Text},
+             {"weight", ColumnType::Int8},
+             {"servers", ColumnType::Int8}});
+    std::vector<std::int64_t> servers(config.nodes.size(), 0);
+    for (const PoolView& v : pools(shm))
+        if (is_pool(v) && v.node < servers.size()) servers[v.node] += static_cast<std::int64_t>(v.servers);
+    for (std::uint32_t i = 0; i < config.nodes.size(); ++i) {
+        const config::Node& n = config.nodes[i];
+        const shm::NodeSample s = sample_of(config, shm, i);
+        auto optional_num = [](std::int64_t v) { return v < 0 ? std::nullopt : std::optional<std::string>(num(v)); };
+        std::optional<std::string> lag_s;
+        if (s.lag_us >= 0) lag_s = seconds(static_cast<double>(s.lag_us) / 1e6);
+        std::optional<std::string> last_check;  // seconds ago
+        if (s.checked_at_ns != 0) last_check = seconds(static_cast<double>(now.steady_ns - s.checked_at_ns) / 1e9);
+        std::optional<std::string> lsn;
+        if (s.sampled_at_ns != 0) {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%X/%X", static_cast<unsigned>(s.lsn >> 32), static_cast<unsigned>(s.lsn));
+            lsn = buf;
+        }
+        t.add({n.name, n.host, num(n.port), role_name(n.role), seen_name(s.role), health_name(s.health),
+               optional_num(s.lag_bytes), lag_s, last_check, num(s.failures),
+               s.timeline == 0 ? std::nullopt : std::optional<std::string>(num(s.timeline)), lsn, num(n.weight),
+               num(servers[i])});
+    }
+    return t;
+}
+
+Table show_workers(const shm::Segment& shm, Clocks now) {
+    Table t({{"worker", ColumnType::Int8},
+             {"pid", ColumnType::Int8},
+             {"clients", ColumnType::Int8},
+             {"servers", ColumnType::Int8},
+             {"uptime", ColumnType::Int8},
+             {"restarts", ColumnType::Int8}});
+    for (std::uint32_t w = 0; w < shm.workers(); ++w) {
+        const shm::WorkerSlot& slot = shm.worker(w);
+        std::int64_t servers = 0;
+        for (std::uint32_t p = 0; p < shm::kMaxPools; ++p)
+            if (shm.pool(p).state.load(std::memory_order_acquire) == 2)
+                servers += shm.occupancy(p, w).servers.load(std::memory_order_relaxed);
+        const std::int32_t pid = slot.pid.load(std::memory_order_relaxed);
+        const std::int64_t started = slot.started_at.load(std::memory_order_relaxed);
+        t.add({num(w), pid == 0 ? std::nullopt : std::optional<std::string>(num(pid)),
+               num(slot.clients.load(std::memory_order_relaxed)), num(servers),
+               started == 0 || pid == 0 ? std::nullopt : std::optional<std::string>(num(now.unix_s - started)),
+               num(slot.restarts.load(std::memory_order_relaxed))});
+    }
+    return t;
+}
+
+// Server connections of the entries that total a database (user "") or a user (database "").
+std::map<std::string, std::int64_t> totals(const shm::Segment& shm, bool databases) {
+    std::map<std::string, std::int64_t> out;
+    for (const PoolView& v : pools(shm)) {
+        if (v.node != shm::kAllNodes) continue;
+        if (databases && v.user.empty()) out[v.database] += static_cast<std::int64_t>(v.servers);
+        if (!databases && v.database.empty()) out[v.user] += static_cast<std::int64_t>(v.servers);
+    }
+    return out;
+}
+
+std::optional<std::string> limit(int v) { return v <= 0 ? std::nullopt : std::optional<std::string>(num(v)); }
+
+Table show_databases(const config::Config& config, const shm::Segment& shm) {
+    Table t({{"name", ColumnType::Text},
+             {"dbname", ColumnType::Text},
+             {"pool_mode", ColumnType::Text},
+             {"pool_size", ColumnType::Int8},
+             {"min_pool_size", ColumnType::Int8},
+             {"reserve_pool_size", ColumnType::Int8},
+             {"max_db_connections", ColumnType::Int8},
+             {"current_connections", ColumnType::Int8},
+             {"read_write_split", ColumnType::Text}});
+    const auto current = totals(shm, true);
+    std::set<std::string> names;
+    for (const config::Database& d : config.databases) names.insert(d.name);
+    for (const auto& [name, n] : current) names.insert(name);
+    for (const std::string& name : names) {
+        const config::PoolSettings s = config.pool_settings(name, "");
+        auto it = current.find(name);
+        t.add({name, name == "*" ? std::nullopt : std::optional<std::string>(s.server_database), mode_name(s.pool_mode),
+               num(s.pool_size), num(s.min_pool_size), num(s.reserve_pool_size), limit(s.max_db_connections),
+               num(it == current.end() ? 0 : it->second), s.read_write_split ? "on" : "off"});
+    }
+    return t;
+}
+
+Table show_users(const config::Config& config, const shm::Segment& shm) {
+    Table t({{"name", ColumnType::Text},
+             {"pool_mode", ColumnType::Text},
+             {"pool_size", ColumnType::Int8},
+             {"max_user_connections", ColumnType::Int8},
+             {"current_connections", ColumnType::Int8}});
+    const auto current = totals(shm, false);
+    std::set<std::string> names;
+    for (const config::User& u : config.users) names.insert(u.name);
+    for (const auto& [name, n] : current) names.insert(name);
+    for (const std::string& name : names) {
+        const config::User* listed = nullptr;
+        for (const config::User& u : config.users)
+            if (u.name == name) listed = &u;
+        std::optional<std::string> mode, size;
+        if (listed != nullptr && listed->pool.pool_mode) mode = mode_name(*listed->pool.pool_mode);
+        if (listed != nullptr && listed->pool.pool_size) size = num(*listed->pool.pool_size);
+        const int max_conn = listed != nullptr && listed->max_user_connections >= 0 ? listed->max_user_connections
+                                                                                   : config.max_user_connections;
+        auto it = current.find(name);
+        t.add({name, mode, size, limit(max_conn), num(it == current.end() ? 0 : it->second)});
+    }
+    return t;
+}
+
+Table show_lists(const config::Config& config, const shm::Segment& shm) {
+    Table t({{"list", ColumnType::Text}, {"items", ColumnType::Int8}});
+    std::int64_t pool_count = 0, idle = 0, active = 0, login = 0;
+    std::set<std::string> databases, users;
+    for (const PoolView& v : pools(shm)) {
+        if (!is_pool(v)) continue;
+        ++pool_count;
+        databases.insert(v.database);
+        users.insert(v.user);
+        idle += static_cast<std::int64_t>(v.sv_idle);
+        active += static_cast<std::int64_t>(v.sv_active);
+        login += static_cast<std::int64_t>(v.sv_login);
+    }
+    t.add({"databases", num(static_cast<std::int64_t>(databases.size()))});
+    t.add({"users", num(static_cast<std::int64_t>(users.size()))});
+    t.add({"pools", num(pool_count)});
+    t.add({"nodes", num(static_cast<std::int64_t>(config.nodes.size()))});
+    t.add({"workers", num(shm.workers())});
+    t.add({"used_clients", num(shm.header().clients_total.load(std::memory_order_relaxed))});
+    t.add({"used_servers", num(active)});
+    t.add({"idle_servers", num(idle)});
+    t.add({"login_servers", num(login)});
+    return t;
+}
+
+Table show_version() {
+    Table t({{"version", ColumnType::Text}});
+    t.add({std::string("pggate ") + PGGATE_VERSION});
+    return t;
+}
+
+constexpr const char* kHelp[] = {
+    "SHOW HELP|VERSION|POOLS|NODES|WORKERS|DATABASES|USERS|LISTS",
+    "RELOAD",
+    "SHUTDOWN [WAIT_FOR_CLIENTS]",
+};
+
+}  // namespace
+
+
+Outcome show(std::string_view what, const config::Config& config, const shm::Segment& shm, Clocks now) {
+    auto table = [](Table t) { return Outcome{std::move(t), {}, {}, {}}; };
+    if (what == "pools") return table(show_pools(config, shm, now));
+    if (what == "nodes") return table(show_nodes(config, shm, now));
+    if (what == "workers") return table(show_workers(shm, now));
+    if (what == "databases") return table(show_databases(config, shm));
+    if (what == "users") return table(show_users(config, shm));
+    if (what == "lists") return table(show_lists(config, shm));
+    if (what == "version") return table(show_version());
+    if (what == "help") {
+        Table t({{"command", ColumnType::Text}});
+        for (const char* line : kHelp) t.add({line});
+        return table(std::move(t));
+    }
+    return Outcome::fail("42601", "unknown SHOW subject \"" + std::string(what) + "\" (SHOW HELP lists them)");
+}
+
+}  // namespace pggate::admin

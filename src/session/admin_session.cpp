@@ -1,0 +1,170 @@
+// A client of the admin console (database "pggate"): who may log in, the
+// welcome it gets, and the commands it runs against this worker's view of
+// the shared state.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <ctime>
+
+#include "admin/views.hpp"
+#include "config/reload.hpp"
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "net/frame_scan.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/messages.hpp"
+#include "session/client_conn.hpp"
+
+namespace pggate::session {
+
+namespace {
+
+bool listed(const std::vector<std::string>& users, const std::string& user) {
+    return std::find(users.begin(), users.end(), user) != users.end();
+}
+
+// Whether the peer of Unix socket `fd` runs as pggate's own user.
+bool peer_is_self(evutil_socket_t fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == geteuid();
+}
+
+bool is_pggate_key(const std::string& key) {
+    const auto& keys = config::known_keys();
+    return std::find(keys.begin(), keys.end(), "pggate." + key) != keys.end();
+}
+
+// One admin command, carried out by a worker on behalf of its client.
+admin::Outcome run_command(const Worker& worker, const admin::Command& command, bool describe_only) {
+    const config::Config& config = worker.config();
+    switch (command.verb) {
+        case admin::Verb::Show:
+            return admin::show(command.what, config, worker.shm(), {steady_now_ns(), std::time(nullptr)});
+        case admin::Verb::Reload:
+            if (describe_only) return admin::Outcome::done("RELOAD");
+            // Checked here as the master will check it, so the client hears
+            // why a file is refused; the master applies it on SIGHUP.
+            try {
+                config::load_reloadable(config.source);
+            } catch (const config::ConfigError& e) {
+                return admin::Outcome::fail("F0000", std::string("reload refused, the running configuration stays: ") + e.what());
+            }
+            kill(getppid(), SIGHUP);
+            return admin::Outcome::done("RELOAD");
+        case admin::Verb::Shutdown:
+            if (command.what == "wait_for_servers")
+                return admin::Outcome::fail("0A000", "SHUTDOWN WAIT_FOR_SERVERS is not supported; "
+                                                     "SHUTDOWN WAIT_FOR_CLIENTS waits for clients to leave");
+            if (!describe_only) kill(getppid(), command.what == "wait_for_clients" ? SIGTERM : SIGINT);
+            return admin::Outcome::done("SHUTDOWN");
+        case admin::Verb::Set:
+            // Drivers set their session parameters on connect; the console
+            // has no session state, so those change nothing.
+            if (!is_pggate_key(command.what)) return admin::Outcome::done("SET");
+            return admin::Outcome::fail("0A000", "SET of pggate settings is not supported: change " + config.source +
+                                                     " and RELOAD");
+        case admin::Verb::Transaction:
+            return admin::Outcome::done(command.what);
+        case admin::Verb::Empty:
+        case admin::Verb::Invalid:
+            break;
+        default:
+            return admin::Outcome::fail("0A000", "this admin command is not supported (SHOW HELP lists those that are)");
+    }
+    return admin::Outcome::fail("42601", command.error);
+}
+
+}  // namespace
+
+void ClientConn::begin_admin_login() {
+    const config::Config& c = worker_.config();
+    const bool local = address_.family() == AF_UNIX;
+    if (!local && !c.admin_listen_tcp) {
+        fail_client("28000", "the admin console takes connections on the Unix socket only (admin_listen_tcp is off)");
+        return;
+    }
+    if (local && peer_is_self(bufferevent_getfd(bev_.get()))) {
+        admin_role_ = AdminRole::Admin;
+        auth_type_ = config::AuthType::Trust;
+        begin_auth(nullptr);
+        return;
+    }
+    if (listed(c.admin_users, user_))
+        admin_role_ = AdminRole::Admin;
+    else if (listed(c.stats_users, user_))
+        admin_role_ = AdminRole::Stats;
+    else {
+        fail_client("28000", "user \"" + user_ + "\" may not use the admin console (not in admin_users or stats_users)");
+        return;
+    }
+    if (!choose_auth_method()) return;
+    if (auth_type_ == config::AuthType::Passthrough) {
+        fail_client("28000", "the admin console checks passwords against the auth_file, and none is set");
+        return;
+    }
+    // Console users come from the auth_file only: there is no server
+    // database "pggate" to run auth_query in.
+    begin_auth(worker_.listed(user_));
+}
+
+void ClientConn::begin_admin_session() {
+    console_ = std::make_unique<admin::Console>(
+        admin_role_ == AdminRole::Admin,
+        [this](const admin::Command& command, bool describe_only) { return run_command(worker_, command, describe_only); });
+    log_info("C-%u %s/%s@%s: admin console login (%s)", id_, database_.c_str(), user_.c_str(), peer_.c_str(),
+             admin_role_ == AdminRole::Admin ? "admin" : "stats");
+    Bytes out;
+    const std::pair<const char*, std::string> params[] = {
+        {"server_version", std::string(PGGATE_VERSION) + "/pggate"},
+        {"server_encoding", "UTF8"},
+        {"client_encoding", "UTF8"},
+        {"DateStyle", "ISO, MDY"},
+        {"IntervalStyle", "postgres"},
+        {"TimeZone", "UTC"},
+        {"integer_datetimes", "on"},
+        {"standard_conforming_strings", "on"},
+        {"is_superuser", "off"},
+        {"session_authorization", user_},
+        {"application_name", application_name_},
+    };
+    for (const auto& [name, value] : params) protocol::build_parameter_status(out, name, value);
+    protocol::build_backend_key_data(out, worker_.shm().key_pid(*slot_), client_secret_);
+    protocol::build_ready_for_query(out, 'I');
+    bufferevent_write(bev_.get(), out.data(), out.size());
+    set_state(ClientState::Admin);
+    bufferevent_enable(bev_.get(), EV_READ);
+    read_admin();
+}
+
+void ClientConn::read_admin() {
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    while (state_ == ClientState::Admin) {
+        protocol::MessageHeader h;
+        protocol::DecodeError err;
+        protocol::Decode d =
+            net::peek_message(in, 0, protocol::Direction::Frontend, worker_.config().max_packet_size, h, err);
+        if (d == protocol::Decode::Error) {
+            fail_client(err.sqlstate, err.message);
+            return;
+        }
+        if (d == protocol::Decode::NeedMore || evbuffer_get_length(in) < h.frame_len()) return;
+        const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(h.frame_len()));
+        Bytes out;
+        const bool goes_on = console_->on_message(h.type, {p + protocol::kHeaderSize, h.body_len()}, out);
+        evbuffer_drain(in, h.frame_len());
+        state_since_ = pool::Clock::now();  // client_idle_timeout counts from the last command
+        if (!out.empty()) bufferevent_write(bev_.get(), out.data(), out.size());
+        if (!goes_on) {
+            if (out.empty())
+                disconnect("client terminated");
+            else
+                close_after_flush();
+            return;
+        }
+    }
+}
+
+}  // namespace pggate::session

@@ -1,0 +1,234 @@
+// The admin console (database "pggate"): SHOW POOLS with PgBouncer's columns
+// from psql, psycopg 3 and JDBC, counts that hold across workers, who may
+// log in and run what, and RELOAD of a good and of a bad file.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "auth_support.hpp"
+#include "harness.hpp"
+
+using namespace pggate::test;
+
+namespace {
+
+constexpr const char* kPoolsColumns =
+    "database,user,cl_active,cl_waiting,cl_active_cancel_req,cl_waiting_cancel_req,sv_active,sv_active_cancel,"
+    "sv_being_canceled,sv_idle,sv_used,sv_tested,sv_login,maxwait,maxwait_us,pool_mode,node,role,sv_total";
+
+std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+// A console with password users of every kind, reachable over TCP too.
+PggateOptions console_options(const AuthFile& file, std::vector<std::string> extra = {}) {
+    PggateOptions o;
+    o.settings = {"auth_type = md5",      "auth_file = " + file.path(), "pool_mode = transaction",
+                  "workers = 2",          "admin_users = ops_admin",    "stats_users = ops_stats",
+                  "admin_listen_tcp = on"};
+    o.settings.insert(o.settings.end(), extra.begin(), extra.end());
+    return o;
+}
+
+void write_users(const AuthFile& file) {
+    file.write({{"ops_admin", "admin_pw"}, {"ops_stats", "stats_pw"}, {"ops_nobody", "nobody_pw"}});
+}
+
+// Column index by name of a SHOW result.
+int column(const PgResult& r, const std::string& name) {
+    for (int c = 0; c < r.cols(); ++c)
+        if (PQfname(r.get(), c) == name) return c;
+    FAIL("no column " << name);
+    return -1;
+}
+
+// SHOW POOLS's `field` summed over the rows of (database postgres, `user`).
+long pools_sum(PgConn& console, const std::string& user, const std::string& field) {
+    PgResult r = console.exec("SHOW POOLS");
+    REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+    long sum = 0;
+    for (int row = 0; row < r.rows(); ++row)
+        if (r.value(row, column(r, "database")) == "postgres" && r.value(row, column(r, "user")) == user)
+            sum += std::stol(r.value(row, column(r, field)));
+    return sum;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".new";
+    std::ofstream(tmp) << text;
+    REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("admin: SHOW POOLS from psql starts with PgBouncer's columns and counts servers of every worker") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file));
+    // Four clients inside a transaction each hold a server, in whichever worker accepted them.
+    std::vector<PgConn> clients;
+    for (int i = 0; i < 4; ++i) {
+        clients.emplace_back(gate.conninfo("password=" + std::string(Cluster::kAdminPassword)));
+        clients.back().exec_ok("begin");
+        clients.back().exec_ok("select 1");
+    }
+    std::set<pid_t> workers;
+    for (const PgConn& c : clients) workers.insert(gate.worker_serving(c));
+    MESSAGE("the 4 clients are served by " << workers.size() << " worker(s)");
+
+    // pggate's own OS user on the Unix socket needs no password.
+    std::string out;
+    const std::string psql = std::string(PG_BINDIR) + "/psql " + shell_quote(gate.unix_conninfo("dbname=pggate")) +
+                             " -X -A -F, -c 'SHOW POOLS'";
+    REQUIRE_MESSAGE(run_shell(psql + " 2>&1", out) == 0, out);
+    CHECK_MESSAGE(out.rfind(std::string(kPoolsColumns) + "\n", 0) == 0, out);
+    CHECK_MESSAGE(out.find("postgres,postgres,") != std::string::npos, out);
+
+    for (int attempt = 0; attempt < 4; ++attempt) {  // whichever worker the console lands on
+        PgConn console(gate.unix_conninfo("dbname=pggate"));
+        CHECK(pools_sum(console, "postgres", "sv_active") == 4);
+        CHECK(pools_sum(console, "postgres", "cl_waiting") == 0);
+    }
+    for (PgConn& c : clients) c.exec_ok("commit");
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    CHECK(eventually([&] { return pools_sum(console, "postgres", "sv_active") == 0; }, 5));
+    CHECK(pools_sum(console, "postgres", "sv_idle") == 4);
+    CHECK(pools_sum(console, "postgres", "cl_active") == 4);
+    clients.clear();
+    CHECK(eventually([&] { return pools_sum(console, "postgres", "cl_active") == 0; }, 5));
+
+    PgResult nodes = console.exec("SHOW NODES");
+    REQUIRE(nodes.status() == PGRES_TUPLES_OK);
+    CHECK(nodes.rows() == 1 + static_cast<int>(cluster().replica_ports().size()));
+    CHECK(nodes.value(0, column(nodes, "name")) == "pg1");
+    CHECK(nodes.value(0, column(nodes, "port")) == std::to_string(cluster().primary_port()));
+    CHECK(nodes.value(0, column(nodes, "servers")) == "4");
+    PgResult workers_shown = console.exec("SHOW WORKERS");
+    CHECK(workers_shown.rows() == 2);
+    PgResult bad = console.exec("SHOW NONSENSE");
+    CHECK(bad.sqlstate() == "42601");
+    CHECK(console.scalar("show version").rfind("pggate ", 0) == 0);
+}
+
+TEST_CASE("admin: psycopg 3 and JDBC read SHOW POOLS over the extended protocol") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file));
+    PgConn held(gate.conninfo("password=" + std::string(Cluster::kAdminPassword)));
+    held.exec_ok("begin");
+    held.exec_ok("select 1");
+
+    std::string out;
+    const std::string py = "/usr/bin/python3 " + repo_root() + "/tests/clients/admin_console.py " +
+                           shell_quote(gate.unix_conninfo("dbname=pggate"));
+    REQUIRE_MESSAGE(run_shell(py + " 2>&1", out) == 0, out);
+    CHECK_MESSAGE(out.find(std::string("columns: ") + kPoolsColumns + "\n") != std::string::npos, out);
+    CHECK_MESSAGE(out.find("pool: postgres postgres sv_active=1 node=pg1\n") != std::string::npos, out);
+    CHECK_MESSAGE(out.find("nodes: " + std::to_string(1 + cluster().replica_ports().size()) + "\nnodes: ") !=
+                      std::string::npos,
+                  out);
+    CHECK_MESSAGE(out.find("error: 42601\n") != std::string::npos, out);
+    CHECK_MESSAGE(out.find("version: pggate ") != std::string::npos, out);
+    CHECK_MESSAGE(out.find("in transaction: databases\n") != std::string::npos, out);
+
+    // JDBC has no Unix sockets: a password user over TCP.
+    const std::string url = "jdbc:postgresql://127.0.0.1:" + std::to_string(gate.port()) +
+                            "/pggate?user=ops_stats&password=stats_pw&sslmode=disable";
+    const std::string java = "java -cp /usr/share/java/postgresql.jar " + repo_root() +
+                             "/tests/clients/AdminConsole.java " + shell_quote(url);
+    REQUIRE_MESSAGE(run_shell(java + " 2>&1", out) == 0, out);
+    CHECK_MESSAGE(out.find(std::string("columns: ") + kPoolsColumns + "\n") != std::string::npos, out);
+    CHECK_MESSAGE(out.find("pool: postgres postgres sv_active=1 node=pg1\n") != std::string::npos, out);
+    CHECK_MESSAGE(out.find("nodes: " + std::to_string(1 + cluster().replica_ports().size()) + "\n") !=
+                      std::string::npos,
+                  out);
+}
+
+TEST_CASE("admin: stats_users may only SHOW, other users and TCP without admin_listen_tcp are refused") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file));
+    auto tcp = [&](const std::string& user, const std::string& password) {
+        return PgConn::attempt(gate.conninfo("dbname=pggate user=" + user + " password=" + password));
+    };
+
+    PgConn stats = tcp("ops_stats", "stats_pw");
+    REQUIRE_MESSAGE(stats.ok(), stats.error_message());
+    CHECK(stats.exec("SHOW POOLS").status() == PGRES_TUPLES_OK);
+    for (const char* command : {"RELOAD", "SHUTDOWN", "PAUSE"}) {
+        PgResult refused = stats.exec(command);
+        CHECK_MESSAGE(refused.sqlstate() == "42501", command << ": " << refused.describe());
+    }
+    CHECK(stats.exec("SHOW LISTS").status() == PGRES_TUPLES_OK);  // the session goes on
+
+    PgConn admin = tcp("ops_admin", "admin_pw");
+    REQUIRE_MESSAGE(admin.ok(), admin.error_message());
+    CHECK(admin.exec("RELOAD").status() == PGRES_COMMAND_OK);
+
+    PgConn wrong = tcp("ops_admin", "not_the_password");
+    CHECK_FALSE(wrong.ok());
+    CHECK_MESSAGE(wrong.error_sqlstate() == "28P01", wrong.error_message());
+    PgConn nobody = tcp("ops_nobody", "nobody_pw");
+    CHECK_FALSE(nobody.ok());
+    CHECK_MESSAGE(nobody.error_sqlstate() == "28000", nobody.error_message());
+    CHECK_MESSAGE(nobody.error_message().find("may not use the admin console") != std::string::npos,
+                  nobody.error_message());
+
+    // Without admin_listen_tcp the console is on the Unix socket only.
+    Pggate closed(console_options(file, {"admin_listen_tcp = off"}));
+    PgConn over_tcp = PgConn::attempt(closed.conninfo("dbname=pggate user=ops_admin password=admin_pw"));
+    CHECK_FALSE(over_tcp.ok());
+    CHECK_MESSAGE(over_tcp.error_sqlstate() == "28000", over_tcp.error_message());
+    PgConn local(closed.unix_conninfo("dbname=pggate"));
+    CHECK(local.exec("SHOW POOLS").status() == PGRES_TUPLES_OK);
+}
+
+TEST_CASE("admin: RELOAD applies a good file and refuses a bad one, saying why") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file, {"default_pool_size = 20"}));
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    const std::string good = read_file(gate.ini_path());
+
+    write_file(gate.ini_path(), good + "\n[pggate]\nno_such_setting = 1\n");
+    PgResult refused = console.exec("RELOAD");
+    CHECK_MESSAGE(refused.sqlstate() == "F0000", refused.describe());
+    CHECK_MESSAGE(refused.error().find("no_such_setting") != std::string::npos, refused.describe());
+    sleep_for(0.5);
+    CHECK(gate.log_text().find("configuration reloaded") == std::string::npos);
+
+    std::string changed = good;
+    const auto at = changed.find("default_pool_size = 20");
+    REQUIRE(at != std::string::npos);
+    changed.replace(at, std::string("default_pool_size = 20").size(), "default_pool_size = 7");
+    write_file(gate.ini_path(), changed);
+    CHECK(console.exec("RELOAD").status() == PGRES_COMMAND_OK);
+    CHECK(eventually([&] { return gate.log_text().find("configuration reloaded") != std::string::npos; }, 5));
+    PgResult databases = console.exec("SHOW DATABASES");
+    REQUIRE(databases.status() == PGRES_TUPLES_OK);
+    bool seen = false;
+    for (int row = 0; row < databases.rows(); ++row)
+        if (databases.value(row, column(databases, "name")) == "postgres") {
+            seen = true;
+            CHECK(databases.value(row, column(databases, "pool_size")) == "7");
+        }
+    CHECK_MESSAGE(seen, "no postgres row in SHOW DATABASES");
+}
