@@ -224,7 +224,8 @@ void reload_under_pgbench(const ReloadRun& run) {
                           << " invalid files refused, " << rewriter.late() << " reloads logged late");
     if (transaction)
         MESSAGE("servers on the primary: " << grown << " after default_pool_size = " << large << ", " << shrunk
-                                           << " after " << small << (samples.empty() ? "" : "; after an invalid file:")
+                                           << " after " << small
+                                           << std::string(samples.empty() ? "" : "; after an invalid file:")
                                            << sampled);
 
     CHECK(rc == 0);
