@@ -143,14 +143,6 @@ void Pool::open_one() {
     worker_.open_server(*this);
 }
 
-std::uint32_t Pool::pool_limit(Clock::time_point now) const {
-    auto limit = static_cast<std::uint32_t>(settings_.pool_size);
-    if (settings_.reserve_pool_size > 0 && !waiting_.empty() &&
-        seconds_between(waiting_.front().second, now) >= worker_.config().reserve_pool_timeout)
-        limit += static_cast<std::uint32_t>(settings_.reserve_pool_size);
-    return limit;
-}
-
 // Opens as many servers as there are waiting clients not yet covered by a
 // connection in progress, as far as the limits allow. A client that has
 // waited reserve_pool_timeout may use the reserve.
@@ -161,9 +153,12 @@ void Pool::open_servers() {
         publish_counts();
         return;
     }
-    const std::uint32_t limit = pool_limit(now);
+    auto pool_limit = static_cast<std::uint32_t>(settings_.pool_size);
+    if (settings_.reserve_pool_size > 0 && !waiting_.empty() &&
+        seconds_between(waiting_.front().second, now) >= worker_.config().reserve_pool_timeout)
+        pool_limit += static_cast<std::uint32_t>(settings_.reserve_pool_size);
     while (waiting_.size() > connecting_) {
-        Limit blocked = take_place(limit);
+        Limit blocked = take_place(pool_limit);
         if (blocked != Limit::None) {
             blocked_by_ = blocked;
             break;
@@ -202,12 +197,12 @@ void Pool::server_ready(session::ServerConn* server) {
 // An idle server goes to the first waiting client, or to clients waiting in
 // other pools or workers by closing it (freeing the place), or is closed when
 // the pool is above its size (the reserve, or a smaller size after a
-// reload), or joins the idle list. A pool that is always busy still shrinks
-// to a smaller size after a reload: above the limit its waiters may use, a
-// released server is closed rather than handed on.
+// reload), or joins the idle list. Above its size and reserve together (a
+// smaller pool after a reload) it is closed even while clients wait, or a
+// pool that is always busy would never shrink.
 void Pool::hand_over(session::ServerConn* server) {
-    if (!waiting_.empty() &&
-        worker_.shm().pool(entries_.pool).servers.load(std::memory_order_relaxed) > pool_limit(Clock::now())) {
+    const std::uint32_t servers = worker_.shm().pool(entries_.pool).servers.load(std::memory_order_relaxed);
+    if (servers > limit_of(Limit::Pool) + static_cast<std::uint32_t>(settings_.reserve_pool_size)) {
         server->disconnect("the pool is above its size");
         return;
     }
@@ -223,7 +218,7 @@ void Pool::hand_over(session::ServerConn* server) {
         server->disconnect("giving the place to a client waiting in another pool or worker");
         return;
     }
-    if (worker_.shm().pool(entries_.pool).servers.load(std::memory_order_relaxed) > limit_of(Limit::Pool)) {
+    if (servers > limit_of(Limit::Pool)) {
         server->disconnect("the pool is above its size");
         return;
     }

@@ -85,9 +85,6 @@ private:
     enum class Limit { None, Pool, Database, User };
 
     void open_servers();
-    // The pool's size, plus the reserve once the first waiter has waited
-    // reserve_pool_timeout.
-    std::uint32_t pool_limit(Clock::time_point now) const;
     Limit take_place(std::uint32_t pool_limit);
     void give_back_place();
     void open_one();
