@@ -3,6 +3,7 @@
 // with and without invalid files in between; no client may notice.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
