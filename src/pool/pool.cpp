@@ -197,8 +197,15 @@ void Pool::server_ready(session::ServerConn* server) {
 // An idle server goes to the first waiting client, or to clients waiting in
 // other pools or workers by closing it (freeing the place), or is closed when
 // the pool is above its size (the reserve, or a smaller size after a
-// reload), or joins the idle list.
+// reload), or joins the idle list. Above its size and reserve together (a
+// smaller pool after a reload) it is closed even while clients wait, or a
+// pool that is always busy would never shrink.
 void Pool::hand_over(session::ServerConn* server) {
+    const std::uint32_t servers = worker_.shm().pool(entries_.pool).servers.load(std::memory_order_relaxed);
+    if (servers > limit_of(Limit::Pool) + static_cast<std::uint32_t>(settings_.reserve_pool_size)) {
+        server->disconnect("the pool is above its size");
+        return;
+    }
     if (!waiting_.empty()) {
         session::ClientConn* c = waiting_.front().first;
         waiting_.pop_front();
@@ -211,7 +218,7 @@ void Pool::hand_over(session::ServerConn* server) {
         server->disconnect("giving the place to a client waiting in another pool or worker");
         return;
     }
-    if (worker_.shm().pool(entries_.pool).servers.load(std::memory_order_relaxed) > limit_of(Limit::Pool)) {
+    if (servers > limit_of(Limit::Pool)) {
         server->disconnect("the pool is above its size");
         return;
     }

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -1026,6 +1027,30 @@ long long number_after(const std::string& output, const std::string& label) {
     std::size_t end = pos;
     while (end < output.size() && output[end] >= '0' && output[end] <= '9') ++end;
     return end == pos ? -1 : std::stoll(output.substr(pos, end - pos));
+}
+
+double decimal_after(const std::string& text, const std::string& label) {
+    auto at = text.find(label);
+    if (at == std::string::npos) return -1;
+    return std::strtod(text.c_str() + at + label.size(), nullptr);
+}
+
+int count_matches(const std::string& text, const std::string& pattern) {
+    std::regex re(pattern);
+    return static_cast<int>(std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
+}
+
+void Background::run(const std::string& command) {
+    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+    if (pipe == nullptr) {
+        output_ = std::string("popen() failed: ") + std::strerror(errno);
+        return;
+    }
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) output_.append(buf, n);
+    int status = pclose(pipe);
+    status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 // ---- raw wire protocol --------------------------------------------------------------

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -314,6 +315,36 @@ Pggate transaction_pool(int pool_size, const std::vector<std::string>& extra = {
 int run_shell(const std::string& command, std::string& output);
 // The number after `label` in a tool's output (pgbench's summary), or -1.
 long long number_after(const std::string& output, const std::string& label);
+// The decimal number after `label` in `text` (pgbench's "tps = "), or -1.
+double decimal_after(const std::string& text, const std::string& label);
+// How many times the regular expression `pattern` matches in `text`.
+int count_matches(const std::string& text, const std::string& pattern);
+
+// A shell command (stderr joined to stdout) run on a thread of its own, for
+// a pgbench run the test acts on meanwhile; the destructor waits for it, so
+// a failing test never leaves the thread behind. No doctest assertions run
+// on the thread.
+class Background {
+public:
+    explicit Background(std::string command) : thread_([this, command = std::move(command)] { run(command); }) {}
+    ~Background() { wait(); }
+    Background(const Background&) = delete;
+    Background& operator=(const Background&) = delete;
+
+    // Waits for the command: its exit status (-1 when it did not exit).
+    int wait() {
+        if (thread_.joinable()) thread_.join();
+        return status_;
+    }
+    const std::string& output() const { return output_; }  // after wait()
+
+private:
+    void run(const std::string& command);
+
+    std::string output_;
+    int status_ = -1;
+    std::thread thread_;  // last: starts once the members it writes exist
+};
 
 // ---- raw wire protocol ------------------------------------------------------
 

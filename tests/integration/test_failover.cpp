@@ -8,18 +8,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <regex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -75,55 +72,6 @@ double wait_log(const Pggate& gate, const std::string& needle, double timeout_s)
     if (eventually([&] { return log_has(gate, needle); }, timeout_s, 0.02)) return seconds_since(start);
     return -1;
 }
-
-// How many times `pattern` matches in `text`.
-int count_matches(const std::string& text, const std::string& pattern) {
-    std::regex re(pattern);
-    return static_cast<int>(std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
-}
-
-// The decimal number after `label` in `text`, or -1.
-double decimal_after(const std::string& text, const std::string& label) {
-    auto at = text.find(label);
-    if (at == std::string::npos) return -1;
-    return std::strtod(text.c_str() + at + label.size(), nullptr);
-}
-
-// A shell command run on a thread of its own (a pgbench run the test acts
-// on meanwhile); the destructor waits for it, so a failing test never
-// leaves the thread behind. No doctest assertions run on the thread.
-class Background {
-public:
-    explicit Background(std::string command) : thread_([this, command = std::move(command)] { run(command); }) {}
-    ~Background() { wait(); }
-    Background(const Background&) = delete;
-    Background& operator=(const Background&) = delete;
-
-    // Waits for the command: its exit status (-1 when it did not exit).
-    int wait() {
-        if (thread_.joinable()) thread_.join();
-        return status_;
-    }
-    const std::string& output() const { return output_; }  // after wait()
-
-private:
-    void run(const std::string& command) {
-        FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-        if (pipe == nullptr) {
-            output_ = std::string("popen() failed: ") + std::strerror(errno);
-            return;
-        }
-        char buf[4096];
-        std::size_t n;
-        while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) output_.append(buf, n);
-        int status = pclose(pipe);
-        status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-
-    std::string output_;
-    int status_ = -1;
-    std::thread thread_;  // last: starts once the members it writes exist
-};
 
 // Holds back replay of commits on one replica of `cl` for as long as it lives.
 class ApplyDelay {
