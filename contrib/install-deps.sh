@@ -8,6 +8,7 @@ packages=(
   libevent-dev libssl-dev libinih-dev libpq-dev doctest-dev
   postgresql postgresql-contrib postgresql-client
   python3-psycopg2 python3-psycopg python3-asyncpg
+  prometheus  # promtool, which checks /metrics in the tests
 )
 
 missing=()
