@@ -367,6 +367,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
     auto* w = static_cast<Worker*>(arg);
     if (w->shutting_down_) {
         evutil_closesocket(fd);
+        w->count_login(false);
         return;
     }
     evutil_make_socket_nonblocking(fd);

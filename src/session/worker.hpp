@@ -165,7 +165,7 @@ public:
     shm::NodeSample node_sample(std::uint32_t node) const;
 
     // Traffic counters, in this worker's own slot of shm (shm/stats.hpp).
-    // A login that ended in the client's welcome (accepted) or in an error.
+    // A client welcomed once logged in (accepted), or refused before that.
     void count_login(bool accepted);
     // An ErrorResponse pggate sends a client: its SQLSTATE, or the whole frame.
     void count_error(std::string_view sqlstate);
