@@ -1,6 +1,6 @@
 // The metrics endpoint of a real pggate: /metrics passes `promtool check
 // metrics`, its counters move with traffic (reads on the replicas' route,
-// errors by SQLSTATE class), and /healthz follows whether a primary can be
+// errors by SQLSTATE class, reloads), and /healthz follows whether a primary can be
 // reached; other paths are 404.
 #include <doctest/doctest.h>
 
@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -140,6 +141,10 @@ TEST_CASE("metrics: /metrics passes promtool; 1000 reads move the replicas' quer
     CHECK(value_of(with_error, errors) - value_of(after, errors) == 1);
 
     CHECK(http_get(port, "/nope").status == 404);
+
+    // The master counts reloads; the metrics process keeps serving across one.
+    gate.send_signal(SIGHUP);
+    CHECK(eventually([&] { return value_of(scrape(port), "pggate_reloads_total{result=\"ok\"}") == 1; }, 10, 0.05));
 }
 
 TEST_CASE("metrics: /healthz is 200 while a primary answers, 503 once it is stopped") {
