@@ -9,6 +9,7 @@ packages=(
   postgresql postgresql-contrib postgresql-client
   python3-psycopg2 python3-psycopg python3-asyncpg
   default-jre-headless libpostgresql-jdbc-java
+  prometheus  # promtool, which checks /metrics in the tests
 )
 
 missing=()

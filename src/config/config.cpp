@@ -175,6 +175,12 @@ std::string set_listen_addr(Config& c, std::string_view value) {
     return {};
 }
 
+std::string set_metrics_addr(Config& c, std::string_view value) {
+    if (!is_ip_literal(value) && !is_host_name(value)) return quoted(value) + " is not an IP address or a host name";
+    c.metrics_addr = value;
+    return {};
+}
+
 std::string set_unix_socket_dir(Config& c, std::string_view value) {
     // The socket path has to fit in sockaddr_un, or bind() fails at start-up.
     constexpr std::size_t kMaxDir = sizeof(sockaddr_un::sun_path) - 1 - kSocketFilePattern.size();
@@ -300,6 +306,8 @@ constexpr KeySpec kKeys[] = {
     {"pggate.verbose", [](Config& c, std::string_view v) { return set_int(v, 0, 2, c.verbose); }, nullptr},
     {"pggate.pidfile", [](Config& c, std::string_view v) { return set_string(v, c.pidfile); }, nullptr},
     {"pggate.user", [](Config& c, std::string_view v) { return set_string(v, c.user); }, nullptr},
+    {"pggate.metrics_addr", set_metrics_addr, nullptr},
+    {"pggate.metrics_port", [](Config& c, std::string_view v) { return set_int(v, 0, 65535, c.metrics_port); }, nullptr},
     {"pggate.pool_mode", [](Config& c, std::string_view v) { return set_pool_mode(v, c.pool_mode); }, nullptr},
     {"pggate.default_pool_size",
      [](Config& c, std::string_view v) { return set_int(v, 1, kMaxPoolSize, c.default_pool_size); }, nullptr},

@@ -96,6 +96,8 @@ struct Config {
     int verbose = 0;  // 0 = info, 1 = debug, 2 = noise
     std::string pidfile;
     std::string user;  // drop privileges to this user after binding
+    std::string metrics_addr = "127.0.0.1";  // the Prometheus endpoint's address
+    int metrics_port = 8080;                 // 0: no endpoint and no metrics process
 
     // Pooling and proxy-side authentication.
     PoolMode pool_mode = PoolMode::Session;

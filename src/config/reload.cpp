@@ -39,6 +39,8 @@ std::vector<std::string> carry_restart_settings(const Config& running, Config& n
     carry("max_client_conn", running.max_client_conn, next.max_client_conn, changed);
     carry("user", running.user, next.user, changed);
     carry("pidfile", running.pidfile, next.pidfile, changed);
+    carry("metrics_addr", running.metrics_addr, next.metrics_addr, changed);
+    carry("metrics_port", running.metrics_port, next.metrics_port, changed);
     return changed;
 }
 

@@ -20,6 +20,7 @@
 #include "core/log.hpp"
 #include "health/health.hpp"
 #include "master/channel.hpp"
+#include "metrics/metrics.hpp"
 #include "session/worker.hpp"
 
 namespace pggate::master {
@@ -63,7 +64,8 @@ int Master::run() {
     if (!signal_fd_) throw std::runtime_error(std::string("signalfd() failed: ") + std::strerror(errno));
     signal(SIGPIPE, SIG_IGN);
 
-    children_.resize(workers_ + 1);  // the workers, then the health process
+    // The workers, the health process, then the metrics process unless it is off.
+    children_.resize(workers_ + (config_.metrics_port != 0 ? 2 : 1));
     log_info("pggate %s starting %u workers", PGGATE_VERSION, workers_);
     for (std::uint32_t i = 0; i < children_.size(); ++i) spawn(i);
 
@@ -142,10 +144,11 @@ void Master::spawn(std::uint32_t index) {
         signal(SIGCHLD, SIG_DFL);
         signal(SIGHUP, SIG_IGN);  // reloads reach children through the channel
         fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
-        if (index == workers_) {
+        if (index >= workers_) {
             listeners_.tcp.clear();
             listeners_.unix_socket.reset();
-            health::health_main(health::HealthSetup{config_, shm_, UniqueFd(sv[1])});
+            if (index == workers_) health::health_main(health::HealthSetup{config_, shm_, UniqueFd(sv[1])});
+            metrics::metrics_main(metrics::MetricsSetup{config_, shm_, UniqueFd(sv[1])});
         }
 
         session::WorkerSetup setup;
@@ -212,6 +215,7 @@ void Master::reload() {
         loaded = config::load_reloadable(config_path_);
     } catch (const config::ConfigError& e) {
         log_error("reload failed, keeping the running configuration: %s", e.what());
+        shm::bump(shm_.master_stats().reloads_failed);
         return;
     }
     std::string& text = loaded.text;
@@ -223,6 +227,7 @@ void Master::reload() {
     for (Child& c : children_)
         if (c.pid != 0 && !write_channel_frame(c.channel.get(), text))
             log_warning("reload: could not send the configuration to child pid %d", static_cast<int>(c.pid));
+    shm::bump(shm_.master_stats().reloads_ok);
     log_info("configuration reloaded from %s", config_path_.c_str());
 }
 
@@ -248,7 +253,9 @@ void Master::signal_children(int sig) {
 }
 
 std::string Master::child_name(std::uint32_t index) const {
-    return index == workers_ ? std::string("health process") : "worker " + std::to_string(index);
+    if (index == workers_) return "health process";
+    if (index > workers_) return "metrics process";
+    return "worker " + std::to_string(index);
 }
 
 bool Master::any_child_alive() const {

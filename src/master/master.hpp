@@ -52,7 +52,7 @@ private:
     net::Listeners listeners_;
     shm::Segment shm_;
     UniqueFd signal_fd_;
-    std::vector<Child> children_;  // workers_ workers, then the health process
+    std::vector<Child> children_;  // workers_ workers, the health process, the metrics process
     bool stopping_ = false;
     std::int64_t stop_deadline_ms_ = 0;
     int exit_code_ = 0;

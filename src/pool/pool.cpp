@@ -53,6 +53,7 @@ void Pool::acquire(session::ClientConn* client) {
         if (!needs_check(s)) {
             ++active_;
             publish_counts();
+            worker_.count_pool_wait(0);
             client->on_server_assigned(s);
             return;
         }
@@ -207,10 +208,11 @@ void Pool::hand_over(session::ServerConn* server) {
         return;
     }
     if (!waiting_.empty()) {
-        session::ClientConn* c = waiting_.front().first;
+        auto [c, since] = waiting_.front();
         waiting_.pop_front();
         ++active_;
         publish_counts();
+        worker_.count_pool_wait(std::chrono::nanoseconds(Clock::now() - since).count());
         c->on_server_assigned(server);
         return;
     }

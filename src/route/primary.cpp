@@ -41,4 +41,21 @@ PrimaryChoice choose_primary(const config::Config& config, std::span<const shm::
     return choice;
 }
 
+std::string primary_refusal(const config::Config& config, const PrimaryChoice& choice) {
+    using Outcome = PrimaryChoice::Outcome;
+    switch (choice.outcome) {
+        case Outcome::SplitBrain:
+            return "nodes " + config.nodes[choice.node].name + " and " + config.nodes[choice.other].name +
+                   " both claim to be the primary (split brain): writes are refused until only one does";
+        case Outcome::InRecovery:
+            return "node " + config.nodes[choice.node].name +
+                   " is configured as the primary (role=primary) but is in recovery: writes are refused";
+        case Outcome::None:
+            return "no node is the primary now (the primary is down and none has been promoted)";
+        case Outcome::Node:
+            break;
+    }
+    return {};
+}
+
 }  // namespace pggate::route

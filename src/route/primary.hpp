@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "config/config.hpp"
 #include "shm/node_table.hpp"
@@ -30,5 +31,8 @@ struct PrimaryChoice {
 // configuration alone decides (Config::primary()).
 PrimaryChoice choose_primary(const config::Config& config, std::span<const shm::NodeSample> samples,
                              bool health_checks);
+
+// Why writes cannot go anywhere (choice.outcome is not Node); empty when they can.
+std::string primary_refusal(const config::Config& config, const PrimaryChoice& choice);
 
 }  // namespace pggate::route

@@ -164,6 +164,8 @@ void ClientConn::give_back(ServerConn* s, bool reset) {
 
 void ClientConn::fail_client(const char* sqlstate, const std::string& message) {
     log_info("C-%u %s/%s@%s: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), message.c_str());
+    worker_.count_error(sqlstate);
+    if (!welcomed_) worker_.count_login(false);
     Bytes out;
     protocol::build_error(out, "FATAL", sqlstate, message);
     bufferevent_write(bev_.get(), out.data(), out.size());
@@ -540,6 +542,7 @@ void ClientConn::send_welcome(const pool::ParamList& server_params) {
     protocol::build_ready_for_query(out, 'I');
     bufferevent_write(bev_.get(), out.data(), out.size());
     welcomed_ = true;
+    worker_.count_login(true);
 }
 
 // ---- pooled: idle, waiting, linked ------------------------------------------
@@ -654,6 +657,8 @@ void ClientConn::on_pool_error(const char* sqlstate, const std::string& message)
 }
 
 void ClientConn::on_pool_error(const Bytes& error_frame) {
+    worker_.count_error_frame(error_frame);
+    if (!welcomed_) worker_.count_login(false);
     bufferevent_write(bev_.get(), error_frame.data(), error_frame.size());
     close_after_flush();
 }
@@ -713,6 +718,7 @@ void ClientConn::lose_transaction(std::uint32_t outstanding, bool in_transaction
     swallow_ = 0;
     Bytes out;
     for (std::uint32_t i = 0; i < owed; ++i) {
+        worker_.count_error("08006");
         protocol::build_error(out, "ERROR", "08006", message);
         protocol::build_ready_for_query(out, 'I');
     }
@@ -778,7 +784,7 @@ void ClientConn::pump(Side from) {
         }
     }
     if (client && server_was_idle && server_ != nullptr && server_->tracker().outstanding() > 0)
-        busy_since_ = pool::Clock::now();
+        busy_since_ = statement_since_ = pool::Clock::now();
     if (!client && !answered_ && evbuffer_get_length(out) > answer_before) {
         // The answer has begun: the read can no longer be retried elsewhere.
         answered_ = true;
@@ -883,12 +889,19 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             }
             sql_prepared_.on_ready_for_query();
             if (shadow_ != nullptr && shadow_->client_ready_for_query()) shadow_ = nullptr;
+            if (state_ == ClientState::Active) {
+                const auto now = pool::Clock::now();
+                worker_.count_statement(server_->node(), std::chrono::nanoseconds(now - statement_since_).count(),
+                                        *status == 'I');
+                statement_since_ = now;  // the next pipelined statement's answer starts now
+            }
             bool reset = server_ready_for_query(*status);
             if ((reset || !params_reset_.empty()) && server_->tracker().outstanding() == 0) restore_reset_params();
             if (state_ == ClientState::Login) {
                 log_debug("C-%u %s/%s@%s: logged in on %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(),
                           worker_.node(server_->node()).name.c_str());
                 welcomed_ = true;
+                worker_.count_login(true);
                 set_state(ClientState::Active);
             }
             return true;
@@ -916,7 +929,9 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             }
             if (type == 'N') return true;
             transaction_failed_ = true;
+            worker_.count_error_frame({body.data() - protocol::kHeaderSize, body.size() + protocol::kHeaderSize});
             if (state_ == ClientState::Login) {
+                worker_.count_login(false);
                 bufferevent_write(bev_.get(), body.data() - protocol::kHeaderSize, body.size() + protocol::kHeaderSize);
                 close_after_flush();
                 return false;

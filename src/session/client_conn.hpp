@@ -318,6 +318,7 @@ private:
     pool::Clock::time_point state_since_ = connected_at_;
     pool::Clock::time_point ready_at_ = connected_at_;    // last ReadyForQuery (or link)
     pool::Clock::time_point busy_since_ = connected_at_;  // the server began owing a reply
+    pool::Clock::time_point statement_since_ = connected_at_;  // for the query duration histogram
 };
 
 }  // namespace pggate::session

@@ -73,6 +73,7 @@ bool ClientConn::answer_route_setting(std::string_view sql, char status) {
     if (value == "default") {
         route_mode_ = startup_route_mode_;
     } else if (!parse_route_mode(value, route_mode_)) {
+        worker_.count_error("22023");
         protocol::build_error(out, "ERROR", "22023",
                               "invalid value for parameter \"pggate.route\": \"" + value + "\" (use primary, replica or auto)");
     }
@@ -167,6 +168,7 @@ bool ClientConn::refuse_segment(const char* sqlstate, const std::string& message
     const std::size_t length = buffered_segment_length();
     if (length == 0) return false;
     log_info("C-%u %s/%s@%s: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), message.c_str());
+    worker_.count_error(sqlstate);
     Bytes out;
     protocol::build_error(out, "ERROR", sqlstate, message);
     protocol::build_ready_for_query(out, 'I');

@@ -132,20 +132,7 @@ route::PrimaryChoice Worker::primary() const {
 }
 
 std::string Worker::primary_refusal(const route::PrimaryChoice& choice) const {
-    using Outcome = route::PrimaryChoice::Outcome;
-    switch (choice.outcome) {
-        case Outcome::SplitBrain:
-            return "nodes " + node(choice.node).name + " and " + node(choice.other).name +
-                   " both claim to be the primary (split brain): writes are refused until only one does";
-        case Outcome::InRecovery:
-            return "node " + node(choice.node).name +
-                   " is configured as the primary (role=primary) but is in recovery: writes are refused";
-        case Outcome::None:
-            return "no node is the primary now (the primary is down and none has been promoted)";
-        case Outcome::Node:
-            break;
-    }
-    return {};
+    return route::primary_refusal(config_, choice);
 }
 
 std::uint32_t Worker::up_node() const {
@@ -193,6 +180,35 @@ ShadowRead& Worker::add_shadow(std::unique_ptr<ShadowRead> run) {
 shm::NodeSample Worker::node_sample(std::uint32_t node) const {
     shm::NodeSample s = shm_.node(node).read();
     return s.ident == node_idents_[node] ? s : shm::NodeSample{};
+}
+
+void Worker::count_login(bool accepted) {
+    shm::WorkerStats& s = shm_.stats(index_);
+    shm::bump(accepted ? s.clients_accepted : s.clients_rejected);
+}
+
+void Worker::count_error(std::string_view sqlstate) {
+    shm::bump(shm_.stats(index_).errors[shm::error_class_index(sqlstate)]);
+}
+
+void Worker::count_error_frame(std::span<const std::uint8_t> frame) {
+    std::optional<protocol::ErrorFields> f;
+    if (frame.size() > protocol::kHeaderSize) f = protocol::parse_error_fields(frame.subspan(protocol::kHeaderSize));
+    count_error(f ? std::string_view(f->sqlstate) : std::string_view());
+}
+
+void Worker::count_statement(std::uint32_t node, std::int64_t ns, bool transaction_ended) {
+    if (node >= config_.nodes.size()) return;
+    // Before the health process has seen the node, the configuration says
+    // which node is the primary.
+    shm::NodeRoleSeen role = node_sample(node).role;
+    bool primary = role == shm::NodeRoleSeen::Primary ||
+                   (role == shm::NodeRoleSeen::Unknown && &config_.primary() == &config_.nodes[node]);
+    auto route = static_cast<std::size_t>(primary ? shm::Route::Primary : shm::Route::Replica);
+    shm::NodeStats& s = shm_.stats(index_).nodes[node];
+    shm::bump(s.queries[route]);
+    if (transaction_ended) shm::bump(s.transactions[route]);
+    s.query_duration.observe(ns);
 }
 
 pool::Pool* Worker::replica_pool(const std::string& database, const std::string& user, std::uint64_t min_lsn,
@@ -351,6 +367,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
     auto* w = static_cast<Worker*>(arg);
     if (w->shutting_down_) {
         evutil_closesocket(fd);
+        w->count_login(false);
         return;
     }
     evutil_make_socket_nonblocking(fd);

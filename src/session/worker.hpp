@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -162,6 +163,17 @@ public:
     // What the health process last published of a node (a default sample
     // while the entry describes another node or none yet).
     shm::NodeSample node_sample(std::uint32_t node) const;
+
+    // Traffic counters, in this worker's own slot of shm (shm/stats.hpp).
+    // A client welcomed once logged in (accepted), or refused before that.
+    void count_login(bool accepted);
+    // An ErrorResponse pggate sends a client: its SQLSTATE, or the whole frame.
+    void count_error(std::string_view sqlstate);
+    void count_error_frame(std::span<const std::uint8_t> frame);
+    // A statement `node` answered (its ReadyForQuery) after `ns`; the route
+    // is the node's role now.
+    void count_statement(std::uint32_t node, std::int64_t ns, bool transaction_ended);
+    void count_pool_wait(std::int64_t ns) { shm_.stats(index_).pool_wait.observe(ns); }
 
 private:
     static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);

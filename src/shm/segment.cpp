@@ -31,7 +31,10 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     std::size_t occupancy_size = sizeof(PoolOccupancy) * kMaxPools * workers;
     std::size_t nodes_size = sizeof(NodeEntry) * kMaxNodes;
     std::size_t functions_size = round_up(sizeof(FunctionList), 64);
-    std::size_t size = header_size + workers_size + slots_size + pools_size + occupancy_size + nodes_size + functions_size;
+    std::size_t stats_size = sizeof(WorkerStats) * workers;
+    std::size_t master_stats_size = sizeof(MasterStats);
+    std::size_t size = header_size + workers_size + slots_size + pools_size + occupancy_size + nodes_size + functions_size +
+                       stats_size + master_stats_size;
 
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -52,8 +55,10 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     s.occupancy_ = new (base + header_size + workers_size + slots_size + pools_size)
         PoolOccupancy[std::size_t{kMaxPools} * workers]{};
     s.nodes_ = new (base + header_size + workers_size + slots_size + pools_size + occupancy_size) NodeEntry[kMaxNodes]{};
-    s.functions_ = new (base + header_size + workers_size + slots_size + pools_size + occupancy_size + nodes_size)
-        FunctionList{};
+    unsigned char* functions_at = base + header_size + workers_size + slots_size + pools_size + occupancy_size + nodes_size;
+    s.functions_ = new (functions_at) FunctionList{};
+    s.stats_ = new (functions_at + functions_size) WorkerStats[workers]{};
+    s.master_stats_ = new (functions_at + functions_size + stats_size) MasterStats{};
     return s;
 }
 

@@ -1,6 +1,6 @@
 // The shared-memory segment mapped by the master before fork: a header,
-// one cache-line slot per worker, and per-client cancel slots that let any
-// worker find the backend running a client's query.
+// one cache-line slot per worker, per-client cancel slots that let any
+// worker find the backend running a client's query, and traffic counters.
 #pragma once
 
 #include <atomic>
@@ -12,11 +12,12 @@
 #include "shm/function_list.hpp"
 #include "shm/node_table.hpp"
 #include "shm/pool_table.hpp"
+#include "shm/stats.hpp"
 
 namespace pggate::shm {
 
 constexpr std::uint64_t kMagic = 0x7067676174650001ULL;  // "pggate" + 1
-constexpr std::uint32_t kLayoutVersion = 3;
+constexpr std::uint32_t kLayoutVersion = 4;
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -113,6 +114,9 @@ public:
     // The health process's view of node `index` (the [nodes] order).
     NodeEntry& node(std::uint32_t index) const { return nodes_[index]; }
     FunctionList& functions() const { return *functions_; }
+    // Traffic counters: worker `index`'s own slot, and the master's.
+    WorkerStats& stats(std::uint32_t index) const { return stats_[index]; }
+    MasterStats& master_stats() const { return *master_stats_; }
 
     // Called by the master after a worker died: gives back its clients, its
     // server places and invalidates its cancel keys.
@@ -124,6 +128,8 @@ private:
     PoolOccupancy* occupancy_ = nullptr;
     NodeEntry* nodes_ = nullptr;
     FunctionList* functions_ = nullptr;
+    WorkerStats* stats_ = nullptr;
+    MasterStats* master_stats_ = nullptr;
     WorkerSlot* workers_ = nullptr;
     CancelSlot* slots_ = nullptr;
 };

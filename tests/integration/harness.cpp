@@ -772,6 +772,9 @@ void Pggate::write_ini(const PggateOptions& options) {
         // Health checks would show in the servers' pg_stat_activity, which
         // many tests count; the routing tests turn them on.
         {"health_check_period", "0"},
+        // Several pggate instances run at once: none takes the default
+        // metrics port unless a test gives it one.
+        {"metrics_port", "0"},
     };
     for (const auto& line : options.settings) {
         auto [key, value] = split_setting(line);

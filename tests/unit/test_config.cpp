@@ -593,7 +593,7 @@ TEST_CASE("known_keys(): one entry per accepted key") {
         CAPTURE(k);
         CHECK(unique.count(k) == 1);
     }
-    CHECK(keys.size() == 77);
+    CHECK(keys.size() == 79);
     // Every listed [pggate] key is accepted by the loader (with its default's spelling).
     for (std::string_view key : keys) {
         if (key.substr(0, 7) != "pggate.") continue;

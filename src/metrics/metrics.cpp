@@ -1,0 +1,179 @@
+// The metrics process: one libevent loop with an evhttp server; each request
+// reads shared memory afresh. It follows reloaded configurations (node names,
+// health checks) from the master's channel and exits when that closes.
+#include "metrics/metrics.hpp"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/log_target.hpp"
+#include "config/reload.hpp"
+#include "core/log.hpp"
+#include "master/channel.hpp"
+#include "metrics/render.hpp"
+#include "metrics/snapshot.hpp"
+#include "net/event_ptr.hpp"
+#include "route/primary.hpp"
+
+namespace pggate::metrics {
+
+namespace {
+
+struct EvhttpFree {
+    void operator()(evhttp* h) const { evhttp_free(h); }
+};
+using EvhttpPtr = std::unique_ptr<evhttp, EvhttpFree>;
+
+struct EvbufferFree {
+    void operator()(evbuffer* b) const { evbuffer_free(b); }
+};
+using EvbufferPtr = std::unique_ptr<evbuffer, EvbufferFree>;
+
+class Metrics {
+public:
+    explicit Metrics(MetricsSetup setup)
+        : config_(std::move(setup.config)), shm_(setup.shm), channel_fd_(std::move(setup.channel)) {}
+    int run();
+
+private:
+    // Why no primary can be reached now; empty when one can.
+    std::string unhealthy_reason() const;
+    void reply(evhttp_request* req, int code, const char* reason, std::string_view content_type, std::string_view body);
+    static void on_request(evhttp_request* req, void* arg);
+    static void on_signal(evutil_socket_t sig, short, void* arg);
+    static void on_channel_read(bufferevent* bev, void* arg);
+    static void on_channel_event(bufferevent*, short, void* arg);
+
+    config::Config config_;
+    shm::Segment shm_;
+    UniqueFd channel_fd_;
+    net::EventBasePtr base_;
+    net::BuffereventPtr channel_;
+    std::vector<net::EventPtr> signal_events_;
+    EvhttpPtr http_;
+};
+
+int Metrics::run() {
+    base_.reset(event_base_new());
+    if (!base_) {
+        log_error("event_base_new() failed");
+        return 2;
+    }
+    for (int sig : {SIGTERM, SIGINT, SIGUSR1}) {
+        signal_events_.emplace_back(evsignal_new(base_.get(), sig, on_signal, this));
+        event_add(signal_events_.back().get(), nullptr);
+    }
+    channel_.reset(bufferevent_socket_new(base_.get(), channel_fd_.release(), BEV_OPT_CLOSE_ON_FREE));
+    bufferevent_setcb(channel_.get(), on_channel_read, nullptr, on_channel_event, this);
+    bufferevent_enable(channel_.get(), EV_READ);
+
+    http_.reset(evhttp_new(base_.get()));
+    if (!http_) {
+        log_error("evhttp_new() failed");
+        return 2;
+    }
+    evhttp_set_allowed_methods(http_.get(), EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    evhttp_set_gencb(http_.get(), on_request, this);
+    const auto port = static_cast<ev_uint16_t>(config_.metrics_port);
+    if (evhttp_bind_socket(http_.get(), config_.metrics_addr.c_str(), port) != 0) {
+        // A wrong address or a port in use stays so until the configuration
+        // changes, which needs a restart: a respawn would only fail again.
+        log_error("evhttp_bind_socket() failed (metrics endpoint %s:%d): %s", config_.metrics_addr.c_str(),
+                  config_.metrics_port, std::strerror(errno));
+        return 2;
+    }
+    log_info("serving /metrics and /healthz on %s:%d", config_.metrics_addr.c_str(), config_.metrics_port);
+    event_base_dispatch(base_.get());
+    http_.reset();
+    return 0;
+}
+
+std::string Metrics::unhealthy_reason() const {
+    const bool checks = config_.health_check_period > 0;
+    std::vector<shm::NodeSample> samples;
+    if (checks) samples = node_samples(config_, shm_);
+    route::PrimaryChoice choice = route::choose_primary(config_, samples, checks);
+    if (choice.outcome != route::PrimaryChoice::Outcome::Node) return route::primary_refusal(config_, choice);
+    // A node pinned with role=primary is chosen even while it is down.
+    if (checks && samples[choice.node].health == shm::NodeHealth::Down)
+        return "the primary " + config_.nodes[choice.node].name + " is down (its health checks fail)";
+    return {};
+}
+
+void Metrics::reply(evhttp_request* req, int code, const char* reason, std::string_view content_type,
+                    std::string_view body) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", std::string(content_type).c_str());
+    EvbufferPtr buf(evbuffer_new());
+    if (buf) evbuffer_add(buf.get(), body.data(), body.size());
+    evhttp_send_reply(req, code, reason, buf.get());
+}
+
+void Metrics::on_request(evhttp_request* req, void* arg) {
+    auto* m = static_cast<Metrics*>(arg);
+    const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+    const char* raw_path = uri != nullptr ? evhttp_uri_get_path(uri) : nullptr;
+    std::string_view path = raw_path != nullptr ? raw_path : "";
+    constexpr std::string_view kText = "text/plain; charset=utf-8";
+    if (path == "/metrics") {
+        m->reply(req, HTTP_OK, "OK", "text/plain; version=0.0.4; charset=utf-8",
+                 render(take_snapshot(m->config_, m->shm_)));
+    } else if (path == "/healthz") {
+        std::string why = m->unhealthy_reason();
+        if (why.empty()) m->reply(req, HTTP_OK, "OK", kText, "ok\n");
+        else m->reply(req, HTTP_SERVUNAVAIL, "Service Unavailable", kText, why + "\n");
+    } else {
+        m->reply(req, HTTP_NOTFOUND, "Not Found", kText, "not found: use /metrics or /healthz\n");
+    }
+}
+
+void Metrics::on_signal(evutil_socket_t sig, short, void* arg) {
+    auto* m = static_cast<Metrics*>(arg);
+    if (sig == SIGUSR1) log_reopen();
+    else event_base_loopbreak(m->base_.get());
+}
+
+void Metrics::on_channel_read(bufferevent* bev, void* arg) {
+    auto* m = static_cast<Metrics*>(arg);
+    std::string text;
+    while (master::read_channel_frame(bufferevent_get_input(bev), text)) {
+        try {
+            config::Config c = config::parse_config(text, m->config_.source);
+            config::carry_restart_settings(m->config_, c);
+            log_configure(config::log_target(c, log_quiet()));
+            m->config_ = std::move(c);
+        } catch (const config::ConfigError& e) {
+            log_error("configuration from master rejected: %s", e.what());
+        }
+    }
+}
+
+void Metrics::on_channel_event(bufferevent*, short, void* arg) {
+    auto* m = static_cast<Metrics*>(arg);
+    log_warning("master is gone, exiting");
+    event_base_loopbreak(m->base_.get());
+}
+
+}  // namespace
+
+[[noreturn]] void metrics_main(MetricsSetup setup) {
+    log_set_role("metrics");
+    prctl(PR_SET_NAME, "pggate: metrics", 0, 0, 0);
+    int code;
+    {
+        Metrics m(std::move(setup));
+        code = m.run();
+    }
+    _exit(code);
+}
+
+}  // namespace pggate::metrics
