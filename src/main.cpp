@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "auth/auth_file.hpp"
 #include "auth/hba.hpp"
@@ -37,7 +39,7 @@ void usage(FILE* out) {
                  "\n"
                  "CONFIG defaults to %s. Every setting is described in pggate.ini(5);\n"
                  "signals: SIGHUP reload, SIGTERM graceful shutdown, SIGINT fast shutdown,\n"
-                 "SIGUSR1 reopen the log file (see pggate(1)).\n",
+                 "SIGUSR1 reopen the log file, SIGUSR2 online upgrade (see pggate(1)).\n",
                  PGGATE_VERSION, kDefaultConfig);
 }
 
@@ -91,6 +93,21 @@ void raise_fd_limit() {
     }
 }
 
+// `path` made absolute, so a daemon (which works in /) still finds it.
+std::string absolute(const std::string& path) {
+    char resolved[PATH_MAX];
+    return realpath(path.c_str(), resolved) != nullptr ? std::string(resolved) : path;
+}
+
+// How an online upgrade starts pggate again: the same program path (which a
+// package upgrade has pointed at the new binary), mode and configuration.
+std::vector<std::string> upgrade_command(const std::string& program, bool daemon, const std::string& config_path) {
+    std::vector<std::string> args{program.find('/') != std::string::npos ? absolute(program) : program};
+    if (daemon) args.emplace_back("-d");
+    args.push_back(config_path);
+    return args;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -123,6 +140,7 @@ int main(int argc, char** argv) {
         }
     }
 
+    config_path = absolute(config_path);
     pggate::config::Config config;
     try {
         config = pggate::config::parse_config(pggate::config::read_config_file(config_path), config_path);
@@ -146,7 +164,7 @@ int main(int argc, char** argv) {
 
     pggate::log_configure(pggate::config::log_target(config, false));
     raise_fd_limit();
-    pggate::master::Master master(config_path, config);
+    pggate::master::Master master(config_path, config, upgrade_command(argv[0], daemon, config_path));
     try {
         master.prepare();
     } catch (const std::exception& e) {
@@ -173,6 +191,6 @@ int main(int argc, char** argv) {
         log_error("%s", e.what());
         code = 2;
     }
-    if (!config.pidfile.empty()) unlink(config.pidfile.c_str());
+    if (!config.pidfile.empty() && !master.handed_over()) unlink(config.pidfile.c_str());
     return code;
 }

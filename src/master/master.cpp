@@ -11,9 +11,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "config/log_target.hpp"
 #include "config/reload.hpp"
@@ -32,6 +35,9 @@ constexpr int kFirstBackoffMs = 100;
 constexpr std::int64_t kStableAfterMs = 1000;  // a worker that lived this long restarts at once
 constexpr std::int64_t kFastShutdownGraceMs = 5000;
 constexpr std::int64_t kGracefulExtraMs = 5000;  // beyond shutdown_timeout before SIGKILL
+// How the pggate being upgraded hands its sockets and a readiness pipe to the new one.
+constexpr const char* kListenFdsEnv = "PGGATE_LISTEN_FDS";
+constexpr const char* kReadyFdEnv = "PGGATE_UPGRADE_READY_FD";
 
 std::int64_t now_ms() {
     timespec ts;
@@ -42,18 +48,30 @@ std::int64_t now_ms() {
 sigset_t handled_signals() {
     sigset_t set;
     sigemptyset(&set);
-    for (int s : {SIGHUP, SIGTERM, SIGINT, SIGCHLD, SIGUSR1}) sigaddset(&set, s);
+    for (int s : {SIGHUP, SIGTERM, SIGINT, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&set, s);
     return set;
 }
 
 }  // namespace
 
-Master::Master(std::string config_path, config::Config config)
-    : config_path_(std::move(config_path)), config_(std::move(config)) {}
+Master::Master(std::string config_path, config::Config config, std::vector<std::string> argv)
+    : argv_(std::move(argv)), config_path_(std::move(config_path)), config_(std::move(config)) {}
 
 void Master::prepare() {
     workers_ = static_cast<std::uint32_t>(config::effective_workers(config_));
-    listeners_ = net::open_listeners(config_, static_cast<int>(workers_));
+    // Started by the online upgrade of a running pggate: take its sockets.
+    const char* inherited = std::getenv(kListenFdsEnv);
+    const char* ready = std::getenv(kReadyFdEnv);
+    if (ready != nullptr) {
+        const int fd = std::atoi(ready);
+        if (fd > STDERR_FILENO) {
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+            announce_ready_.reset(fd);
+        }
+    }
+    listeners_ = net::open_listeners(config_, static_cast<int>(workers_), inherited != nullptr ? inherited : "");
+    unsetenv(kListenFdsEnv);
+    unsetenv(kReadyFdEnv);
     shm_ = shm::Segment::create(workers_, static_cast<std::uint32_t>(config_.max_client_conn));
 }
 
@@ -68,6 +86,12 @@ int Master::run() {
     children_.resize(workers_ + (config_.metrics_port != 0 ? 2 : 1));
     log_info("pggate %s starting %u workers", PGGATE_VERSION, workers_);
     for (std::uint32_t i = 0; i < children_.size(); ++i) spawn(i);
+    if (announce_ready_) {
+        // The pggate being upgraded stops accepting once it reads this.
+        if (write(announce_ready_.get(), "1", 1) != 1)
+            log_warning("write() failed (upgrade readiness pipe): %s", std::strerror(errno));
+        announce_ready_.reset();
+    }
 
     while (true) {
         std::int64_t now = now_ms();
@@ -83,13 +107,14 @@ int Master::run() {
                 spawn(i);
         }
 
-        pollfd pfd{signal_fd_.get(), POLLIN, 0};
-        int rc = poll(&pfd, 1, poll_timeout_ms(now_ms()));
+        pollfd pfd[2] = {{signal_fd_.get(), POLLIN, 0}, {upgrade_ready_.get(), POLLIN, 0}};
+        int rc = poll(pfd, upgrade_ready_ ? 2 : 1, poll_timeout_ms(now_ms()));
         if (rc < 0 && errno != EINTR) {
             log_error("poll() failed (master signal loop): %s", std::strerror(errno));
             exit_code_ = 2;
             break;
         }
+        if (upgrade_ready_ && rc > 0 && pfd[1].revents != 0) upgrade_answered();
         signalfd_siginfo info;
         while (read(signal_fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
             switch (info.ssi_signo) {
@@ -97,6 +122,7 @@ int Master::run() {
                 case SIGHUP: reload(); break;
                 case SIGTERM:
                 case SIGINT: start_shutdown(static_cast<int>(info.ssi_signo)); break;
+                case SIGUSR2: start_upgrade(); break;
                 case SIGUSR1:
                     log_reopen();
                     signal_children(SIGUSR1);
@@ -229,6 +255,69 @@ void Master::reload() {
             log_warning("reload: could not send the configuration to child pid %d", static_cast<int>(c.pid));
     shm::bump(shm_.master_stats().reloads_ok);
     log_info("configuration reloaded from %s", config_path_.c_str());
+}
+
+void Master::start_upgrade() {
+    if (stopping_ || upgrade_ready_) {
+        log_warning("upgrade: ignored, %s", stopping_ ? "shutting down" : "one is already under way");
+        return;
+    }
+    // The new pggate reads the same file: refuse here, where the log is.
+    try {
+        config::load_reloadable(config_path_);
+    } catch (const config::ConfigError& e) {
+        log_error("upgrade refused, this pggate serves on: %s", e.what());
+        return;
+    }
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) < 0) {
+        log_error("pipe2() failed (upgrade): %s", std::strerror(errno));
+        return;
+    }
+    const std::string spec = net::handover_spec(listeners_);
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork() failed (upgrade): %s", std::strerror(errno));
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        return;
+    }
+    if (pid == 0) {
+        // The listening sockets and the write end outlive exec; nothing else does.
+        for (auto& worker : listeners_.tcp)
+            for (UniqueFd& fd : worker) fcntl(fd.get(), F_SETFD, 0);
+        if (listeners_.unix_socket) fcntl(listeners_.unix_socket.get(), F_SETFD, 0);
+        fcntl(pipe_fds[1], F_SETFD, 0);
+        setenv(kListenFdsEnv, spec.c_str(), 1);
+        setenv(kReadyFdEnv, std::to_string(pipe_fds[1]).c_str(), 1);
+        sigset_t set = handled_signals();
+        sigprocmask(SIG_UNBLOCK, &set, nullptr);
+        std::vector<char*> args;
+        for (std::string& a : argv_) args.push_back(a.data());
+        args.push_back(nullptr);
+        execvp(args[0], args.data());
+        log_error("execvp() failed (upgrade to %s): %s", args[0], std::strerror(errno));
+        _exit(127);
+    }
+    close(pipe_fds[1]);
+    upgrade_ready_.reset(pipe_fds[0]);
+    upgrade_pid_ = pid;
+    log_info("upgrade: started %s (pid %d); serving on until it is ready", argv_[0].c_str(), static_cast<int>(pid));
+}
+
+void Master::upgrade_answered() {
+    char byte = 0;
+    const bool ready = read(upgrade_ready_.get(), &byte, 1) == 1;
+    upgrade_ready_.reset();
+    if (!ready) {
+        log_error("upgrade failed: the new pggate (pid %d) exited before it was ready; this one serves on",
+                  static_cast<int>(upgrade_pid_));
+        return;
+    }
+    log_info("upgrade: the new pggate is ready; this one stops accepting and lets its clients finish");
+    handed_over_ = true;
+    listeners_.unix_path.clear();  // the socket's file is the new pggate's now
+    start_shutdown(SIGTERM);
 }
 
 void Master::start_shutdown(int sig) {

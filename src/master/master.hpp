@@ -18,13 +18,18 @@ namespace pggate::master {
 
 class Master {
 public:
-    Master(std::string config_path, config::Config config);
+    // `argv` is how this process was started: an online upgrade (SIGUSR2)
+    // starts it again that way.
+    Master(std::string config_path, config::Config config, std::vector<std::string> argv);
 
     // Opens the listeners and maps shared memory. Throws std::runtime_error.
     void prepare();
 
     // Spawns the workers and handles signals until shutdown; returns the exit code.
     int run();
+    // Whether a new pggate took over (an online upgrade): the pidfile and
+    // the Unix socket's file are its own now.
+    bool handed_over() const { return handed_over_; }
 
 private:
     struct Child {
@@ -41,11 +46,20 @@ private:
     void reap();
     void reload();
     void start_shutdown(int sig);
+    // SIGUSR2: starts the binary again with the listening sockets; once it
+    // says it is ready, this one drains as on SIGTERM.
+    void start_upgrade();
+    void upgrade_answered();
     void signal_children(int sig);
     bool any_child_alive() const;
     std::string child_name(std::uint32_t index) const;
     int poll_timeout_ms(std::int64_t now) const;
 
+    std::vector<std::string> argv_;
+    UniqueFd upgrade_ready_;  // read end: one byte when the new pggate is ready, EOF if it failed
+    pid_t upgrade_pid_ = 0;
+    UniqueFd announce_ready_;  // started by an upgrade: where to say it is ready
+    bool handed_over_ = false;
     std::string config_path_;
     config::Config config_;
     std::uint32_t workers_ = 0;

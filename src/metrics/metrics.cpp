@@ -5,7 +5,9 @@
 
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <netdb.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,6 +30,33 @@
 namespace pggate::metrics {
 
 namespace {
+
+// A listening socket on addr:port that the metrics process of a pggate
+// being upgraded may still hold (SO_REUSEPORT, as the client listeners);
+// -1 with errno set on failure.
+int listen_reusable(const std::string& addr, ev_uint16_t port) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    if (getaddrinfo(addr.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || res == nullptr) {
+        errno = EADDRNOTAVAIL;
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0 ||
+                    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0 ||
+                    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0)) {
+        const int saved = errno;
+        close(fd);
+        errno = saved;
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
 
 struct EvhttpFree {
     void operator()(evhttp* h) const { evhttp_free(h); }
@@ -85,11 +114,13 @@ int Metrics::run() {
     evhttp_set_allowed_methods(http_.get(), EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(http_.get(), on_request, this);
     const auto port = static_cast<ev_uint16_t>(config_.metrics_port);
-    if (evhttp_bind_socket(http_.get(), config_.metrics_addr.c_str(), port) != 0) {
+    const int fd = listen_reusable(config_.metrics_addr, port);
+    if (fd < 0 || evhttp_accept_socket(http_.get(), fd) != 0) {
         // A wrong address or a port in use stays so until the configuration
         // changes, which needs a restart: a respawn would only fail again.
-        log_error("evhttp_bind_socket() failed (metrics endpoint %s:%d): %s", config_.metrics_addr.c_str(),
-                  config_.metrics_port, std::strerror(errno));
+        log_error("bind() failed (metrics endpoint %s:%d): %s", config_.metrics_addr.c_str(), config_.metrics_port,
+                  std::strerror(errno));
+        if (fd >= 0) close(fd);
         return 2;
     }
     log_info("serving /metrics and /healthz on %s:%d", config_.metrics_addr.c_str(), config_.metrics_port);

@@ -1,6 +1,7 @@
 // Creation of the TCP and Unix listening sockets.
 #include "net/listeners.hpp"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -8,7 +9,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -86,20 +89,97 @@ void Listeners::close_all() {
     }
 }
 
-Listeners open_listeners(const config::Config& config, int workers) {
+std::string handover_spec(const Listeners& l) {
+    std::string spec;
+    if (l.unix_socket) spec += "unix=" + std::to_string(l.unix_socket.get()) + ":" + l.unix_path + ";";
+    const std::size_t per_worker = l.tcp.empty() ? 0 : l.tcp[0].size();
+    spec += "tcp=" + std::to_string(l.tcp.size()) + ":" + std::to_string(per_worker) + ":";
+    bool first = true;
+    for (const auto& worker : l.tcp)
+        for (const UniqueFd& fd : worker) {
+            spec += (first ? "" : ",") + std::to_string(fd.get());
+            first = false;
+        }
+    return spec;
+}
+
+namespace {
+
+// A descriptor named in a handover spec, if it is a listening socket.
+UniqueFd adopt(const std::string& text) {
+    char* end = nullptr;
+    const long fd = std::strtol(text.c_str(), &end, 10);
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (text.empty() || *end != '\0' || fd < 0 ||
+        getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)
+        return {};
+    fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+    return UniqueFd(static_cast<int>(fd));
+}
+
+struct Inherited {
+    UniqueFd unix_socket;
+    std::string unix_path;
+    std::size_t workers = 0, per_worker = 0;
+    std::vector<UniqueFd> tcp;
+};
+
+Inherited parse_spec(std::string_view spec) {
+    Inherited in;
+    while (!spec.empty()) {
+        const std::size_t semi = spec.find(';');
+        std::string part(spec.substr(0, semi));
+        spec = semi == std::string_view::npos ? std::string_view{} : spec.substr(semi + 1);
+        if (part.rfind("unix=", 0) == 0) {
+            const std::size_t colon = part.find(':');
+            if (colon == std::string::npos) continue;
+            in.unix_socket = adopt(part.substr(5, colon - 5));
+            in.unix_path = part.substr(colon + 1);
+        } else if (part.rfind("tcp=", 0) == 0) {
+            std::size_t a = part.find(':', 4), b = a == std::string::npos ? a : part.find(':', a + 1);
+            if (b == std::string::npos) continue;
+            in.workers = std::strtoul(part.c_str() + 4, nullptr, 10);
+            in.per_worker = std::strtoul(part.c_str() + a + 1, nullptr, 10);
+            std::string_view fds = std::string_view(part).substr(b + 1);
+            while (!fds.empty()) {
+                const std::size_t comma = fds.find(',');
+                in.tcp.push_back(adopt(std::string(fds.substr(0, comma))));
+                fds = comma == std::string_view::npos ? std::string_view{} : fds.substr(comma + 1);
+            }
+        }
+    }
+    return in;
+}
+
+}  // namespace
+
+Listeners open_listeners(const config::Config& config, int workers, std::string_view inherited) {
     Listeners l;
+    Inherited in = parse_spec(inherited);
     std::vector<sockaddr_storage> addrs;
     for (const std::string& a : config.listen_addr)
         for (const sockaddr_storage& ss : resolve_listen(a, config.listen_port)) addrs.push_back(ss);
     l.tcp.resize(static_cast<std::size_t>(workers));
+    // Inherited sockets keep the connections queued on them; new ones
+    // would share the port (SO_REUSEPORT) but not those queues.
+    const bool same_shape = in.workers == l.tcp.size() && in.per_worker == addrs.size() &&
+                            in.tcp.size() == in.workers * in.per_worker &&
+                            std::all_of(in.tcp.begin(), in.tcp.end(), [](const UniqueFd& fd) { return bool(fd); });
+    std::size_t next = 0;
     for (auto& per_worker : l.tcp)
         for (const sockaddr_storage& ss : addrs)
-            per_worker.push_back(open_tcp(ss, config.listen_backlog,
-                                          "listen_addr port " + std::to_string(config.listen_port)));
+            per_worker.push_back(same_shape ? std::move(in.tcp[next++])
+                                            : open_tcp(ss, config.listen_backlog,
+                                                       "listen_addr port " + std::to_string(config.listen_port)));
     if (!config.unix_socket_dir.empty()) {
         l.unix_path = config.unix_socket_dir + "/.s.PGSQL." + std::to_string(config.listen_port);
-        l.unix_socket = open_unix(l.unix_path, config.listen_backlog);
+        l.unix_socket = in.unix_socket && in.unix_path == l.unix_path ? std::move(in.unix_socket)
+                                                                       : open_unix(l.unix_path, config.listen_backlog);
     }
+    if (!inherited.empty())
+        log_info("took over the listening sockets of the pggate being upgraded (TCP: %s, Unix: %s)",
+                 same_shape ? "yes" : "no, opened anew", l.unix_socket && !in.unix_socket ? "yes" : "no");
     for (const std::string& a : config.listen_addr)
         log_info("listening on %s:%d", a.c_str(), config.listen_port);
     if (l.unix_socket) log_info("listening on unix:%s", l.unix_path.c_str());

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -21,6 +22,14 @@ struct Listeners {
 };
 
 // Throws std::runtime_error naming the address and errno on failure.
-Listeners open_listeners(const config::Config& config, int workers);
+// `inherited` (handover_spec() of the pggate being upgraded, or empty)
+// names sockets to take over instead of opening them: its Unix socket when
+// the path is the same, its TCP sockets when there are as many per worker
+// and workers as `config` asks for. Those not taken are closed.
+Listeners open_listeners(const config::Config& config, int workers, std::string_view inherited = {});
+
+// Describes `l` for the new process of an online upgrade, which inherits
+// the descriptors ("unix=FD:PATH;tcp=W:A:FD,FD,...").
+std::string handover_spec(const Listeners& l);
 
 }  // namespace pggate::net
