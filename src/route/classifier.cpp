@@ -707,6 +707,7 @@ Classification classify(std::string_view sql, const FunctionCatalog& functions) 
                                       : unknown("unterminated string, quoted identifier or comment");
     std::size_t first_token = lexed.statements.empty() ? sql.size() : lexed.statements.front().front().begin;
     c.hint = leading_hint(sql.substr(0, first_token));
+    c.statements = static_cast<std::uint32_t>(lexed.statements.size());
     return c;
 }
 

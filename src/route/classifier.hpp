@@ -61,6 +61,9 @@ struct Classification {
     // For Write and Unknown: a short why, for tests and logs. Always a
     // string literal, so a Classification can be kept and copied freely.
     const char* reason = nullptr;
+    // How many statements the text holds; a simple Query is answered by one
+    // CommandComplete each (EmptyQueryResponse when there are none).
+    std::uint32_t statements = 0;
 };
 
 // Lets string-keyed containers be searched with a string_view, without a copy.

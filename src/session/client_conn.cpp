@@ -596,6 +596,7 @@ void ClientConn::on_server_assigned(ServerConn* server) {
     server->link(this);
     consumed_ = 0;
     answered_ = false;
+    completions_seen_ = 0;
     paused_[0] = paused_[1] = false;
     const protocol::BackendKey& key = server->backend_key();
     if (!welcomed_) send_welcome(server->params());
@@ -643,6 +644,7 @@ void ClientConn::release_server() {
     note_transaction_end();
     retry_segment_.clear();
     retries_ = 0;
+    read_completions_ = 0;
     ServerConn* s = server_;
     server_ = nullptr;
     give_back(s, false);
@@ -689,6 +691,7 @@ void ClientConn::on_server_closed(const char* why) {
     log_warning("C-%u %s/%s@%s: server connection lost: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(),
                 cause.c_str());
     if (state_ == ClientState::Active && retry_read(node)) return;
+    if (state_ == ClientState::Active && at_boundary && scan_.at_boundary() && finish_read(outstanding)) return;
     if (state_ == ClientState::Active && at_boundary && scan_.at_boundary() && transaction_pooling() &&
         pinned_ == nullptr) {
         lose_transaction(outstanding, in_transaction, cause);
@@ -700,6 +703,25 @@ void ClientConn::on_server_closed(const char* why) {
                                                                         : "server connection lost: ") + cause);
     else
         close_after_flush();
+}
+
+bool ClientConn::finish_read(std::uint32_t outstanding) {
+    if (read_completions_ == 0 || completions_seen_ != read_completions_ || outstanding != 1 ||
+        consumed_ != read_length_ || swallow_ > 0 || sets_.has_pending() || !params_reset_.empty())
+        return false;
+    read_completions_ = 0;
+    retry_segment_.clear();
+    worker_.shm().unpublish_backend(*slot_);
+    Bytes out;
+    protocol::build_ready_for_query(out, 'I');
+    bufferevent_write(bev_.get(), out.data(), out.size());
+    paused_[0] = paused_[1] = false;
+    set_state(ClientState::Idle);
+    bufferevent_enable(bev_.get(), EV_READ);
+    log_info("C-%u %s/%s@%s: the read was answered in full before its server was lost; it ends normally", id_,
+             database_.c_str(), user_.c_str(), peer_.c_str());
+    if (evbuffer_get_length(bufferevent_get_input(bev_.get())) > 0) read_idle();
+    return true;
 }
 
 void ClientConn::lose_transaction(std::uint32_t outstanding, bool in_transaction, const std::string& cause) {
@@ -760,7 +782,8 @@ void ClientConn::pump(Side from) {
             }
             return login || swallow_ > 0 || h.type == 'Z' || h.type == 'S' || h.type == '1' || h.type == '3' ||
                    h.type == 'E' || h.type == 'N' || (h.type == 'C' && (sets_.has_pending() || sql_prepared_.awaiting())) ||
-                   (shadow_ != nullptr && (h.type == 'D' || h.type == 'E'));
+                   (shadow_ != nullptr && (h.type == 'D' || h.type == 'E')) ||
+                   (read_completions_ > 0 && (h.type == 'C' || h.type == 'I' || h.type == 's'));
         });
         if (r.forward > 0) evbuffer_remove_buffer(in, out, r.forward);
         if (client) consumed_ += r.forward;
@@ -847,6 +870,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
         return true;
     }
     if (shadow_ != nullptr && type == 'E') shadow_->client_answer().add_error(body);
+    if (type == 'C' || type == 'I' || type == 's') ++completions_seen_;
     switch (type) {
         case '1': {
             ServerStatements::ParseDone done = server_->statements().on_parse_complete();
@@ -944,7 +968,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             if (r.cstring() == "ROLLBACK") transaction_failed_ = true;
             return true;
         }
-        case 'R': case 'v':
+        case 'R': case 'v': case 'I': case 's':
             return true;
         default:
             protocol_error(Side::Server, "08P01",

@@ -138,6 +138,9 @@ private:
     // pooled client: its transaction (if it had one, or had sent part of a
     // request) is gone, the session goes on.
     void lose_transaction(std::uint32_t outstanding, bool in_transaction, const std::string& cause);
+    // A replica that dies after answering a read in full, all but its
+    // ReadyForQuery: the client gets that ReadyForQuery from pggate.
+    bool finish_read(std::uint32_t outstanding);
     bool splits_reads() const;
     // The client's next segment, as next_segment_reads finds it.
     struct Segment {
@@ -145,6 +148,7 @@ private:
         std::string_view statement;  // the first statement's text
         bool uses_named = false;     // prepares or binds a named statement
         bool parses_named = false;   // prepares one
+        std::uint32_t completions = 0;  // the replies that end its statements (C, I or s)
     };
     bool next_segment_reads(Segment& segment);
     bool reads_only(std::string_view sql);
@@ -281,6 +285,11 @@ private:
     std::size_t consumed_ = 0;
     bool answered_ = false;
     std::uint32_t retries_ = 0;
+    // The read segment on a replica (0: none) and how many of the replies
+    // that end its statements came back.
+    std::size_t read_length_ = 0;
+    std::uint32_t read_completions_ = 0;
+    std::uint32_t completions_seen_ = 0;
     // The FATAL error a dying server sent (transaction pooling), and the
     // error owed to a client whose transaction died while it was idle in it.
     std::string server_fatal_;

@@ -6,6 +6,7 @@
 // the primary's position sampled after that (read_your_writes).
 #include <event2/buffer.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "core/bytes.hpp"
@@ -85,6 +86,7 @@ bool ClientConn::answer_route_setting(std::string_view sql, char status) {
 
 pool::Pool* ClientConn::route_next(bool may_refuse, std::uint32_t avoid) {
     retry_segment_.clear();
+    read_completions_ = 0;
     Segment segment;
     if (!splits_reads() || !next_segment_reads(segment)) return writer_pool();
     std::uint64_t min_lsn = 0;
@@ -111,6 +113,8 @@ pool::Pool* ClientConn::route_next(bool may_refuse, std::uint32_t avoid) {
             retry_segment_.resize(segment.length);
             evbuffer_copyout(bufferevent_get_input(bev_.get()), retry_segment_.data(), segment.length);
         }
+        read_length_ = segment.length;
+        read_completions_ = segment.completions;
         return replica;
     }
     if (!none_fit || !may_refuse || worker_.config().replica_fallback != config::ReplicaFallback::Error)
@@ -265,7 +269,9 @@ bool ClientConn::next_segment_reads(Segment& segment) {
                 std::string_view sql = r.cstring();
                 segment.length = h.frame_len();
                 segment.statement = sql;
-                return pos == 0 && !r.failed() && reads_only(sql);
+                if (pos != 0 || r.failed() || !reads_only(sql)) return false;
+                segment.completions = std::max<std::uint32_t>(worker_.classify(sql).statements, 1);
+                return true;
             }
             case 'P': {
                 if (!r.cstring().empty()) segment.uses_named = segment.parses_named = true;
@@ -290,7 +296,10 @@ bool ClientConn::next_segment_reads(Segment& segment) {
                 runs = true;
                 break;
             }
-            case 'D': case 'E': case 'C': case 'H':
+            case 'E':
+                ++segment.completions;
+                break;
+            case 'D': case 'C': case 'H':
                 break;
             case 'S':
                 segment.length = pos + h.frame_len();

@@ -195,6 +195,11 @@ TEST_CASE("failover: pgbench -S loses no client when a replica stops mid-run; th
     // no client aborts. Without retries those in flight there abort (8 of 16
     // here, one per server connection of the replica's pool), so a bound of
     // "at most the 16 clients" would not tell the two apart.
+    // What pggate did with each read caught on the stopped replica.
+    std::string log = gate.log_text();
+    MESSAGE("reads caught on the stopped replica: " << count_matches(log, "runs elsewhere") << " retried elsewhere, "
+                                                    << count_matches(log, "answered in full") << " answered in full "
+                                                    << "(only the ReadyForQuery missing)");
     CHECK(aborted == 0);
     CHECK(failed == 0);
     CHECK(processed > 0);
@@ -211,7 +216,7 @@ TEST_CASE("failover: pgbench -S loses no client when a replica stops mid-run; th
     const double back_after = seconds_since(restarted);
     MESSAGE("after pg_ctl start returned, the replica served a read again after " << back_after << " s");
     CHECK_MESSAGE(back, gate.log_tail());
-    const std::string log = gate.log_text();
+    log = gate.log_text();
     const auto down_line = log.find("node pg2 is down");
     CHECK((down_line != std::string::npos && log.find("node pg2 is up", down_line) != std::string::npos));
 }

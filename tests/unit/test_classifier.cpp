@@ -597,3 +597,13 @@ TEST_CASE("classifier survives random mixes of SQL pieces") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("classifier counts the statements a simple Query answers one by one") {
+    FunctionCatalog functions;
+    CHECK(classify("", functions).statements == 0);
+    CHECK(classify(" ; ;", functions).statements == 0);
+    CHECK(classify("SELECT 1", functions).statements == 1);
+    CHECK(classify("SELECT 1;", functions).statements == 1);
+    CHECK(classify("SELECT 1; SELECT 2", functions).statements == 2);
+    CHECK(classify("SELECT ';'; SELECT $$a;b$$; /* ; */ SELECT 3 -- ;", functions).statements == 3);
+}
