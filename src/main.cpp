@@ -142,8 +142,10 @@ int main(int argc, char** argv) {
 
     config_path = absolute(config_path);
     pggate::config::Config config;
+    std::string config_text;
     try {
-        config = pggate::config::parse_config(pggate::config::read_config_file(config_path), config_path);
+        config_text = pggate::config::read_config_file(config_path);
+        config = pggate::config::parse_config(config_text, config_path);
     } catch (const pggate::config::ConfigError& e) {
         std::fprintf(stderr, "pggate: %s\n", e.what());
         return 1;
@@ -164,7 +166,7 @@ int main(int argc, char** argv) {
 
     pggate::log_configure(pggate::config::log_target(config, false));
     raise_fd_limit();
-    pggate::master::Master master(config_path, config, upgrade_command(argv[0], daemon, config_path));
+    pggate::master::Master master(config_path, config_text, config, upgrade_command(argv[0], daemon, config_path));
     try {
         master.prepare();
     } catch (const std::exception& e) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "config/settings.hpp"
+
 namespace pggate::admin {
 
 namespace {
@@ -285,6 +287,18 @@ Table show_lists(const config::Config& config, const shm::Segment& shm) {
     return t;
 }
 
+Table show_config(const config::Config& config) {
+    Table t({{"key", ColumnType::Text},
+             {"value", ColumnType::Text},
+             {"default", ColumnType::Text},
+             {"changeable", ColumnType::Text},
+             {"pending", ColumnType::Text}});
+    for (config::SettingRow& row : config::setting_rows(config))
+        t.add({std::move(row.key), std::move(row.value), std::move(row.default_value),
+               row.needs_restart ? "restart" : "yes", std::move(row.pending)});
+    return t;
+}
+
 Table show_version() {
     Table t({{"version", ColumnType::Text}});
     t.add({std::string("pggate ") + PGGATE_VERSION});
@@ -292,7 +306,8 @@ Table show_version() {
 }
 
 constexpr const char* kHelp[] = {
-    "SHOW HELP|VERSION|POOLS|NODES|WORKERS|DATABASES|USERS|LISTS",
+    "SHOW HELP|VERSION|CONFIG|POOLS|NODES|WORKERS|DATABASES|USERS|LISTS",
+    "SET key = value",
     "RELOAD",
     "SHUTDOWN [WAIT_FOR_CLIENTS]",
 };
@@ -309,6 +324,7 @@ Outcome show(std::string_view what, const config::Config& config, const shm::Seg
     if (what == "users") return table(show_users(config, shm));
     if (what == "lists") return table(show_lists(config, shm));
     if (what == "version") return table(show_version());
+    if (what == "config") return table(show_config(config));
     if (what == "help") {
         Table t({{"command", ColumnType::Text}});
         for (const char* line : kHelp) t.add({line});

@@ -564,7 +564,10 @@ struct Parser {
                 return;
             }
             std::string what = spec->set_global(config_, value);
-            if (!what.empty()) fail(name, what);
+            if (!what.empty())
+                fail(name, what);
+            else
+                config_.written[std::string(name)] = std::string(value);
         }
     }
 

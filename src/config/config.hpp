@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -40,6 +42,8 @@ struct Node {
     int port = 5432;
     NodeRole role = NodeRole::Auto;
     int weight = 1;
+
+    bool operator==(const Node&) const = default;
 };
 
 // Pool settings a [databases] or [users] line may override; unset ones fall
@@ -50,6 +54,8 @@ struct PoolOverrides {
     std::optional<int> min_pool_size;
     std::optional<int> reserve_pool_size;
     std::optional<bool> read_write_split;
+
+    bool operator==(const PoolOverrides&) const = default;
 };
 
 // One [databases] line: the name clients ask for ("*": every other name).
@@ -58,6 +64,8 @@ struct Database {
     std::string dbname;  // the database on the servers; empty: the same name
     PoolOverrides pool;
     int max_db_connections = -1;  // -1: the [pggate] value
+
+    bool operator==(const Database&) const = default;
 };
 
 // One [users] line.
@@ -65,6 +73,8 @@ struct User {
     std::string name;
     PoolOverrides pool;
     int max_user_connections = -1;  // -1: the [pggate] value
+
+    bool operator==(const User&) const = default;
 };
 
 // What one pool runs with, resolved from all the levels.
@@ -190,6 +200,13 @@ struct Config {
 
     // Where this configuration was read from (for messages).
     std::string source;
+    // The [pggate] values as the file writes them (key without section),
+    // the last one where a key is given twice; and the values the file gives
+    // settings that only a restart applies, while the running ones are kept.
+    std::map<std::string, std::string, std::less<>> written;
+    std::map<std::string, std::string, std::less<>> pending_restart;
+
+    bool operator==(const Config&) const = default;
 
     // The node all traffic goes to until routing lands: the node with
     // role=primary, else the first node.

@@ -4,12 +4,15 @@
 
 #include "auth/auth_file.hpp"
 #include "auth/hba.hpp"
+#include "config/settings.hpp"
 
 namespace pggate::config {
 
-Reloadable load_reloadable(const std::string& path) {
+Reloadable load_reloadable(const std::string& path) { return check_reloadable(read_config_file(path), path); }
+
+Reloadable check_reloadable(std::string text, const std::string& path) {
     Reloadable r;
-    r.text = read_config_file(path);
+    r.text = std::move(text);
     r.config = parse_config(r.text, path);
     if (std::string error; !r.config.auth_file.empty() && !auth::load_auth_file(r.config.auth_file, error))
         throw ConfigError("auth_file: " + error);
@@ -41,6 +44,16 @@ std::vector<std::string> carry_restart_settings(const Config& running, Config& n
     carry("pidfile", running.pidfile, next.pidfile, changed);
     carry("metrics_addr", running.metrics_addr, next.metrics_addr, changed);
     carry("metrics_port", running.metrics_port, next.metrics_port, changed);
+    // SHOW CONFIG shows the running value, and the file's next to it.
+    next.pending_restart.clear();
+    for (const std::string& key : changed) {
+        auto file = next.written.find(key);
+        next.pending_restart[key] = file != next.written.end() ? file->second : std::string(*default_value(key));
+        if (auto run = running.written.find(key); run != running.written.end())
+            next.written[key] = run->second;
+        else
+            next.written.erase(key);
+    }
     return changed;
 }
 

@@ -17,6 +17,8 @@ struct Reloadable {
 // Reads `path` and validates it, its auth_file and its auth_hba_file.
 // Throws ConfigError saying why a reload would keep the running configuration.
 Reloadable load_reloadable(const std::string& path);
+// The same checks of configuration text (a file with a runtime SET added).
+Reloadable check_reloadable(std::string text, const std::string& path);
 
 // Copies the restart-only settings of `running` into `next`; returns the
 // keys whose value in `next` differed (and so were not applied).

@@ -10,10 +10,40 @@
 
 namespace pggate::master {
 
+std::string channel_frame(std::string_view payload) {
+    std::string frame(4, '\0');
+    store_be32(reinterpret_cast<std::uint8_t*>(frame.data()), static_cast<std::uint32_t>(payload.size()));
+    frame.append(payload);
+    return frame;
+}
+
+namespace {
+
+// Reads exactly `len` bytes; false at EOF or on an error.
+bool read_full(int fd, char* data, std::size_t len) {
+    std::size_t off = 0;
+    while (off < len) {
+        ssize_t n = recv(fd, data + off, len - off, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        off += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+}  // namespace
+
+bool read_channel_frame(int fd, std::string& payload) {
+    std::uint8_t len_bytes[4];
+    if (!read_full(fd, reinterpret_cast<char*>(len_bytes), 4)) return false;
+    const std::size_t len = load_be32(len_bytes);
+    if (len > kMaxRequestFrame) return false;
+    payload.resize(len);
+    return read_full(fd, payload.data(), len);
+}
+
 bool write_channel_frame(int fd, std::string_view payload) {
-    Bytes frame(4);
-    store_be32(frame.data(), static_cast<std::uint32_t>(payload.size()));
-    frame.insert(frame.end(), payload.begin(), payload.end());
+    const std::string frame = channel_frame(payload);
     std::size_t off = 0;
     while (off < frame.size()) {
         ssize_t n = send(fd, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);

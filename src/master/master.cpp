@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 
 #include "config/log_target.hpp"
 #include "config/reload.hpp"
+#include "config/settings.hpp"
 #include "core/log.hpp"
 #include "health/health.hpp"
 #include "master/channel.hpp"
@@ -54,8 +56,11 @@ sigset_t handled_signals() {
 
 }  // namespace
 
-Master::Master(std::string config_path, config::Config config, std::vector<std::string> argv)
-    : argv_(std::move(argv)), config_path_(std::move(config_path)), config_(std::move(config)) {}
+Master::Master(std::string config_path, std::string config_text, config::Config config, std::vector<std::string> argv)
+    : argv_(std::move(argv)),
+      config_path_(std::move(config_path)),
+      config_text_(std::move(config_text)),
+      config_(std::move(config)) {}
 
 void Master::prepare() {
     workers_ = static_cast<std::uint32_t>(config::effective_workers(config_));
@@ -107,14 +112,18 @@ int Master::run() {
                 spawn(i);
         }
 
-        pollfd pfd[2] = {{signal_fd_.get(), POLLIN, 0}, {upgrade_ready_.get(), POLLIN, 0}};
-        int rc = poll(pfd, upgrade_ready_ ? 2 : 1, poll_timeout_ms(now_ms()));
+        // Signals, the upgrade's answer, and the workers' requests.
+        std::vector<pollfd> pfd{{signal_fd_.get(), POLLIN, 0}, {upgrade_ready_.get(), POLLIN, 0}};
+        for (std::uint32_t i = 0; i < workers_; ++i) pfd.push_back({children_[i].channel.get(), POLLIN, 0});
+        int rc = poll(pfd.data(), pfd.size(), poll_timeout_ms(now_ms()));
         if (rc < 0 && errno != EINTR) {
             log_error("poll() failed (master signal loop): %s", std::strerror(errno));
             exit_code_ = 2;
             break;
         }
         if (upgrade_ready_ && rc > 0 && pfd[1].revents != 0) upgrade_answered();
+        for (std::uint32_t i = 0; rc > 0 && i < workers_; ++i)
+            if ((pfd[2 + i].revents & POLLIN) != 0) read_child_requests(i);
         signalfd_siginfo info;
         while (read(signal_fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
             switch (info.ssi_signo) {
@@ -180,6 +189,7 @@ void Master::spawn(std::uint32_t index) {
         session::WorkerSetup setup;
         setup.index = index;
         setup.config = config_;
+        setup.config_text = config_text_;
         setup.shm = shm_;
         for (UniqueFd& fd : listeners_.tcp[index]) setup.listen_fds.push_back(std::move(fd));
         if (listeners_.unix_socket) setup.listen_fds.push_back(std::move(listeners_.unix_socket));
@@ -191,6 +201,9 @@ void Master::spawn(std::uint32_t index) {
     Child& c = children_[index];
     c.pid = pid;
     c.channel.reset(sv[0]);
+    // A request is one small frame written at once: never wait long for its rest.
+    const timeval request_timeout{1, 0};
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &request_timeout, sizeof request_timeout);
     c.started_ms = now_ms();
     c.respawn_at_ms = -1;
     log_info("%s started with pid %d", child_name(index).c_str(), static_cast<int>(pid));
@@ -244,17 +257,45 @@ void Master::reload() {
         shm::bump(shm_.master_stats().reloads_failed);
         return;
     }
-    std::string& text = loaded.text;
-    config::Config& next = loaded.config;
-    for (const std::string& key : config::carry_restart_settings(config_, next))
-        log_warning("reload: %s changed but needs a restart; the running value is kept", key.c_str());
-    config_ = std::move(next);
-    log_configure(config::log_target(config_, log_quiet()));
-    for (Child& c : children_)
-        if (c.pid != 0 && !write_channel_frame(c.channel.get(), text))
-            log_warning("reload: could not send the configuration to child pid %d", static_cast<int>(c.pid));
+    apply(std::move(loaded), "reload");
     shm::bump(shm_.master_stats().reloads_ok);
     log_info("configuration reloaded from %s", config_path_.c_str());
+}
+
+void Master::apply(config::Reloadable loaded, const char* what) {
+    for (const std::string& key : config::carry_restart_settings(config_, loaded.config))
+        log_warning("%s: %s changed but needs a restart; the running value is kept", what, key.c_str());
+    config_ = std::move(loaded.config);
+    config_text_ = std::move(loaded.text);
+    log_configure(config::log_target(config_, log_quiet()));
+    for (Child& c : children_)
+        if (c.pid != 0 && !write_channel_frame(c.channel.get(), config_text_))
+            log_warning("%s: could not send the configuration to child pid %d", what, static_cast<int>(c.pid));
+}
+
+void Master::set_setting(const std::string& key, const std::string& value) {
+    config::Reloadable loaded;
+    try {
+        loaded = config::check_reloadable(config::with_setting(config_text_, key, value), config_path_);
+    } catch (const config::ConfigError& e) {
+        log_error("SET %s refused, keeping the running configuration: %s", key.c_str(), e.what());
+        return;
+    }
+    apply(std::move(loaded), "SET");
+    log_info("SET %s = %s: applied until the next reload reads %s", key.c_str(), value.c_str(), config_path_.c_str());
+}
+
+void Master::read_child_requests(std::uint32_t index) {
+    std::string request;
+    if (!read_channel_frame(children_[index].channel.get(), request)) return;  // gone: reap() will see it
+    // "SET\0key\0value"
+    const std::size_t a = request.find('\0');
+    const std::size_t b = a == std::string::npos ? std::string::npos : request.find('\0', a + 1);
+    if (b == std::string::npos || request.compare(0, a, "SET") != 0) {
+        log_warning("%s sent an unknown request", child_name(index).c_str());
+        return;
+    }
+    set_setting(request.substr(a + 1, b - a - 1), request.substr(b + 1));
 }
 
 void Master::start_upgrade() {

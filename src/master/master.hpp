@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/reload.hpp"
 #include "core/fd.hpp"
 #include "net/listeners.hpp"
 #include "shm/segment.hpp"
@@ -20,7 +21,8 @@ class Master {
 public:
     // `argv` is how this process was started: an online upgrade (SIGUSR2)
     // starts it again that way.
-    Master(std::string config_path, config::Config config, std::vector<std::string> argv);
+    // `config` was parsed from `config_text`.
+    Master(std::string config_path, std::string config_text, config::Config config, std::vector<std::string> argv);
 
     // Opens the listeners and maps shared memory. Throws std::runtime_error.
     void prepare();
@@ -45,6 +47,12 @@ private:
     void spawn(std::uint32_t index);
     void reap();
     void reload();
+    // Applies a checked configuration: children get `text`.
+    void apply(config::Reloadable loaded, const char* what);
+    // A worker's SET of [pggate] `key` (admin console): applied on top of
+    // the running text, until the next reload reads the file again.
+    void set_setting(const std::string& key, const std::string& value);
+    void read_child_requests(std::uint32_t index);
     void start_shutdown(int sig);
     // SIGUSR2: starts the binary again with the listening sockets; once it
     // says it is ready, this one drains as on SIGTERM.
@@ -61,6 +69,7 @@ private:
     UniqueFd announce_ready_;  // started by an upgrade: where to say it is ready
     bool handed_over_ = false;
     std::string config_path_;
+    std::string config_text_;  // what config_ was parsed from: the file, and any runtime SETs since it was read
     config::Config config_;
     std::uint32_t workers_ = 0;
     net::Listeners listeners_;

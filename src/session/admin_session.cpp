@@ -10,6 +10,7 @@
 
 #include "admin/views.hpp"
 #include "config/reload.hpp"
+#include "config/settings.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "net/frame_scan.hpp"
@@ -32,13 +33,8 @@ bool peer_is_self(evutil_socket_t fd) {
     return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == geteuid();
 }
 
-bool is_pggate_key(const std::string& key) {
-    const auto& keys = config::known_keys();
-    return std::find(keys.begin(), keys.end(), "pggate." + key) != keys.end();
-}
-
 // One admin command, carried out by a worker on behalf of its client.
-admin::Outcome run_command(const Worker& worker, const admin::Command& command, bool describe_only) {
+admin::Outcome run_command(Worker& worker, const admin::Command& command, bool describe_only) {
     const config::Config& config = worker.config();
     switch (command.verb) {
         case admin::Verb::Show:
@@ -63,9 +59,10 @@ admin::Outcome run_command(const Worker& worker, const admin::Command& command, 
         case admin::Verb::Set:
             // Drivers set their session parameters on connect; the console
             // has no session state, so those change nothing.
-            if (!is_pggate_key(command.what)) return admin::Outcome::done("SET");
-            return admin::Outcome::fail("0A000", "SET of pggate settings is not supported: change " + config.source +
-                                                     " and RELOAD");
+            if (describe_only || !config::is_setting(command.what)) return admin::Outcome::done("SET");
+            if (auto refused = worker.set_setting(command.what, command.value))
+                return admin::Outcome::fail(refused->sqlstate, refused->message);
+            return admin::Outcome::done("SET");
         case admin::Verb::Transaction:
             return admin::Outcome::done(command.what);
         case admin::Verb::Empty:

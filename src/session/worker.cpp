@@ -19,6 +19,7 @@
 #include "core/bytes.hpp"
 #include "config/log_target.hpp"
 #include "config/reload.hpp"
+#include "config/settings.hpp"
 #include "core/log.hpp"
 #include "core/clock.hpp"
 #include "master/channel.hpp"
@@ -57,6 +58,7 @@ constexpr timeval kAcceptPause{1, 0};
 Worker::Worker(WorkerSetup setup)
     : index_(setup.index),
       config_(std::move(setup.config)),
+      config_text_(std::move(setup.config_text)),
       shm_(setup.shm),
       listen_fds_(std::move(setup.listen_fds)),
       channel_fd_(std::move(setup.channel)),
@@ -569,15 +571,39 @@ void Worker::on_channel_read(bufferevent* bev, void* arg) {
     std::string text;
     while (master::read_channel_frame(in, text)) {
         try {
-            config::Config c = config::parse_config(text, w->config_.source);
-            config::carry_restart_settings(w->config_, c);
-            log_configure(config::log_target(c, log_quiet()));
-            w->apply_config(std::move(c));
+            w->reconfigure(std::move(text));
             log_info("worker %u: configuration reloaded", w->index_);
         } catch (const config::ConfigError& e) {
             log_error("worker %u: configuration from master rejected: %s", w->index_, e.what());
         }
     }
+}
+
+void Worker::reconfigure(std::string text) {
+    config::Config c = config::parse_config(text, config_.source);
+    config::carry_restart_settings(config_, c);
+    log_configure(config::log_target(c, log_quiet()));
+    apply_config(std::move(c));
+    config_text_ = std::move(text);
+}
+
+std::optional<Worker::Refusal> Worker::set_setting(const std::string& key, const std::string& value) {
+    if (config::needs_restart(key))
+        return Refusal{"55P02", "parameter \"" + key + "\" cannot be changed without restarting pggate"};
+    if (value.find_first_of("\r\n") != std::string::npos)
+        return Refusal{"22023", "a setting's value is one line"};
+    std::string text = config::with_setting(config_text_, key, value);
+    try {
+        config::check_reloadable(text, config_.source);
+        reconfigure(text);
+    } catch (const config::ConfigError& e) {
+        return Refusal{"22023", std::string("invalid value for parameter \"") + key + "\": " + e.what()};
+    }
+    const std::string request = "SET" + std::string(1, '\0') + key + std::string(1, '\0') + value;
+    const std::string frame = master::channel_frame(request);
+    bufferevent_write(channel_.get(), frame.data(), frame.size());
+    log_info("worker %u: SET %s = %s from the admin console", index_, key.c_str(), value.c_str());
+    return std::nullopt;
 }
 
 void Worker::on_channel_event(bufferevent*, short, void* arg) {

@@ -62,6 +62,7 @@ struct Owned {
 struct WorkerSetup {
     std::uint32_t index = 0;
     config::Config config;
+    std::string config_text;  // what `config` was parsed from
     shm::Segment shm;
     std::vector<UniqueFd> listen_fds;  // this worker's TCP sockets and the shared Unix socket
     UniqueFd channel;                  // to the master; EOF means the master is gone
@@ -79,6 +80,14 @@ public:
 
     event_base* base() const { return base_.get(); }
     const config::Config& config() const { return config_; }
+
+    // SET of [pggate] setting `key` from the admin console: checked as the
+    // master checks it, applied here at once and sent to the master, which
+    // gives every child the result. Returns the refusal (SQLSTATE, message).
+    struct Refusal {
+        std::string sqlstate, message;
+    };
+    std::optional<Refusal> set_setting(const std::string& key, const std::string& value);
     const shm::Segment& shm() const { return shm_; }
     std::uint32_t index() const { return index_; }
     // The node that takes writes now: from the health process's samples
@@ -188,6 +197,9 @@ private:
     static void on_timeout_sweep(evutil_socket_t, short, void* arg);
 
     void apply_config(config::Config config);
+    // Parses configuration text the master sent (or a SET made of it) and
+    // runs with it; throws config::ConfigError.
+    void reconfigure(std::string text);
     // auth_query asks the primary: it follows promotions.
     void configure_auth_query();
     void wake_awaiting();
@@ -200,6 +212,7 @@ private:
 
     std::uint32_t index_;
     config::Config config_;
+    std::string config_text_;
     shm::Segment shm_;
     std::vector<UniqueFd> listen_fds_;
     UniqueFd channel_fd_;

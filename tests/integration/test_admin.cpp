@@ -232,3 +232,77 @@ TEST_CASE("admin: RELOAD applies a good file and refuses a bad one, saying why")
         }
     CHECK_MESSAGE(seen, "no postgres row in SHOW DATABASES");
 }
+
+namespace {
+
+// SHOW CONFIG's row of `key` as (value, default, changeable, pending or "NULL").
+std::vector<std::string> config_row(PgConn& console, const std::string& key) {
+    PgResult r = console.exec("SHOW CONFIG");
+    REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+    for (int row = 0; row < r.rows(); ++row)
+        if (r.value(row, column(r, "key")) == key) {
+            const int pending = column(r, "pending");
+            return {r.value(row, column(r, "value")), r.value(row, column(r, "default")),
+                    r.value(row, column(r, "changeable")),
+                    PQgetisnull(r.get(), row, pending) ? "NULL" : r.value(row, pending)};
+        }
+    FAIL("SHOW CONFIG has no row " << key);
+    return {};
+}
+
+using Row = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("admin: SHOW CONFIG shows running values and waiting restart-only ones; SET reaches every worker") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file, {"default_pool_size = 20"}));
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    const std::string port = std::to_string(gate.port());
+    CHECK(config_row(console, "default_pool_size") == Row{"20", "20", "yes", "NULL"});
+    CHECK(config_row(console, "listen_port") == Row{port, "6432", "restart", "NULL"});
+    CHECK(config_row(console, "query_wait_timeout") == Row{"120", "120", "yes", "NULL"});
+
+    // A reload applies what it can and shows what waits for a restart.
+    std::string text = read_file(gate.ini_path());
+    const std::string port_line = "listen_port = " + port;
+    REQUIRE(text.find(port_line) != std::string::npos);
+    text.replace(text.find(port_line), port_line.size(), "listen_port = " + std::to_string(gate.port() + 1));
+    text.replace(text.find("default_pool_size = 20"), std::string("default_pool_size = 20").size(),
+                 "default_pool_size = 7");
+    write_file(gate.ini_path(), text);
+    REQUIRE(console.exec("RELOAD").status() == PGRES_COMMAND_OK);
+    CHECK(eventually([&] { return config_row(console, "default_pool_size")[0] == "7"; }, 5));
+    CHECK(config_row(console, "listen_port") == Row{port, "6432", "restart", std::to_string(gate.port() + 1)});
+    CHECK(gate.log_text().find("listen_port changed but needs a restart") != std::string::npos);
+
+    // SET: every worker runs with it (consoles land on either of the two).
+    PgResult set = console.exec("SET default_pool_size = 3");
+    REQUIRE_MESSAGE(set.status() == PGRES_COMMAND_OK, set.describe());
+    CHECK(config_row(console, "default_pool_size")[0] == "3");  // at once in the console's own worker
+    for (int attempt = 0; attempt < 6; ++attempt) {
+        PgConn other(gate.unix_conninfo("dbname=pggate"));
+        CHECK(eventually([&] { return config_row(other, "default_pool_size")[0] == "3"; }, 5));
+        PgResult databases = other.exec("SHOW DATABASES");
+        for (int row = 0; row < databases.rows(); ++row)
+            if (databases.value(row, column(databases, "name")) == "postgres")
+                CHECK(databases.value(row, column(databases, "pool_size")) == "3");
+    }
+    // Refusals say why, and the console goes on.
+    PgResult restart_only = console.exec("SET listen_port = 7777");
+    CHECK_MESSAGE(restart_only.sqlstate() == "55P02", restart_only.describe());
+    PgResult bad = console.exec("SET default_pool_size = many");
+    CHECK_MESSAGE(bad.sqlstate() == "22023", bad.describe());
+    CHECK_MESSAGE(bad.error().find("\"many\" is not an integer") != std::string::npos, bad.describe());
+    CHECK(console.exec("SET application_name = 'dashboard'").status() == PGRES_COMMAND_OK);  // a driver's own
+    CHECK(config_row(console, "default_pool_size")[0] == "3");
+    PgConn stats = PgConn::attempt(gate.conninfo("dbname=pggate user=ops_stats password=stats_pw"));
+    REQUIRE_MESSAGE(stats.ok(), stats.error_message());
+    CHECK(stats.exec("SET default_pool_size = 4").sqlstate() == "42501");
+
+    // A SET lasts until a reload reads the file again.
+    REQUIRE(console.exec("RELOAD").status() == PGRES_COMMAND_OK);
+    CHECK(eventually([&] { return config_row(console, "default_pool_size")[0] == "7"; }, 5));
+}
