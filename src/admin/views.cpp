@@ -299,6 +299,22 @@ Table show_config(const config::Config& config) {
     return t;
 }
 
+Table show_prepared(const shm::Segment& shm) {
+    Table t({{"worker", ColumnType::Int8},
+             {"client_parses", ColumnType::Int8},
+             {"server_parses", ColumnType::Int8},
+             {"answered_here", ColumnType::Int8},
+             {"evictions", ColumnType::Int8}});
+    auto count = [](const std::atomic<std::uint64_t>& c) {
+        return num(static_cast<std::int64_t>(c.load(std::memory_order_relaxed)));
+    };
+    for (std::uint32_t w = 0; w < shm.workers(); ++w) {
+        const shm::PreparedStats& p = shm.stats(w).prepared;
+        t.add({num(w), count(p.client_parses), count(p.server_parses), count(p.answered_here), count(p.evictions)});
+    }
+    return t;
+}
+
 Table show_version() {
     Table t({{"version", ColumnType::Text}});
     t.add({std::string("pggate ") + PGGATE_VERSION});
@@ -306,7 +322,7 @@ Table show_version() {
 }
 
 constexpr const char* kHelp[] = {
-    "SHOW HELP|VERSION|CONFIG|POOLS|NODES|WORKERS|DATABASES|USERS|LISTS",
+    "SHOW HELP|VERSION|CONFIG|POOLS|NODES|WORKERS|DATABASES|USERS|LISTS|PREPARED",
     "SET key = value",
     "RELOAD",
     "SHUTDOWN [WAIT_FOR_CLIENTS]",
@@ -325,6 +341,7 @@ Outcome show(std::string_view what, const config::Config& config, const shm::Seg
     if (what == "lists") return table(show_lists(config, shm));
     if (what == "version") return table(show_version());
     if (what == "config") return table(show_config(config));
+    if (what == "prepared") return table(show_prepared(shm));
     if (what == "help") {
         Table t({{"command", ColumnType::Text}});
         for (const char* line : kHelp) t.add({line});

@@ -164,6 +164,14 @@ std::string render(const Snapshot& s) {
     w.sample("shadow_reads_total", {}, s.shadow_reads);
     w.family("shadow_read_mismatches_total", "counter", "Shadow reads whose answers differed from the replica's.");
     w.sample("shadow_read_mismatches_total", {}, s.shadow_mismatches);
+    w.family("prepared_client_parses_total", "counter", "Named Parse messages from clients (transaction pooling).");
+    w.sample("prepared_client_parses_total", {}, s.client_parses);
+    w.family("prepared_server_parses_total", "counter", "Parse messages sent to servers for clients' named statements.");
+    w.sample("prepared_server_parses_total", {}, s.server_parses);
+    w.family("prepared_parses_answered_total", "counter", "Client Parses answered by pggate without a server.");
+    w.sample("prepared_parses_answered_total", {}, s.parses_answered_here);
+    w.family("prepared_evictions_total", "counter", "Statements closed on a server beyond max_prepared_statements.");
+    w.sample("prepared_evictions_total", {}, s.prepared_evictions);
     return w.take();
 }
 

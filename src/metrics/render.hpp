@@ -44,6 +44,8 @@ struct Snapshot {
     std::vector<std::uint64_t> worker_restarts;  // by worker index
     std::uint64_t shadow_reads = 0;
     std::uint64_t shadow_mismatches = 0;
+    // Named prepared statements (transaction pooling).
+    std::uint64_t client_parses = 0, server_parses = 0, parses_answered_here = 0, prepared_evictions = 0;
     std::uint64_t reloads_ok = 0;
     std::uint64_t reloads_failed = 0;
 };

@@ -66,6 +66,10 @@ Snapshot take_snapshot(const config::Config& config, const shm::Segment& shm) {
         s.clients_accepted += load(st.clients_accepted);
         s.clients_rejected += load(st.clients_rejected);
         add(s.pool_wait, st.pool_wait);
+        s.client_parses += load(st.prepared.client_parses);
+        s.server_parses += load(st.prepared.server_parses);
+        s.parses_answered_here += load(st.prepared.answered_here);
+        s.prepared_evictions += load(st.prepared.evictions);
         for (std::size_t i = 0; i < s.errors.size(); ++i) s.errors[i] += load(st.errors[i]);
         for (std::size_t i = 0; i < s.nodes.size(); ++i) {
             const shm::NodeStats& from = st.nodes[i];

@@ -199,6 +199,8 @@ private:
     bool rewrites_statements() const;
     bool forward_extended(char type, std::span<const std::uint8_t> body);
     void ensure_prepared(const StatementPtr& stmt);
+    // Closes the server's least recently used statement beyond max_prepared_statements.
+    void evict_prepared(std::uint64_t segment);
     // A Parse, whether a server gets it now or later: its statement pins the
     // client at once if it has to, wherever it will run.
     void note_parse(std::string_view name, std::string_view sql, bool malformed);

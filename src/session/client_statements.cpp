@@ -54,13 +54,19 @@ void ClientConn::ensure_prepared(const StatementPtr& stmt) {
     if (on_server.has(stmt->id)) return;
     std::uint64_t segment = server_->tracker().current_segment();
     send_to_server('P', {stmt->server_name, std::string_view("\0", 1), stmt->tail});
+    shm::bump(worker_.prepared_stats().server_parses);
     on_server.add(stmt->id);
     on_server.expect_parse(ServerStatements::ParseReply::Swallow, stmt->id, segment);
+    evict_prepared(segment);
+}
+
+void ClientConn::evict_prepared(std::uint64_t segment) {
+    ServerStatements& on_server = server_->statements();
     auto cap = static_cast<std::size_t>(worker_.config().max_prepared_statements);
     if (std::uint64_t old = on_server.evict_beyond(cap)) {
-        std::string name = "pggate_" + std::to_string(old);
-        send_to_server('C', {"S", name, std::string_view("\0", 1)});
+        send_to_server('C', {"S", "pggate_" + std::to_string(old), std::string_view("\0", 1)});
         on_server.expect_close(ServerStatements::CloseReply::Swallow, segment);
+        shm::bump(worker_.prepared_stats().evictions);
     }
 }
 
@@ -112,6 +118,9 @@ bool ClientConn::answer_parses_locally(bool unvalidated) {
     }
     evbuffer_drain(in, pos);
     Bytes out;
+    shm::PreparedStats& counted = worker_.prepared_stats();
+    shm::bump(counted.client_parses, parsed.size());
+    shm::bump(counted.answered_here, parsed.size());
     for (auto& [name, stmt] : parsed) {
         ByteReader q(reinterpret_cast<const std::uint8_t*>(stmt->tail.data()), stmt->tail.size());
         std::string_view sql = q.cstring();
@@ -225,11 +234,13 @@ bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body)
                 server_->tracker().on_frontend(type);
                 return true;
             }
+            shm::bump(worker_.prepared_stats().client_parses);
             auto existing = stmts_.find(std::string(name));
             if (existing != stmts_.end()) {
                 // PostgreSQL refuses a name in use: let the server say so, in order.
                 ensure_prepared(existing->second);
                 send_to_server('P', {existing->second->server_name, nul, tail});
+                shm::bump(worker_.prepared_stats().server_parses);
                 on_server.expect_parse(ServerStatements::ParseReply::Forward, 0, segment);
                 return false;
             }
@@ -241,12 +252,10 @@ bool ClientConn::forward_extended(char type, std::span<const std::uint8_t> body)
                 return false;
             }
             send_to_server('P', {stmt->server_name, nul, tail});
+            shm::bump(worker_.prepared_stats().server_parses);
             on_server.add(stmt->id);
             on_server.expect_parse(ServerStatements::ParseReply::Confirm, stmt->id, segment, std::string(name));
-            if (std::uint64_t old = on_server.evict_beyond(static_cast<std::size_t>(worker_.config().max_prepared_statements))) {
-                send_to_server('C', {"S", "pggate_" + std::to_string(old), nul});
-                on_server.expect_close(ServerStatements::CloseReply::Swallow, segment);
-            }
+            evict_prepared(segment);
             return false;
         }
         case 'B': {

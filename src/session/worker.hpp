@@ -183,6 +183,7 @@ public:
     // is the node's role now.
     void count_statement(std::uint32_t node, std::int64_t ns, bool transaction_ended);
     void count_pool_wait(std::int64_t ns) { shm_.stats(index_).pool_wait.observe(ns); }
+    shm::PreparedStats& prepared_stats() { return shm_.stats(index_).prepared; }
 
 private:
     static void on_accept(evconnlistener* l, evutil_socket_t fd, sockaddr* addr, int len, void* arg);

@@ -68,12 +68,21 @@ struct NodeStats {
     Histogram query_duration;
 };
 
+// Named prepared statements under transaction pooling.
+struct PreparedStats {
+    std::atomic<std::uint64_t> client_parses;  // named Parse messages from clients
+    std::atomic<std::uint64_t> server_parses;  // Parse messages pggate sent servers for them
+    std::atomic<std::uint64_t> answered_here;  // client Parses answered with no server
+    std::atomic<std::uint64_t> evictions;      // closed on a server beyond max_prepared_statements
+};
+
 struct alignas(64) WorkerStats {
     std::atomic<std::uint64_t> clients_accepted;
     std::atomic<std::uint64_t> clients_rejected;
     Histogram pool_wait;
     std::array<std::atomic<std::uint64_t>, kErrorClasses.size()> errors;
     std::array<NodeStats, kMaxNodes> nodes;
+    PreparedStats prepared;
 };
 
 // Written by the master only.

@@ -306,3 +306,35 @@ TEST_CASE("admin: SHOW CONFIG shows running values and waiting restart-only ones
     REQUIRE(console.exec("RELOAD").status() == PGRES_COMMAND_OK);
     CHECK(eventually([&] { return config_row(console, "default_pool_size")[0] == "7"; }, 5));
 }
+
+TEST_CASE("admin: SHOW PREPARED counts clients' named Parses and the fewer Parses servers needed") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    // One worker: its two servers are the only ones (no places handed between workers).
+    Pggate gate(console_options(file, {"default_pool_size = 2", "workers = 1"}));
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    auto total = [&](const std::string& field) {
+        PgResult r = console.exec("SHOW PREPARED");
+        REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+        CHECK(r.rows() == 1);  // one row per worker
+        long sum = 0;
+        for (int row = 0; row < r.rows(); ++row) sum += std::stol(r.value(row, column(r, field)));
+        return sum;
+    };
+    const std::string script = gate.ini_path() + ".sql";
+    std::ofstream(script) << "SELECT 1;\n";
+    // 8 clients each prepare the one statement once; the 2 servers need it once each.
+    std::string out;
+    const std::string pgbench = std::string("PGPASSWORD=") + Cluster::kAdminPassword + " " + PG_BINDIR +
+                                "/pgbench -n -M prepared -c 8 -j 2 -t 50 -f " + script + " -h 127.0.0.1 -p " +
+                                std::to_string(gate.port()) + " -U postgres postgres";
+    REQUIRE_MESSAGE(run_shell(pgbench + " 2>&1", out) == 0, out);
+    const long client_parses = total("client_parses"), server_parses = total("server_parses");
+    MESSAGE("pgbench -M prepared -c 8 -t 50: " << client_parses << " client Parses, " << server_parses
+                                               << " server Parses, " << total("answered_here") << " answered by pggate");
+    CHECK(client_parses == 8);
+    CHECK(server_parses >= 1);
+    CHECK(server_parses <= 2);
+    CHECK(total("evictions") == 0);
+}
