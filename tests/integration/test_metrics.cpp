@@ -11,7 +11,12 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -172,4 +177,45 @@ TEST_CASE("metrics: /healthz is 200 while a primary answers, 503 once it is stop
     CHECK(down.body.find("primary") != std::string::npos);
     const std::string text = scrape(port);
     CHECK(value_of(text, "pggate_node_up{node=\"pg1\"}") == 0);
+}
+
+TEST_CASE("metrics: contrib's alert rules pass promtool's tests, and they and the Grafana dashboard use only metrics pggate serves") {
+    PGGATE_ONLY();
+    const std::string prometheus = repo_root() + "/contrib/prometheus";
+    std::string output;
+    CHECK_MESSAGE(run_shell("cd " + prometheus + " && promtool check rules pggate-alerts.yml 2>&1", output) == 0, output);
+    CHECK_MESSAGE(run_shell("cd " + prometheus + " && promtool test rules pggate-alerts.test.yml 2>&1", output) == 0,
+                  output);
+    const std::string dashboard = repo_root() + "/contrib/grafana/pggate-dashboard.json";
+    CHECK_MESSAGE(run_shell("/usr/bin/python3 -m json.tool " + dashboard + " > /dev/null 2>&1", output) == 0, output);
+
+    const int port = free_port();
+    Pggate gate(routing({"metrics_port = " + std::to_string(port)}));
+    wait_endpoint(gate, port);
+    // Family name -> type, from the "# TYPE" lines.
+    std::map<std::string, std::string> families;
+    const std::string served = scrape(port);
+    std::regex type_line("# TYPE (pggate_[a-z_]+) ([a-z]+)");
+    for (std::sregex_iterator it(served.begin(), served.end(), type_line), end; it != end; ++it)
+        families[(*it)[1]] = (*it)[2];
+    REQUIRE(families.size() > 10);
+
+    std::set<std::string> used;
+    for (const std::string& path : {prometheus + "/pggate-alerts.yml", dashboard}) {
+        std::ifstream in(path);
+        std::stringstream text;
+        text << in.rdbuf();
+        const std::string s = text.str();
+        std::regex name("pggate_[a-z_]+");
+        for (std::sregex_iterator it(s.begin(), s.end(), name), end; it != end; ++it) used.insert(it->str());
+    }
+    CHECK(used.size() >= 15);
+    for (const std::string& metric : used) {
+        std::string family = metric;
+        for (const char* suffix : {"_bucket", "_sum", "_count"})
+            if (family.ends_with(suffix) && families.count(family.substr(0, family.size() - std::strlen(suffix))) &&
+                families[family.substr(0, family.size() - std::strlen(suffix))] == "histogram")
+                family = family.substr(0, family.size() - std::strlen(suffix));
+        CHECK_MESSAGE(families.count(family) == 1, metric << " is not served at /metrics");
+    }
 }
