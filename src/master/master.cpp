@@ -25,6 +25,7 @@
 #include "core/log.hpp"
 #include "health/health.hpp"
 #include "master/channel.hpp"
+#include "master/notify.hpp"
 #include "metrics/metrics.hpp"
 #include "session/worker.hpp"
 
@@ -97,6 +98,8 @@ int Master::run() {
             log_warning("write() failed (upgrade readiness pipe): %s", std::strerror(errno));
         announce_ready_.reset();
     }
+    // After an upgrade this process is the service's main one from now on.
+    notify_service_manager("READY=1\nMAINPID=" + std::to_string(getpid()));
 
     while (true) {
         std::int64_t now = now_ms();
@@ -249,15 +252,18 @@ void Master::reap() {
 }
 
 void Master::reload() {
+    notify_service_manager("RELOADING=1");
     config::Reloadable loaded;
     try {
         loaded = config::load_reloadable(config_path_);
     } catch (const config::ConfigError& e) {
         log_error("reload failed, keeping the running configuration: %s", e.what());
         shm::bump(shm_.master_stats().reloads_failed);
+        notify_service_manager("READY=1");
         return;
     }
     apply(std::move(loaded), "reload");
+    notify_service_manager("READY=1");
     shm::bump(shm_.master_stats().reloads_ok);
     log_info("configuration reloaded from %s", config_path_.c_str());
 }
@@ -373,6 +379,7 @@ void Master::start_shutdown(int sig) {
         return;
     }
     stopping_ = true;
+    if (!handed_over_) notify_service_manager("STOPPING=1");
     listeners_.close_all();
     signal_children(sig);
 }
