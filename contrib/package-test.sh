@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Builds the Debian package and proves it on this machine (Debian 12, as
+# root): lintian finds no error, `apt-get install ./pggate_*.deb` installs
+# it, pggate starts with the shipped /etc/pggate/pggate.ini (under systemd
+# when it runs, else as the pggate user), a client connects through it, a
+# SIGHUP reloads it and the admin console answers SHOW POOLS to the pggate
+# user. A throwaway primary + replica on 5432/5433 stand behind it (the
+# shipped [nodes]). Everything is removed again at the end (the package is
+# purged). Counts go to build/results/package.count for `tests/run.sh
+# --summary`; the last line is "package: N passed, M failed".
+#
+#   contrib/package-test.sh
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd -P)
+work=$(mktemp -d /tmp/pggate-package.XXXXXX)
+chmod 755 "$work"
+pgcluster="$repo/tests/harness/pgcluster.sh"
+results="$repo/build/results"
+passed=0 failed=0
+under_systemd=false
+[ -d /run/systemd/system ] && under_systemd=true
+
+step() {  # step "what" command...: runs it, counts it, shows its output on failure
+  local what=$1 out
+  shift
+  if out=$("$@" 2>&1); then
+    passed=$((passed + 1))
+    echo "ok: $what"
+  else
+    failed=$((failed + 1))
+    echo "FAILED: $what"
+    echo "$out" | tail -n 30 | sed 's/^/    /'
+  fi
+}
+
+finish() {
+  if $under_systemd; then
+    systemctl stop pggate >/dev/null 2>&1
+  elif [ -s /var/run/pggate/pggate.pid ]; then
+    kill -INT "$(cat /var/run/pggate/pggate.pid)" 2>/dev/null
+    sleep 1
+  fi
+  apt-get purge -y -qq pggate >/dev/null 2>&1
+  "$pgcluster" destroy "$work/pg" >/dev/null 2>&1
+  rm -rf "$work"
+  mkdir -p "$results"
+  echo "$passed $failed" > "$results/package.count"
+  echo "package: $passed passed, $failed failed"
+  exit $((failed > 0 ? 1 : 0))
+}
+trap finish EXIT
+
+[ "$(id -u)" -eq 0 ] || { echo "package-test: run as root (it installs the package)" >&2; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+step "build tools installed" apt-get install -y -qq --no-install-recommends debhelper lintian fakeroot dpkg-dev
+
+psql=$(ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | tail -n 1)
+[ -n "$psql" ] || psql=$(command -v psql)
+
+# The package is built from a copy of the tree, so this checkout's own build stays as it is.
+mkdir -p "$work/src"
+tar -C "$repo" --exclude=./build --exclude=./.git --exclude=./demo --exclude=./pggate \
+    --exclude=./config.mk --exclude=./config.status --exclude=./config.log --exclude=./configure \
+    --exclude=./autom4te.cache -cf - . | tar -C "$work/src" -xf -
+cp -a "$repo/contrib/debian" "$work/src/debian"
+build_deb() { (cd "$work/src" && dpkg-buildpackage -b -us -uc -j"$(nproc)"); }
+step "dpkg-buildpackage -b -us -uc" build_deb
+deb=$(ls "$work"/pggate_*.deb 2>/dev/null | head -n 1)
+[ -n "$deb" ] || exit 1
+echo "built $(basename "$deb")"
+step "lintian: no errors" lintian --fail-on error "$deb"
+
+step "apt-get install ./$(basename "$deb")" apt-get install -y -qq "$deb"
+step "binary, conffile, unit, logrotate and man pages in place" \
+  test -x /usr/sbin/pggate -a -f /etc/pggate/pggate.ini -a -f /lib/systemd/system/pggate.service \
+       -a -f /etc/logrotate.d/pggate -a -f /usr/share/man/man1/pggate.1.gz -a -f /usr/share/man/man5/pggate.ini.5.gz
+step "/etc/pggate/pggate.ini is a conffile" grep -qx /etc/pggate/pggate.ini /var/lib/dpkg/info/pggate.conffiles
+step "system user pggate" getent passwd pggate
+step "shipped configuration is valid" /usr/sbin/pggate -t /etc/pggate/pggate.ini
+
+step "throwaway primary + replica on 5432/5433" "$pgcluster" start "$work/pg" 5432 5433
+# health_check_user is empty in the shipped file: checks log in as the OS user.
+step "a role for the health checks" "$psql" -X -q -h 127.0.0.1 -p 5432 -U postgres postgres -c 'CREATE ROLE pggate LOGIN'
+start_pggate() {
+  if $under_systemd; then
+    systemctl restart pggate
+  else
+    mkdir -p /var/run/pggate && chown pggate:pggate /var/run/pggate
+    runuser -u pggate -- /usr/sbin/pggate -d /etc/pggate/pggate.ini
+  fi
+}
+step "pggate starts with the shipped configuration" start_pggate
+through() { PGCONNECT_TIMEOUT=5 "$psql" -X -At -h 127.0.0.1 -p 6432 -U postgres postgres -c "$1"; }
+connected() {
+  for _ in $(seq 50); do
+    [ "$(through 'select 40 + 2' 2>/dev/null)" = 42 ] && return 0
+    sleep 0.2
+  done
+  through 'select 40 + 2'
+}
+step "a client connects through it" connected
+reload() {
+  if $under_systemd; then
+    systemctl reload pggate
+  else
+    kill -HUP "$(cat /var/run/pggate/pggate.pid)"
+  fi
+  for _ in $(seq 50); do
+    grep -q "configuration reloaded" /var/log/pggate/pggate.log && return 0
+    sleep 0.2
+  done
+  tail -n 20 /var/log/pggate/pggate.log
+  return 1
+}
+step "SIGHUP reloads it" reload
+step "clients still served after the reload" connected
+console() { runuser -u pggate -- "$psql" -X -A -h /var/run/pggate -p 6432 -U pggate pggate -c "$1"; }
+show_pools() {
+  local out
+  out=$(console 'SHOW POOLS') || return 1
+  echo "$out"
+  head -n 1 <<<"$out" | grep -q '^database|user|cl_active|cl_waiting|cl_active_cancel_req|'
+}
+step "SHOW POOLS as the pggate user on the Unix socket" show_pools
+primary_up() {
+  for _ in $(seq 50); do
+    console 'SHOW NODES' | grep -q '^primary|127.0.0.1|5432|primary|primary|up|' && return 0
+    sleep 0.2
+  done
+  console 'SHOW NODES'
+  return 1
+}
+step "SHOW NODES: the shipped primary is up" primary_up
