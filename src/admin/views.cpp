@@ -1,7 +1,9 @@
 // SHOW tables: pools, nodes, workers, databases, users, lists, version, help.
 #include "admin/views.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <set>
@@ -299,6 +301,75 @@ Table show_config(const config::Config& config) {
     return t;
 }
 
+std::string utc_time(std::int64_t unix_s) {
+    const auto t = static_cast<std::time_t>(unix_s);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+const char* activity_name(shm::ClientActivity a) {
+    switch (a) {
+        case shm::ClientActivity::Login: return "login";
+        case shm::ClientActivity::Idle: return "idle";
+        case shm::ClientActivity::Waiting: return "waiting";
+        case shm::ClientActivity::Active: return "active";
+        case shm::ClientActivity::Admin: return "admin";
+        case shm::ClientActivity::Free: break;
+    }
+    return "free";
+}
+
+Table show_clients(const config::Config& config, const shm::Segment& shm, Clocks now) {
+    Table t({{"type", ColumnType::Text},
+             {"user", ColumnType::Text},
+             {"database", ColumnType::Text},
+             {"state", ColumnType::Text},
+             {"addr", ColumnType::Text},
+             {"port", ColumnType::Int8},
+             {"local_addr", ColumnType::Text},
+             {"local_port", ColumnType::Int8},
+             {"connect_time", ColumnType::Text},
+             {"request_time", ColumnType::Text},
+             {"wait", ColumnType::Int8},
+             {"wait_us", ColumnType::Int8},
+             {"close_needed", ColumnType::Int8},
+             {"ptr", ColumnType::Text},
+             {"link", ColumnType::Text},
+             {"remote_pid", ColumnType::Int8},
+             {"tls", ColumnType::Text},
+             {"application_name", ColumnType::Text},
+             {"id", ColumnType::Int8},
+             {"worker", ColumnType::Int8},
+             {"activity", ColumnType::Text},
+             {"node", ColumnType::Text},
+             {"pinned", ColumnType::Text}});
+    const std::int64_t now_ms = now.unix_s * 1000;
+    for (std::uint32_t slot = 0; slot < shm.slots(); ++slot) {
+        const std::optional<shm::ClientInfo> c = shm.client(slot).read();
+        if (!c) continue;
+        // PgBouncer's states: a logged-in client is active unless it waits for a server.
+        const char* state = c->activity == shm::ClientActivity::Waiting ? "waiting"
+                            : c->activity == shm::ClientActivity::Login ? "login"
+                                                                        : "active";
+        const std::int64_t waited_us =
+            c->activity == shm::ClientActivity::Waiting ? std::max<std::int64_t>(0, now_ms - c->since_ms) * 1000 : 0;
+        char ptr[24];
+        std::snprintf(ptr, sizeof ptr, "%x", shm.key_pid(slot));
+        const std::optional<std::string> node =
+            c->node < config.nodes.size() ? std::optional<std::string>(config.nodes[c->node].name) : std::nullopt;
+        t.add({"C", c->user, c->database, state, c->addr,
+               c->port < 0 ? std::nullopt : std::optional<std::string>(num(c->port)), std::nullopt, std::nullopt,
+               utc_time(c->connected_at), utc_time(c->since_ms / 1000), num(waited_us / 1000000),
+               num(waited_us % 1000000), "0", std::string(ptr), std::nullopt, "0", std::nullopt, c->application_name,
+               num(shm.key_pid(slot)), num(shm.owner_of_slot(slot)), activity_name(c->activity), node,
+               c->pinned.empty() ? std::nullopt : std::optional<std::string>(c->pinned)});
+    }
+    return t;
+}
+
 Table show_prepared(const shm::Segment& shm) {
     Table t({{"worker", ColumnType::Int8},
              {"client_parses", ColumnType::Int8},
@@ -322,8 +393,9 @@ Table show_version() {
 }
 
 constexpr const char* kHelp[] = {
-    "SHOW HELP|VERSION|CONFIG|POOLS|NODES|WORKERS|DATABASES|USERS|LISTS|PREPARED",
+    "SHOW HELP|VERSION|CONFIG|POOLS|CLIENTS|NODES|WORKERS|DATABASES|USERS|LISTS|PREPARED",
     "SET key = value",
+    "KILL_CLIENT id",
     "RELOAD",
     "SHUTDOWN [WAIT_FOR_CLIENTS]",
 };
@@ -342,6 +414,7 @@ Outcome show(std::string_view what, const config::Config& config, const shm::Seg
     if (what == "version") return table(show_version());
     if (what == "config") return table(show_config(config));
     if (what == "prepared") return table(show_prepared(shm));
+    if (what == "clients") return table(show_clients(config, shm, now));
     if (what == "help") {
         Table t({{"command", ColumnType::Text}});
         for (const char* line : kHelp) t.add({line});

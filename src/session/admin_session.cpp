@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <csignal>
 #include <ctime>
 
@@ -31,6 +32,20 @@ bool peer_is_self(evutil_socket_t fd) {
     ucred cred{};
     socklen_t len = sizeof cred;
     return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == geteuid();
+}
+
+// KILL_CLIENT id: the id SHOW CLIENTS shows (the client's cancel key pid).
+// The worker that owns the client closes it at its next timeout sweep.
+admin::Outcome kill_client(const Worker& worker, const std::string& id, bool describe_only) {
+    const shm::Segment& shm = worker.shm();
+    std::uint32_t key = 0;
+    const auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), key);
+    const std::optional<std::uint32_t> slot =
+        ec == std::errc{} && end == id.data() + id.size() ? shm.slot_of_key(key) : std::nullopt;
+    if (!slot || !shm.client(*slot).read())
+        return admin::Outcome::fail("42704", "no client with id \"" + id + "\" (SHOW CLIENTS lists them)");
+    if (!describe_only) shm.client(*slot).kill_requested.store(1, std::memory_order_relaxed);
+    return admin::Outcome::done("KILL_CLIENT");
 }
 
 // One admin command, carried out by a worker on behalf of its client.
@@ -63,6 +78,8 @@ admin::Outcome run_command(Worker& worker, const admin::Command& command, bool d
             if (auto refused = worker.set_setting(command.what, command.value))
                 return admin::Outcome::fail(refused->sqlstate, refused->message);
             return admin::Outcome::done("SET");
+        case admin::Verb::KillClient:
+            return kill_client(worker, command.what, describe_only);
         case admin::Verb::Transaction:
             return admin::Outcome::done(command.what);
         case admin::Verb::Empty:

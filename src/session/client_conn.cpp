@@ -63,6 +63,7 @@ ClientConn::ClientConn(Worker& worker, evutil_socket_t fd, std::string peer, net
 ClientConn::~ClientConn() {
     if (state_ == ClientState::Lookup) worker_.auth_query().cancel(id_);
     if (slot_) {
+        worker_.shm().client(*slot_).clear();
         worker_.shm().release_slot(*slot_);
         worker_.give_slot(*slot_);
     }
@@ -80,9 +81,46 @@ void ClientConn::set_state(ClientState next) {
     if (state_ == ClientState::Lookup && next != ClientState::Lookup) worker_.auth_query().cancel(id_);
     state_ = next;
     state_since_ = pool::Clock::now();
+    if (slot_)
+        worker_.shm().client(*slot_).publish_activity(activity(), unix_now_ms(),
+                                                       server_ != nullptr ? server_->node() : Worker::kNoNode);
+}
+
+shm::ClientActivity ClientConn::activity() const {
+    switch (state_) {
+        case ClientState::Idle: return shm::ClientActivity::Idle;
+        case ClientState::Waiting: return shm::ClientActivity::Waiting;
+        case ClientState::Active: return shm::ClientActivity::Active;
+        case ClientState::Admin: return shm::ClientActivity::Admin;
+        default: return shm::ClientActivity::Login;
+    }
+}
+
+void ClientConn::publish_client() {
+    if (!slot_) return;
+    shm::ClientInfo info;
+    info.activity = activity();
+    info.user = user_;
+    info.database = database_;
+    info.application_name = application_name_;
+    info.pinned = pinned_ != nullptr ? pinned_ : "";
+    if (address_.family() == AF_UNIX) {
+        info.addr = "unix";
+    } else if (const auto colon = peer_.rfind(':'); colon != std::string::npos) {
+        info.addr = peer_.substr(0, colon);
+        info.port = std::atoi(peer_.c_str() + colon + 1);
+    }
+    info.connected_at = connected_unix_s_;
+    info.since_ms = unix_now_ms();
+    info.node = server_ != nullptr ? server_->node() : Worker::kNoNode;
+    worker_.shm().client(*slot_).publish(info);
 }
 
 void ClientConn::check_timeouts(pool::Clock::time_point now) {
+    if (slot_ && worker_.shm().client(*slot_).kill_requested.load(std::memory_order_relaxed) != 0) {
+        fail_client("57P01", "terminating connection due to administrator command (KILL_CLIENT)");
+        return;
+    }
     const config::Config& c = worker_.config();
     auto over = [&](pool::Clock::time_point since, double limit) {
         return limit > 0 && std::chrono::duration<double>(now - since).count() >= limit;
@@ -262,8 +300,9 @@ void ClientConn::read_startup() {
                     return;
                 }
                 client_secret_ = worker_.random_secret();
+                application_name_ = pkt.param("application_name");
+                publish_client();
                 if (database_ == admin::kAdminDatabase) {
-                    application_name_ = pkt.param("application_name");
                     begin_admin_login();
                     return;
                 }
@@ -637,6 +676,7 @@ bool ClientConn::inspects(const protocol::MessageHeader& h) const {
 
 void ClientConn::pin(const char* reason) {
     pinned_ = reason;
+    publish_client();
     log_debug("C-%u %s/%s@%s: pinned to its server: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(), reason);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ctime>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "auth/client_auth.hpp"
 #include "auth/lookup_table.hpp"
 #include "core/bytes.hpp"
+#include "core/clock.hpp"
 #include "net/address.hpp"
 #include "net/event_ptr.hpp"
 #include "net/frame_scan.hpp"
@@ -24,6 +26,7 @@
 #include "session/sql_prepared.hpp"
 #include "session/session_sets.hpp"
 #include "session/worker.hpp"
+#include "shm/client_table.hpp"
 
 namespace pggate::session {
 
@@ -93,6 +96,10 @@ private:
     static void on_flush_deadline(evutil_socket_t, short, void* arg);
 
     void set_state(ClientState next);
+    // SHOW CLIENTS: the shared record of this client (all of it, or at each
+    // state change what the state says).
+    shm::ClientActivity activity() const;
+    void publish_client();
     void read_startup();
     void take_startup_settings(const std::vector<std::pair<std::string, std::string>>& params);
     void begin_login();
@@ -261,6 +268,7 @@ private:
     enum class AdminRole { None, Stats, Admin } admin_role_ = AdminRole::None;
     std::unique_ptr<admin::Console> console_;
     std::string application_name_;
+    std::int64_t connected_unix_s_ = std::time(nullptr);
     pool::Pool* pool_ = nullptr;       // the primary's pool: welcome, settings, writes
     pool::Pool* wait_pool_ = nullptr;  // the pool the client waits in (Waiting)
     // read_your_writes: a statement that may write was sent in the current

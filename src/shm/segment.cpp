@@ -32,9 +32,10 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     std::size_t nodes_size = sizeof(NodeEntry) * kMaxNodes;
     std::size_t functions_size = round_up(sizeof(FunctionList), 64);
     std::size_t stats_size = sizeof(WorkerStats) * workers;
-    std::size_t master_stats_size = sizeof(MasterStats);
+    std::size_t master_stats_size = round_up(sizeof(MasterStats), 64);
+    std::size_t clients_size = sizeof(ClientRecord) * std::size_t{workers} * slots_per_worker;
     std::size_t size = header_size + workers_size + slots_size + pools_size + occupancy_size + nodes_size + functions_size +
-                       stats_size + master_stats_size;
+                       stats_size + master_stats_size + clients_size;
 
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -59,6 +60,8 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     s.functions_ = new (functions_at) FunctionList{};
     s.stats_ = new (functions_at + functions_size) WorkerStats[workers]{};
     s.master_stats_ = new (functions_at + functions_size + stats_size) MasterStats{};
+    s.clients_ = new (functions_at + functions_size + stats_size + master_stats_size)
+        ClientRecord[std::size_t{workers} * slots_per_worker]{};
     return s;
 }
 
@@ -202,8 +205,14 @@ void Segment::reclaim_worker(std::uint32_t worker) const {
     header_->clients_total.fetch_sub(held, std::memory_order_acq_rel);
     w.pid.store(0, std::memory_order_relaxed);
     std::size_t first = std::size_t{worker} * slots_per_worker();
-    for (std::size_t i = 0; i < slots_per_worker(); ++i)
+    for (std::size_t i = 0; i < slots_per_worker(); ++i) {
         slots_[first + i].client_secret.store(0, std::memory_order_release);
+        // A write the dead worker left half done is over too.
+        ClientRecord& r = clients_[first + i];
+        const std::uint32_t seq = r.seq.load(std::memory_order_relaxed);
+        r.seq.store(seq + (seq & 1), std::memory_order_relaxed);
+        r.clear();
+    }
 }
 
 }  // namespace pggate::shm

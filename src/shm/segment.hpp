@@ -9,6 +9,7 @@
 #include <optional>
 #include <string_view>
 
+#include "shm/client_table.hpp"
 #include "shm/function_list.hpp"
 #include "shm/node_table.hpp"
 #include "shm/pool_table.hpp"
@@ -17,7 +18,7 @@
 namespace pggate::shm {
 
 constexpr std::uint64_t kMagic = 0x7067676174650001ULL;  // "pggate" + 1
-constexpr std::uint32_t kLayoutVersion = 4;
+constexpr std::uint32_t kLayoutVersion = 5;
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -117,6 +118,9 @@ public:
     // Traffic counters: worker `index`'s own slot, and the master's.
     WorkerStats& stats(std::uint32_t index) const { return stats_[index]; }
     MasterStats& master_stats() const { return *master_stats_; }
+    // Who the client of a slot is, for SHOW CLIENTS.
+    ClientRecord& client(std::uint32_t slot) const { return clients_[slot]; }
+    std::uint32_t slots() const { return workers() * slots_per_worker(); }
 
     // Called by the master after a worker died: gives back its clients, its
     // server places and invalidates its cancel keys.
@@ -130,6 +134,7 @@ private:
     FunctionList* functions_ = nullptr;
     WorkerStats* stats_ = nullptr;
     MasterStats* master_stats_ = nullptr;
+    ClientRecord* clients_ = nullptr;
     WorkerSlot* workers_ = nullptr;
     CancelSlot* slots_ = nullptr;
 };

@@ -338,3 +338,70 @@ TEST_CASE("admin: SHOW PREPARED counts clients' named Parses and the fewer Parse
     CHECK(server_parses <= 2);
     CHECK(total("evictions") == 0);
 }
+
+TEST_CASE("admin: SHOW CLIENTS lists every worker's clients with PgBouncer's columns; KILL_CLIENT closes just that one") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file));
+    std::vector<PgConn> clients;
+    for (int i = 0; i < 4; ++i)
+        clients.emplace_back(gate.conninfo("application_name=app" + std::to_string(i) +
+                                           " password=" + std::string(Cluster::kAdminPassword)));
+    clients[0].exec_ok("begin");
+    clients[0].exec_ok("select 1");
+    clients[1].exec_ok("listen some_channel");  // pins it to its server
+
+    PgConn console(gate.unix_conninfo("dbname=pggate application_name=console"));
+    PgResult r = console.exec("SHOW CLIENTS");
+    REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+    std::string header;
+    for (int c = 0; c < 19; ++c) header += std::string(c ? "," : "") + PQfname(r.get(), c);
+    CHECK(header ==
+          "type,user,database,state,addr,port,local_addr,local_port,connect_time,request_time,wait,wait_us,"
+          "close_needed,ptr,link,remote_pid,tls,application_name,id");
+    std::map<std::string, int> row_of;  // application_name -> row
+    for (int row = 0; row < r.rows(); ++row) row_of[r.value(row, column(r, "application_name"))] = row;
+    REQUIRE(row_of.size() == 5);  // the four clients and this console
+    std::set<std::string> workers;
+    for (int i = 0; i < 4; ++i) {
+        const int row = row_of.at("app" + std::to_string(i));
+        CHECK(r.value(row, column(r, "user")) == "postgres");
+        CHECK(r.value(row, column(r, "database")) == "postgres");
+        CHECK(r.value(row, column(r, "state")) == "active");
+        CHECK(r.value(row, column(r, "addr")) == "127.0.0.1");
+        // The id is the key pid the client was given (what libpq reports as the backend pid).
+        CHECK(r.value(row, column(r, "id")) == std::to_string(PQbackendPID(clients[i].get())));
+        workers.insert(r.value(row, column(r, "worker")));
+    }
+    MESSAGE("the 4 clients are on " << workers.size() << " worker(s)");
+    CHECK(r.value(row_of.at("app0"), column(r, "activity")) == "active");  // inside its transaction
+    CHECK(r.value(row_of.at("app0"), column(r, "node")) == "pg1");
+    CHECK(r.value(row_of.at("app2"), column(r, "activity")) == "idle");
+    CHECK(PQgetisnull(r.get(), row_of.at("app2"), column(r, "pinned")));
+    CHECK_FALSE(PQgetisnull(r.get(), row_of.at("app1"), column(r, "pinned")));
+    CHECK(r.value(row_of.at("console"), column(r, "database")) == "pggate");
+    CHECK(r.value(row_of.at("console"), column(r, "activity")) == "admin");
+    CHECK(r.value(row_of.at("console"), column(r, "addr")) == "unix");
+
+    // KILL_CLIENT closes the client with that id, in whichever worker has it.
+    const std::string victim = std::to_string(PQbackendPID(clients[2].get()));
+    PgResult killed = console.exec("KILL_CLIENT " + victim);
+    REQUIRE_MESSAGE(killed.status() == PGRES_COMMAND_OK, killed.describe());
+    CHECK(eventually([&] { return clients[2].exec("select 1").status() != PGRES_TUPLES_OK; }, 5));
+    CHECK_MESSAGE(PQstatus(clients[2].get()) == CONNECTION_BAD, PQerrorMessage(clients[2].get()));
+    CHECK(clients[3].scalar("select 7") == "7");
+    clients[0].exec_ok("commit");
+    CHECK(eventually([&] {
+        PgResult after = console.exec("SHOW CLIENTS");
+        for (int row = 0; row < after.rows(); ++row)
+            if (after.value(row, column(after, "application_name")) == "app2") return false;
+        return after.rows() == 4;
+    }, 5));
+    PgResult unknown = console.exec("KILL_CLIENT 999999");
+    CHECK_MESSAGE(unknown.sqlstate() == "42704", unknown.describe());
+    PgConn stats = PgConn::attempt(gate.conninfo("dbname=pggate user=ops_stats password=stats_pw"));
+    REQUIRE_MESSAGE(stats.ok(), stats.error_message());
+    CHECK(stats.exec("KILL_CLIENT " + std::to_string(PQbackendPID(clients[3].get()))).sqlstate() == "42501");
+    CHECK(clients[3].scalar("select 8") == "8");
+}

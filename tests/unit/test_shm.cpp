@@ -10,6 +10,8 @@
 #include "shm/segment.hpp"
 
 using pggate::shm::Segment;
+using pggate::shm::ClientInfo;
+using pggate::shm::ClientActivity;
 
 namespace {
 
@@ -131,3 +133,55 @@ TEST_CASE("shm: a cancel in flight keeps its server from being lent out") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("client records: published fields read back, long text is cut, free slots read as none") {
+    Segment shm = Segment::create(2, 4);
+    CHECK(shm.slots() == 8);
+    CHECK_FALSE(shm.client(5).read());
+    ClientInfo info;
+    info.activity = ClientActivity::Idle;
+    info.user = "alice";
+    info.database = std::string(100, 'd');  // beyond the 64 bytes kept
+    info.addr = "192.168.100.200";
+    info.port = 54321;
+    info.application_name = "report";
+    info.connected_at = 1700000000;
+    info.since_ms = 1700000000123;
+    info.node = 2;
+    shm.client(5).publish(info);
+    std::optional<ClientInfo> got = shm.client(5).read();
+    REQUIRE(got);
+    CHECK(got->activity == ClientActivity::Idle);
+    CHECK(got->user == "alice");
+    CHECK(got->database == std::string(64, 'd'));
+    CHECK(got->addr == "192.168.100.200");
+    CHECK(got->port == 54321);
+    CHECK(got->application_name == "report");
+    CHECK(got->pinned.empty());
+    CHECK(got->connected_at == 1700000000);
+    CHECK(got->node == 2);
+
+    shm.client(5).publish_activity(ClientActivity::Active, 1700000001000, 0);
+    got = shm.client(5).read();
+    REQUIRE(got);
+    CHECK(got->activity == ClientActivity::Active);
+    CHECK(got->since_ms == 1700000001000);
+    CHECK(got->user == "alice");  // untouched by an activity update
+    shm.client(5).clear();
+    CHECK_FALSE(shm.client(5).read());
+}
+
+TEST_CASE("client records: a worker that died mid-write leaves a record the master makes readable again") {
+    Segment shm = Segment::create(2, 4);
+    ClientInfo info;
+    info.activity = ClientActivity::Waiting;
+    info.user = "bob";
+    shm.client(6).publish(info);  // worker 1's slot
+    shm.client(6).seq.fetch_add(1);  // a write begun and never ended
+    CHECK_FALSE(shm.client(6).read());
+    shm.reclaim_worker(1);
+    CHECK_FALSE(shm.client(6).read());  // free, and readable
+    CHECK(shm.client(6).seq.load() % 2 == 0);
+    shm.client(6).publish(info);
+    CHECK(shm.client(6).read()->user == "bob");
+}

@@ -1,0 +1,89 @@
+// The sequence lock of a client record and its atomic text.
+#include "shm/client_table.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace pggate::shm {
+
+template <std::size_t Words>
+void AtomicText<Words>::store(std::string_view text) {
+    for (std::size_t i = 0; i < Words; ++i) {
+        std::uint64_t word = 0;
+        const std::size_t at = i * 8;
+        if (at < text.size()) std::memcpy(&word, text.data() + at, std::min<std::size_t>(8, text.size() - at));
+        words[i].store(word, std::memory_order_relaxed);
+    }
+}
+
+template <std::size_t Words>
+std::string AtomicText<Words>::load() const {
+    char buf[Words * 8];
+    for (std::size_t i = 0; i < Words; ++i) {
+        const std::uint64_t word = words[i].load(std::memory_order_relaxed);
+        std::memcpy(buf + i * 8, &word, 8);
+    }
+    return std::string(buf, strnlen(buf, sizeof buf));
+}
+
+template struct AtomicText<6>;
+template struct AtomicText<8>;
+
+void ClientRecord::begin_write() {
+    seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+}
+
+void ClientRecord::end_write() { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+
+void ClientRecord::publish(const ClientInfo& info) {
+    if (info.activity == ClientActivity::Login) kill_requested.store(0, std::memory_order_relaxed);
+    begin_write();
+    activity.store(static_cast<std::uint32_t>(info.activity), std::memory_order_relaxed);
+    port.store(info.port, std::memory_order_relaxed);
+    node.store(info.node, std::memory_order_relaxed);
+    connected_at.store(info.connected_at, std::memory_order_relaxed);
+    since_ms.store(info.since_ms, std::memory_order_relaxed);
+    user.store(info.user);
+    database.store(info.database);
+    application_name.store(info.application_name);
+    addr.store(info.addr);
+    pinned.store(info.pinned);
+    end_write();
+}
+
+void ClientRecord::publish_activity(ClientActivity a, std::int64_t since, std::uint32_t n) {
+    begin_write();
+    activity.store(static_cast<std::uint32_t>(a), std::memory_order_relaxed);
+    since_ms.store(since, std::memory_order_relaxed);
+    node.store(n, std::memory_order_relaxed);
+    end_write();
+}
+
+std::optional<ClientInfo> ClientRecord::read() const {
+    // A writer finishes in a few hundred nanoseconds; one that never does
+    // (its worker died mid-write, before the master reclaimed the slot)
+    // leaves the record unreadable rather than the reader stuck.
+    for (int attempt = 0; attempt < 100000; ++attempt) {
+        const std::uint32_t before = seq.load(std::memory_order_acquire);
+        if (before % 2 != 0) continue;
+        ClientInfo info;
+        info.activity = static_cast<ClientActivity>(activity.load(std::memory_order_relaxed));
+        info.port = port.load(std::memory_order_relaxed);
+        info.node = node.load(std::memory_order_relaxed);
+        info.connected_at = connected_at.load(std::memory_order_relaxed);
+        info.since_ms = since_ms.load(std::memory_order_relaxed);
+        info.user = user.load();
+        info.database = database.load();
+        info.application_name = application_name.load();
+        info.addr = addr.load();
+        info.pinned = pinned.load();
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (seq.load(std::memory_order_relaxed) != before) continue;
+        if (info.activity == ClientActivity::Free) return std::nullopt;
+        return info;
+    }
+    return std::nullopt;
+}
+
+}  // namespace pggate::shm
