@@ -68,6 +68,9 @@ struct PoolView {
     std::uint32_t node;  // shm::kAllNodes for a database or user total
     std::uint64_t servers = 0, sv_idle = 0, sv_active = 0, sv_login = 0, cl_active = 0, cl_waiting = 0;
     std::int64_t oldest_wait_ns = 0;  // 0: none waits
+    // SHOW STATS: see shm::PoolOccupancy.
+    std::uint64_t xact_count = 0, query_count = 0, bytes_received = 0, bytes_sent = 0, xact_time_us = 0,
+                  query_time_us = 0, wait_time_us = 0;
 };
 
 std::vector<PoolView> pools(const shm::Segment& shm) {
@@ -93,6 +96,13 @@ std::vector<PoolView> pools(const shm::Segment& shm) {
             v.sv_login += o.sv_login.load(std::memory_order_relaxed);
             v.cl_active += o.cl_active.load(std::memory_order_relaxed);
             v.cl_waiting += o.cl_waiting.load(std::memory_order_relaxed);
+            v.xact_count += o.xact_count.load(std::memory_order_relaxed);
+            v.query_count += o.query_count.load(std::memory_order_relaxed);
+            v.bytes_received += o.bytes_received.load(std::memory_order_relaxed);
+            v.bytes_sent += o.bytes_sent.load(std::memory_order_relaxed);
+            v.xact_time_us += o.xact_time_us.load(std::memory_order_relaxed);
+            v.query_time_us += o.query_time_us.load(std::memory_order_relaxed);
+            v.wait_time_us += o.wait_time_us.load(std::memory_order_relaxed);
             const std::int64_t since = o.oldest_wait_ns.load(std::memory_order_relaxed);
             if (since != 0 && (v.oldest_wait_ns == 0 || since < v.oldest_wait_ns)) v.oldest_wait_ns = since;
         }
@@ -370,6 +380,69 @@ Table show_clients(const config::Config& config, const shm::Segment& shm, Clocks
     return t;
 }
 
+// Each database's traffic over all its pools (users and nodes) and workers.
+std::map<std::string, PoolView> database_traffic(const shm::Segment& shm) {
+    std::map<std::string, PoolView> out;
+    for (const PoolView& v : pools(shm)) {
+        if (!is_pool(v)) continue;
+        PoolView& d = out[v.database];
+        d.xact_count += v.xact_count;
+        d.query_count += v.query_count;
+        d.bytes_received += v.bytes_received;
+        d.bytes_sent += v.bytes_sent;
+        d.xact_time_us += v.xact_time_us;
+        d.query_time_us += v.query_time_us;
+        d.wait_time_us += v.wait_time_us;
+    }
+    return out;
+}
+
+std::string count(std::uint64_t v) { return num(static_cast<std::int64_t>(v)); }
+
+Table show_stats_totals(const shm::Segment& shm) {
+    Table t({{"database", ColumnType::Text},
+             {"xact_count", ColumnType::Int8},
+             {"query_count", ColumnType::Int8},
+             {"bytes_received", ColumnType::Int8},
+             {"bytes_sent", ColumnType::Int8},
+             {"xact_time", ColumnType::Int8},
+             {"query_time", ColumnType::Int8},
+             {"wait_time", ColumnType::Int8}});
+    for (const auto& [database, d] : database_traffic(shm))
+        t.add({database, count(d.xact_count), count(d.query_count), count(d.bytes_received), count(d.bytes_sent),
+               count(d.xact_time_us), count(d.query_time_us), count(d.wait_time_us)});
+    return t;
+}
+
+// Totals, then averages since pggate started: counts and bytes per second,
+// times per transaction or query (µs).
+Table show_stats(const shm::Segment& shm, Clocks now) {
+    Table t({{"database", ColumnType::Text},
+             {"total_xact_count", ColumnType::Int8},
+             {"total_query_count", ColumnType::Int8},
+             {"total_received", ColumnType::Int8},
+             {"total_sent", ColumnType::Int8},
+             {"total_xact_time", ColumnType::Int8},
+             {"total_query_time", ColumnType::Int8},
+             {"total_wait_time", ColumnType::Int8},
+             {"avg_xact_count", ColumnType::Int8},
+             {"avg_query_count", ColumnType::Int8},
+             {"avg_recv", ColumnType::Int8},
+             {"avg_sent", ColumnType::Int8},
+             {"avg_xact_time", ColumnType::Int8},
+             {"avg_query_time", ColumnType::Int8},
+             {"avg_wait_time", ColumnType::Int8}});
+    const auto seconds = static_cast<std::uint64_t>(std::max<std::int64_t>(1, now.unix_s - shm.header().started_at));
+    auto per = [](std::uint64_t v, std::uint64_t n) { return count(n == 0 ? 0 : v / n); };
+    for (const auto& [database, d] : database_traffic(shm))
+        t.add({database, count(d.xact_count), count(d.query_count), count(d.bytes_received), count(d.bytes_sent),
+               count(d.xact_time_us), count(d.query_time_us), count(d.wait_time_us), per(d.xact_count, seconds),
+               per(d.query_count, seconds), per(d.bytes_received, seconds), per(d.bytes_sent, seconds),
+               per(d.xact_time_us, d.xact_count), per(d.query_time_us, d.query_count),
+               per(d.wait_time_us, d.xact_count)});
+    return t;
+}
+
 Table show_prepared(const shm::Segment& shm) {
     Table t({{"worker", ColumnType::Int8},
              {"client_parses", ColumnType::Int8},
@@ -393,7 +466,7 @@ Table show_version() {
 }
 
 constexpr const char* kHelp[] = {
-    "SHOW HELP|VERSION|CONFIG|POOLS|CLIENTS|NODES|WORKERS|DATABASES|USERS|LISTS|PREPARED",
+    "SHOW HELP|VERSION|CONFIG|POOLS|CLIENTS|NODES|WORKERS|DATABASES|USERS|LISTS|STATS|STATS_TOTALS|PREPARED",
     "SET key = value",
     "KILL_CLIENT id",
     "RELOAD",
@@ -415,6 +488,8 @@ Outcome show(std::string_view what, const config::Config& config, const shm::Seg
     if (what == "config") return table(show_config(config));
     if (what == "prepared") return table(show_prepared(shm));
     if (what == "clients") return table(show_clients(config, shm, now));
+    if (what == "stats") return table(show_stats(shm, now));
+    if (what == "stats_totals") return table(show_stats_totals(shm));
     if (what == "help") {
         Table t({{"command", ColumnType::Text}});
         for (const char* line : kHelp) t.add({line});

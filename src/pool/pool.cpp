@@ -212,7 +212,9 @@ void Pool::hand_over(session::ServerConn* server) {
         waiting_.pop_front();
         ++active_;
         publish_counts();
-        worker_.count_pool_wait(std::chrono::nanoseconds(Clock::now() - since).count());
+        const std::int64_t waited_ns = std::chrono::nanoseconds(Clock::now() - since).count();
+        worker_.count_pool_wait(waited_ns);
+        shm::bump(counters().wait_time_us, static_cast<std::uint64_t>(waited_ns / 1000));
         c->on_server_assigned(server);
         return;
     }
@@ -371,6 +373,8 @@ void Pool::adjust_starved(Limit level, std::uint32_t add, std::uint32_t remove) 
     o.starved.fetch_add(add, std::memory_order_relaxed);
     o.starved.fetch_sub(remove, std::memory_order_relaxed);
 }
+
+shm::PoolOccupancy& Pool::counters() const { return worker_.shm().occupancy(entries_.pool, worker_.index()); }
 
 void Pool::client_joined() {
     ++clients_;

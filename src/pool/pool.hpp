@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "core/bytes.hpp"
+#include "shm/pool_table.hpp"
 
 namespace pggate::session {
 class ClientConn;
@@ -80,6 +81,9 @@ public:
     // and user on the primary, or on the node that welcomed it), or left it.
     void client_joined();
     void client_left();
+
+    // This worker's traffic counters in the pool's shm entry (SHOW STATS).
+    shm::PoolOccupancy& counters() const;
 
     // Periodic: waiting timeouts, capacity freed by other workers, idle
     // servers other workers' clients are waiting for, min_pool_size.

@@ -86,6 +86,19 @@ void ClientConn::set_state(ClientState next) {
                                                        server_ != nullptr ? server_->node() : Worker::kNoNode);
 }
 
+void ClientConn::count_pool_statement(pool::Clock::time_point now, bool transaction_ended) {
+    if (xact_since_ == pool::Clock::time_point{}) xact_since_ = statement_since_;
+    pool::Pool* pool = server_->pool();
+    if (pool == nullptr) return;  // a pass-through server
+    shm::PoolOccupancy& c = pool->counters();
+    shm::bump(c.query_count);
+    shm::bump(c.query_time_us, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - statement_since_).count()));
+    if (!transaction_ended) return;
+    shm::bump(c.xact_count);
+    shm::bump(c.xact_time_us, static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - xact_since_).count()));
+    xact_since_ = {};
+}
+
 shm::ClientActivity ClientConn::activity() const {
     switch (state_) {
         case ClientState::Idle: return shm::ClientActivity::Idle;
@@ -805,6 +818,17 @@ void ClientConn::pump(Side from) {
     const bool transaction_mode = transaction_pooling();
     const bool server_was_idle = server_->tracker().outstanding() == 0;
     const std::size_t answer_before = client ? 0 : evbuffer_get_length(out);
+    // Bytes taken from `in` this call, counted in the pool however the call ends (SHOW STATS).
+    struct Traffic {
+        pool::Pool* pool;
+        bool received;
+        std::size_t bytes = 0;
+        ~Traffic() {
+            if (pool == nullptr || bytes == 0) return;
+            shm::PoolOccupancy& c = pool->counters();
+            shm::bump(received ? c.bytes_received : c.bytes_sent, bytes);
+        }
+    } traffic{server_->pool(), client};
 
     while (state_ == ClientState::Login || state_ == ClientState::Active) {
         const bool login = state_ == ClientState::Login;
@@ -826,6 +850,7 @@ void ClientConn::pump(Side from) {
                    (read_completions_ > 0 && (h.type == 'C' || h.type == 'I' || h.type == 's'));
         });
         if (r.forward > 0) evbuffer_remove_buffer(in, out, r.forward);
+        traffic.bytes += r.forward;
         if (client) consumed_ += r.forward;
         if (r.stop == net::ScanStop::More) break;
         if (r.stop == net::ScanStop::Error) {
@@ -835,6 +860,7 @@ void ClientConn::pump(Side from) {
         std::size_t frame_len = r.header.frame_len();
         if (evbuffer_get_length(in) < frame_len) break;
         const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(frame_len));
+        traffic.bytes += frame_len;
         if (client) consumed_ += frame_len;
         if (handle_message(from, r.header.type, {p + protocol::kHeaderSize, r.header.body_len()}))
             evbuffer_remove_buffer(in, out, frame_len);
@@ -957,6 +983,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
                 const auto now = pool::Clock::now();
                 worker_.count_statement(server_->node(), std::chrono::nanoseconds(now - statement_since_).count(),
                                         *status == 'I');
+                count_pool_statement(now, *status == 'I');
                 statement_since_ = now;  // the next pipelined statement's answer starts now
             }
             bool reset = server_ready_for_query(*status);

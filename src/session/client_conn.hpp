@@ -99,6 +99,8 @@ private:
     // SHOW CLIENTS: the shared record of this client (all of it, or at each
     // state change what the state says).
     shm::ClientActivity activity() const;
+    // SHOW STATS: a statement's ReadyForQuery, counted in its server's pool.
+    void count_pool_statement(pool::Clock::time_point now, bool transaction_ended);
     void publish_client();
     void read_startup();
     void take_startup_settings(const std::vector<std::pair<std::string, std::string>>& params);
@@ -269,6 +271,7 @@ private:
     std::unique_ptr<admin::Console> console_;
     std::string application_name_;
     std::int64_t connected_unix_s_ = std::time(nullptr);
+    pool::Clock::time_point xact_since_{};  // the current transaction's first statement began; {}: none
     pool::Pool* pool_ = nullptr;       // the primary's pool: welcome, settings, writes
     pool::Pool* wait_pool_ = nullptr;  // the pool the client waits in (Waiting)
     // read_your_writes: a statement that may write was sent in the current

@@ -27,6 +27,15 @@ struct alignas(64) PoolOccupancy {
     std::atomic<std::uint32_t> starved;  // this worker's share of PoolEntry::starved
     // Steady-clock time (ns) the longest-waiting client began to wait; 0: none waits.
     std::atomic<std::int64_t> oldest_wait_ns;
+    // Traffic of this worker's clients on this pool's servers (SHOW STATS),
+    // added with single-writer bumps: times in microseconds.
+    std::atomic<std::uint64_t> xact_count;
+    std::atomic<std::uint64_t> query_count;
+    std::atomic<std::uint64_t> bytes_received;  // from clients
+    std::atomic<std::uint64_t> bytes_sent;      // to clients
+    std::atomic<std::uint64_t> xact_time_us;
+    std::atomic<std::uint64_t> query_time_us;
+    std::atomic<std::uint64_t> wait_time_us;
 };
 
 struct alignas(64) PoolEntry {

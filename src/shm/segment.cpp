@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -50,6 +51,7 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     s.header_->workers = workers;
     s.header_->slots_per_worker = slots_per_worker;
     s.header_->size = size;
+    s.header_->started_at = std::time(nullptr);
     s.workers_ = new (base + header_size) WorkerSlot[workers]{};
     s.slots_ = new (base + header_size + workers_size) CancelSlot[std::size_t{workers} * slots_per_worker]{};
     s.pools_ = new (base + header_size + workers_size + slots_size) PoolEntry[kMaxPools]{};

@@ -31,6 +31,7 @@ struct Header {
     std::uint32_t slots_per_worker;
     std::uint32_t pad_;
     std::uint64_t size;
+    std::int64_t started_at;  // unix seconds the segment was made (pggate started)
     // Clients connected across all workers: admission for max_client_conn.
     alignas(64) std::atomic<std::uint32_t> clients_total;
 };

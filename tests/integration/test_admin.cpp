@@ -405,3 +405,66 @@ TEST_CASE("admin: SHOW CLIENTS lists every worker's clients with PgBouncer's col
     CHECK(stats.exec("KILL_CLIENT " + std::to_string(PQbackendPID(clients[3].get()))).sqlstate() == "42501");
     CHECK(clients[3].scalar("select 8") == "8");
 }
+
+TEST_CASE("admin: SHOW STATS_TOTALS and SHOW STATS count each database's transactions, queries and bytes over all workers") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file));
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    auto totals = [&] {
+        std::map<std::string, long long> out;
+        PgResult r = console.exec("SHOW STATS_TOTALS");
+        REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+        for (int row = 0; row < r.rows(); ++row)
+            if (r.value(row, column(r, "database")) == "postgres")
+                for (const char* field : {"xact_count", "query_count", "bytes_received", "bytes_sent", "query_time"})
+                    out[field] = std::stoll(r.value(row, column(r, field)));
+        return out;
+    };
+    auto before = totals();
+    {
+        // Two clients, likely on both workers: 200 single statements and one
+        // explicit transaction of four (BEGIN, two SELECTs, COMMIT).
+        PgConn a(gate.conninfo("password=" + std::string(Cluster::kAdminPassword)));
+        PgConn b(gate.conninfo("password=" + std::string(Cluster::kAdminPassword)));
+        for (int i = 0; i < 100; ++i) {
+            REQUIRE(a.scalar("select 1") == "1");
+            REQUIRE(b.scalar("select 1") == "1");
+        }
+        a.exec_ok("begin");
+        a.exec_ok("select 1");
+        a.exec_ok("select 2");
+        a.exec_ok("commit");
+    }
+    auto after = totals();
+    MESSAGE("200 statements and one 4-statement transaction: xact_count +" << after["xact_count"] - before["xact_count"]
+                                                                           << ", query_count +"
+                                                                           << after["query_count"] - before["query_count"]
+                                                                           << ", bytes_received +"
+                                                                           << after["bytes_received"] - before["bytes_received"]
+                                                                           << ", bytes_sent +"
+                                                                           << after["bytes_sent"] - before["bytes_sent"]);
+    CHECK(after["xact_count"] - before["xact_count"] == 201);
+    CHECK(after["query_count"] - before["query_count"] == 204);
+    // A Query message of "select 1" is 14 bytes; its answer (RowDescription,
+    // DataRow, CommandComplete, ReadyForQuery) more than 50.
+    CHECK(after["bytes_received"] - before["bytes_received"] >= 200 * 14);
+    CHECK(after["bytes_received"] - before["bytes_received"] < 200 * 14 + 2000);
+    CHECK(after["bytes_sent"] - before["bytes_sent"] >= 200 * 50);
+    CHECK(after["query_time"] > before["query_time"]);
+
+    PgResult stats = console.exec("SHOW STATS");
+    REQUIRE_MESSAGE(stats.status() == PGRES_TUPLES_OK, stats.describe());
+    std::string header;
+    for (int c = 0; c < stats.cols(); ++c) header += std::string(c ? "," : "") + PQfname(stats.get(), c);
+    CHECK(header ==
+          "database,total_xact_count,total_query_count,total_received,total_sent,total_xact_time,total_query_time,"
+          "total_wait_time,avg_xact_count,avg_query_count,avg_recv,avg_sent,avg_xact_time,avg_query_time,avg_wait_time");
+    for (int row = 0; row < stats.rows(); ++row)
+        if (stats.value(row, 0) == "postgres") {
+            CHECK(std::stoll(stats.value(row, column(stats, "total_xact_count"))) == after["xact_count"]);
+            CHECK(std::stoll(stats.value(row, column(stats, "avg_query_time"))) ==
+                  after["query_time"] / after["query_count"]);
+        }
+}
