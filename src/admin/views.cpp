@@ -234,7 +234,8 @@ Table show_databases(const config::Config& config, const shm::Segment& shm) {
              {"reserve_pool_size", ColumnType::Int8},
              {"max_db_connections", ColumnType::Int8},
              {"current_connections", ColumnType::Int8},
-             {"read_write_split", ColumnType::Text}});
+             {"read_write_split", ColumnType::Text},
+             {"disabled", ColumnType::Text}});
     const auto current = totals(shm, true);
     std::set<std::string> names;
     for (const config::Database& d : config.databases) names.insert(d.name);
@@ -244,7 +245,8 @@ Table show_databases(const config::Config& config, const shm::Segment& shm) {
         auto it = current.find(name);
         t.add({name, name == "*" ? std::nullopt : std::optional<std::string>(s.server_database), mode_name(s.pool_mode),
                num(s.pool_size), num(s.min_pool_size), num(s.reserve_pool_size), limit(s.max_db_connections),
-               num(it == current.end() ? 0 : it->second), s.read_write_split ? "on" : "off"});
+               num(it == current.end() ? 0 : it->second), s.read_write_split ? "on" : "off",
+               shm.controls().disabled(name) ? "yes" : "no"});
     }
     return t;
 }
@@ -469,6 +471,10 @@ constexpr const char* kHelp[] = {
     "SHOW HELP|VERSION|CONFIG|POOLS|CLIENTS|NODES|WORKERS|DATABASES|USERS|LISTS|STATS|STATS_TOTALS|PREPARED",
     "SET key = value",
     "KILL_CLIENT id",
+    "DISABLE db",
+    "ENABLE db",
+    "RECONNECT [db]",
+    "KILL [db]",
     "RELOAD",
     "SHUTDOWN [WAIT_FOR_CLIENTS]",
 };

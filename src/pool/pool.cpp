@@ -202,6 +202,10 @@ void Pool::server_ready(session::ServerConn* server) {
 // smaller pool after a reload) it is closed even while clients wait, or a
 // pool that is always busy would never shrink.
 void Pool::hand_over(session::ServerConn* server) {
+    if (server->created_at() < reconnect_before_) {
+        server->disconnect("RECONNECT from the admin console");
+        return;
+    }
     const std::uint32_t servers = worker_.shm().pool(entries_.pool).servers.load(std::memory_order_relaxed);
     if (servers > limit_of(Limit::Pool) + static_cast<std::uint32_t>(settings_.reserve_pool_size)) {
         server->disconnect("the pool is above its size");
@@ -372,6 +376,20 @@ void Pool::adjust_starved(Limit level, std::uint32_t add, std::uint32_t remove) 
     e.starved.fetch_sub(remove, std::memory_order_relaxed);
     o.starved.fetch_add(add, std::memory_order_relaxed);
     o.starved.fetch_sub(remove, std::memory_order_relaxed);
+}
+
+void Pool::apply_reconnect() {
+    const Clock::time_point since{std::chrono::nanoseconds(worker_.shm().controls().reconnect_since(database_))};
+    if (since <= reconnect_before_) return;
+    reconnect_before_ = since;
+    std::vector<session::ServerConn*> old;
+    std::erase_if(idle_, [&](session::ServerConn* s) {
+        if (s->created_at() >= since) return false;
+        old.push_back(s);
+        return true;
+    });
+    for (session::ServerConn* s : old) s->disconnect("RECONNECT from the admin console");
+    publish_counts();
 }
 
 shm::PoolOccupancy& Pool::counters() const { return worker_.shm().occupancy(entries_.pool, worker_.index()); }

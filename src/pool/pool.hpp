@@ -85,6 +85,11 @@ public:
     // This worker's traffic counters in the pool's shm entry (SHOW STATS).
     shm::PoolOccupancy& counters() const;
 
+    // The admin console's RECONNECT or KILL of this pool's database (read
+    // from shm): idle servers opened before it close now, busy ones when
+    // they are released.
+    void apply_reconnect();
+
     // Periodic: waiting timeouts, capacity freed by other workers, idle
     // servers other workers' clients are waiting for, min_pool_size.
     void tick(Clock::time_point now);
@@ -122,6 +127,7 @@ private:
     std::string user_;
     std::uint32_t node_;
     Entries entries_;
+    Clock::time_point reconnect_before_{};  // servers opened before this close when free
     config::PoolSettings settings_;
     std::deque<std::pair<session::ClientConn*, Clock::time_point>> waiting_;
     std::vector<session::ServerConn*> idle_;

@@ -48,6 +48,33 @@ admin::Outcome kill_client(const Worker& worker, const std::string& id, bool des
     return admin::Outcome::done("KILL_CLIENT");
 }
 
+// DISABLE db, ENABLE db, RECONNECT [db], KILL [db]: written to the shm
+// control table; every worker acts on it at its next sweep.
+admin::Outcome control_database(const Worker& worker, const admin::Command& command, bool describe_only) {
+    const char* tag = command.verb == admin::Verb::Disable  ? "DISABLE"
+                      : command.verb == admin::Verb::Enable ? "ENABLE"
+                      : command.verb == admin::Verb::Kill   ? "KILL"
+                                                            : "RECONNECT";
+    if (command.what == admin::kAdminDatabase)
+        return admin::Outcome::fail("42501", std::string(tag) + " does not apply to the admin console");
+    if (describe_only) return admin::Outcome::done(tag);
+    shm::ControlTable& controls = worker.shm().controls();
+    const std::optional<std::uint32_t> entry = controls.find(command.what, true);
+    if (!entry)
+        return admin::Outcome::fail("54000", "too many databases named in admin commands, or the name is too long");
+    shm::DatabaseControl& c = controls.entries[*entry];
+    const std::int64_t now = steady_now_ns();
+    switch (command.verb) {
+        case admin::Verb::Disable: c.disabled.store(1, std::memory_order_relaxed); break;
+        case admin::Verb::Enable: c.disabled.store(0, std::memory_order_relaxed); break;
+        case admin::Verb::Kill: c.kill_ns.store(now, std::memory_order_relaxed); [[fallthrough]];
+        default: c.reconnect_ns.store(now, std::memory_order_relaxed); break;
+    }
+    controls.generation.fetch_add(1, std::memory_order_release);
+    log_info("admin console: %s %s", tag, command.what.empty() ? "(all databases)" : command.what.c_str());
+    return admin::Outcome::done(tag);
+}
+
 // One admin command, carried out by a worker on behalf of its client.
 admin::Outcome run_command(Worker& worker, const admin::Command& command, bool describe_only) {
     const config::Config& config = worker.config();
@@ -80,6 +107,11 @@ admin::Outcome run_command(Worker& worker, const admin::Command& command, bool d
             return admin::Outcome::done("SET");
         case admin::Verb::KillClient:
             return kill_client(worker, command.what, describe_only);
+        case admin::Verb::Disable:
+        case admin::Verb::Enable:
+        case admin::Verb::Reconnect:
+        case admin::Verb::Kill:
+            return control_database(worker, command, describe_only);
         case admin::Verb::Transaction:
             return admin::Outcome::done(command.what);
         case admin::Verb::Empty:

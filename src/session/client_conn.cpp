@@ -129,9 +129,15 @@ void ClientConn::publish_client() {
     worker_.shm().client(*slot_).publish(info);
 }
 
-void ClientConn::check_timeouts(pool::Clock::time_point now) {
+void ClientConn::check_timeouts(pool::Clock::time_point now, bool controls_changed) {
     if (slot_ && worker_.shm().client(*slot_).kill_requested.load(std::memory_order_relaxed) != 0) {
         fail_client("57P01", "terminating connection due to administrator command (KILL_CLIENT)");
+        return;
+    }
+    if (controls_changed && database_ != admin::kAdminDatabase && state_ != ClientState::Startup &&
+        pool::Clock::time_point{std::chrono::nanoseconds(worker_.shm().controls().kill_since(database_))} >
+            connected_at_) {
+        fail_client("57P01", "terminating connection due to administrator command (KILL)");
         return;
     }
     const config::Config& c = worker_.config();
@@ -317,6 +323,10 @@ void ClientConn::read_startup() {
                 publish_client();
                 if (database_ == admin::kAdminDatabase) {
                     begin_admin_login();
+                    return;
+                }
+                if (worker_.shm().controls().disabled(database_)) {
+                    fail_client("55000", "database \"" + database_ + "\" does not accept new connections now (DISABLE)");
                     return;
                 }
                 if (worker_.config().auth_type == config::AuthType::Passthrough) {

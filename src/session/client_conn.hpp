@@ -77,8 +77,10 @@ public:
     // still have replicas); a login still waiting is refused.
     void on_primary_wait_timeout(const std::string& message);
 
-    // Ends the client if it overstayed one of its timeouts.
-    void check_timeouts(pool::Clock::time_point now);
+    // Ends the client if it overstayed one of its timeouts, or the admin
+    // console killed it (KILL_CLIENT; KILL of its database, looked at when
+    // `controls_changed`).
+    void check_timeouts(pool::Clock::time_point now, bool controls_changed);
 
     // From the linked server.
     void on_server_connected();

@@ -76,6 +76,7 @@ public:
     ServerState state() const { return state_; }
     // The pool it belongs to; null for a pass-through server.
     pool::Pool* pool() const { return pool_; }
+    pool::Clock::time_point created_at() const { return created_at_; }
     pool::Clock::time_point state_since() const { return state_since_; }
     std::uint32_t id() const { return id_; }
     std::uint32_t node() const { return node_; }

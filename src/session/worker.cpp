@@ -502,12 +502,18 @@ void Worker::remember_client_key(const std::string& user, const std::string& sec
 void Worker::on_timeout_sweep(evutil_socket_t, short, void* arg) {
     auto* w = static_cast<Worker*>(arg);
     auto now = pool::Clock::now();
+    // RECONNECT or KILL from an admin console (of any worker).
+    const std::uint64_t controls = w->shm_.controls().generation.load(std::memory_order_acquire);
+    const bool controls_changed = controls != w->controls_seen_;
+    w->controls_seen_ = controls;
+    if (controls_changed)
+        for (auto& [key, p] : w->pools_) p->apply_reconnect();
     // Closing moves objects out of the live maps: walk copies.
     std::vector<ClientConn*> clients;
     clients.reserve(w->clients_.live.size());
     for (auto& entry : w->clients_.live) clients.push_back(entry.first);
     for (ClientConn* c : clients)
-        if (c->state() != ClientState::Closed) c->check_timeouts(now);
+        if (c->state() != ClientState::Closed) c->check_timeouts(now, controls_changed);
     std::vector<ServerConn*> servers;
     servers.reserve(w->servers_.live.size());
     for (auto& entry : w->servers_.live) servers.push_back(entry.first);

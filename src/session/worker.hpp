@@ -243,6 +243,7 @@ private:
     StatementRegistry statements_;
     route::FunctionCatalog functions_;
     std::uint32_t functions_version_ = 0;  // of the learned names in functions_
+    std::uint64_t controls_seen_ = 0;      // shm controls().generation last acted on
     route::ClassificationCache classifications_;
     // Replica nodes, each as often as its weight (for weighted choice), and
     // where round_robin goes next.

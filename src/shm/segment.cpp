@@ -35,8 +35,9 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     std::size_t stats_size = sizeof(WorkerStats) * workers;
     std::size_t master_stats_size = round_up(sizeof(MasterStats), 64);
     std::size_t clients_size = sizeof(ClientRecord) * std::size_t{workers} * slots_per_worker;
+    std::size_t controls_size = round_up(sizeof(ControlTable), 64);
     std::size_t size = header_size + workers_size + slots_size + pools_size + occupancy_size + nodes_size + functions_size +
-                       stats_size + master_stats_size + clients_size;
+                       stats_size + master_stats_size + clients_size + controls_size;
 
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -62,8 +63,9 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     s.functions_ = new (functions_at) FunctionList{};
     s.stats_ = new (functions_at + functions_size) WorkerStats[workers]{};
     s.master_stats_ = new (functions_at + functions_size + stats_size) MasterStats{};
-    s.clients_ = new (functions_at + functions_size + stats_size + master_stats_size)
-        ClientRecord[std::size_t{workers} * slots_per_worker]{};
+    unsigned char* clients_at = functions_at + functions_size + stats_size + master_stats_size;
+    s.clients_ = new (clients_at) ClientRecord[std::size_t{workers} * slots_per_worker]{};
+    s.controls_ = new (clients_at + clients_size) ControlTable{};
     return s;
 }
 

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "shm/client_table.hpp"
+#include "shm/control_table.hpp"
 #include "shm/function_list.hpp"
 #include "shm/node_table.hpp"
 #include "shm/pool_table.hpp"
@@ -122,6 +123,8 @@ public:
     // Who the client of a slot is, for SHOW CLIENTS.
     ClientRecord& client(std::uint32_t slot) const { return clients_[slot]; }
     std::uint32_t slots() const { return workers() * slots_per_worker(); }
+    // DISABLE, RECONNECT and KILL of the admin console.
+    ControlTable& controls() const { return *controls_; }
 
     // Called by the master after a worker died: gives back its clients, its
     // server places and invalidates its cancel keys.
@@ -136,6 +139,7 @@ private:
     WorkerStats* stats_ = nullptr;
     MasterStats* master_stats_ = nullptr;
     ClientRecord* clients_ = nullptr;
+    ControlTable* controls_ = nullptr;
     WorkerSlot* workers_ = nullptr;
     CancelSlot* slots_ = nullptr;
 };

@@ -468,3 +468,63 @@ TEST_CASE("admin: SHOW STATS_TOTALS and SHOW STATS count each database's transac
                   after["query_time"] / after["query_count"]);
         }
 }
+
+TEST_CASE("admin: DISABLE and ENABLE gate new connections, RECONNECT replaces servers unnoticed, KILL closes a database's clients") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file, {"default_pool_size = 4"}));
+    const std::string login = "password=" + std::string(Cluster::kAdminPassword);
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    PgConn a(gate.conninfo(login));
+    REQUIRE(a.scalar("select 1") == "1");
+
+    // DISABLE: new connections refused, existing ones go on; ENABLE undoes it.
+    REQUIRE(console.exec("DISABLE postgres").status() == PGRES_COMMAND_OK);
+    for (int i = 0; i < 4; ++i) {  // whichever worker accepts it
+        PgConn refused = PgConn::attempt(gate.conninfo(login));
+        CHECK_FALSE(refused.ok());
+        CHECK_MESSAGE(refused.error_sqlstate() == "55000", refused.error_message());
+    }
+    CHECK(a.scalar("select 2") == "2");
+    PgResult dbs = console.exec("SHOW DATABASES");
+    for (int row = 0; row < dbs.rows(); ++row)
+        if (dbs.value(row, column(dbs, "name")) == "postgres") CHECK(dbs.value(row, column(dbs, "disabled")) == "yes");
+    REQUIRE(console.exec("ENABLE postgres").status() == PGRES_COMMAND_OK);
+    PgConn b(gate.conninfo(login));
+    REQUIRE_MESSAGE(b.ok(), b.error_message());
+
+    // RECONNECT: no server from before it serves again; clients notice nothing.
+    std::set<std::string> old_backends;
+    for (int i = 0; i < 20; ++i) {
+        old_backends.insert(a.scalar("select pg_backend_pid()"));
+        old_backends.insert(b.scalar("select pg_backend_pid()"));
+    }
+    b.exec_ok("begin");
+    const std::string held = b.scalar("select pg_backend_pid()");
+    REQUIRE(console.exec("RECONNECT postgres").status() == PGRES_COMMAND_OK);
+    sleep_for(1);  // a sweep of every worker
+    CHECK(b.scalar("select pg_backend_pid()") == held);  // a transaction keeps its server
+    b.exec_ok("commit");
+    for (int i = 0; i < 20; ++i) {
+        const std::string pa = a.scalar("select pg_backend_pid()"), pb = b.scalar("select pg_backend_pid()");
+        CHECK_MESSAGE(old_backends.count(pa) == 0, "a server from before RECONNECT served again: " << pa);
+        CHECK_MESSAGE(old_backends.count(pb) == 0, "a server from before RECONNECT served again: " << pb);
+    }
+    MESSAGE(old_backends.size() << " servers before RECONNECT, none served after it");
+
+    // KILL: the database's clients are closed; new ones may connect.
+    REQUIRE(console.exec("KILL postgres").status() == PGRES_COMMAND_OK);
+    CHECK(eventually([&] { return a.exec("select 1").status() != PGRES_TUPLES_OK; }, 5));
+    CHECK(eventually([&] { return b.exec("select 1").status() != PGRES_TUPLES_OK; }, 5));
+    CHECK_MESSAGE(std::string(PQerrorMessage(a.get())).find("KILL") != std::string::npos, PQerrorMessage(a.get()));
+    PgConn after(gate.conninfo(login));
+    CHECK(after.scalar("select 3") == "3");
+    CHECK(console.scalar("show version").rfind("pggate ", 0) == 0);  // the console stays
+
+    PgConn stats = PgConn::attempt(gate.conninfo("dbname=pggate user=ops_stats password=stats_pw"));
+    REQUIRE_MESSAGE(stats.ok(), stats.error_message());
+    for (const char* command : {"DISABLE postgres", "ENABLE postgres", "RECONNECT", "KILL postgres"})
+        CHECK_MESSAGE(stats.exec(command).sqlstate() == "42501", command);
+    CHECK(console.exec("KILL pggate").sqlstate() == "42501");
+}
