@@ -382,6 +382,66 @@ Table show_clients(const config::Config& config, const shm::Segment& shm, Clocks
     return t;
 }
 
+const char* server_activity_name(shm::ServerActivity a) {
+    switch (a) {
+        case shm::ServerActivity::Login: return "login";
+        case shm::ServerActivity::Idle: return "idle";
+        case shm::ServerActivity::Active: return "active";
+        case shm::ServerActivity::Resetting: return "resetting";
+        case shm::ServerActivity::Testing: return "testing";
+        case shm::ServerActivity::Shadow: return "shadow";
+        case shm::ServerActivity::Free: break;
+    }
+    return "free";
+}
+
+Table show_servers(const config::Config& config, const shm::Segment& shm) {
+    Table t({{"type", ColumnType::Text},
+             {"user", ColumnType::Text},
+             {"database", ColumnType::Text},
+             {"state", ColumnType::Text},
+             {"addr", ColumnType::Text},
+             {"port", ColumnType::Int8},
+             {"local_addr", ColumnType::Text},
+             {"local_port", ColumnType::Int8},
+             {"connect_time", ColumnType::Text},
+             {"request_time", ColumnType::Text},
+             {"wait", ColumnType::Int8},
+             {"wait_us", ColumnType::Int8},
+             {"close_needed", ColumnType::Int8},
+             {"ptr", ColumnType::Text},
+             {"link", ColumnType::Text},
+             {"remote_pid", ColumnType::Int8},
+             {"tls", ColumnType::Text},
+             {"application_name", ColumnType::Text},
+             {"worker", ColumnType::Int8},
+             {"node", ColumnType::Text},
+             {"activity", ColumnType::Text}});
+    for (std::uint32_t slot = 0; slot < shm.slots(); ++slot) {
+        const std::optional<shm::ServerInfo> s = shm.server(slot).read();
+        if (!s) continue;
+        // PgBouncer's states: linked (active), idle, being reset (used), being checked (tested), logging in.
+        const char* state = s->activity == shm::ServerActivity::Idle        ? "idle"
+                            : s->activity == shm::ServerActivity::Resetting ? "used"
+                            : s->activity == shm::ServerActivity::Testing   ? "tested"
+                            : s->activity == shm::ServerActivity::Login     ? "login"
+                                                                            : "active";
+        const bool known_node = s->node < config.nodes.size();
+        char ptr[24], link[24];
+        std::snprintf(ptr, sizeof ptr, "s%x", slot + 1);
+        std::snprintf(link, sizeof link, "%x", s->client);
+        t.add({"S", s->user, s->database, state,
+               known_node ? std::optional<std::string>(config.nodes[s->node].host) : std::nullopt,
+               known_node ? std::optional<std::string>(num(config.nodes[s->node].port)) : std::nullopt, std::nullopt,
+               std::nullopt, utc_time(s->connected_at), utc_time(s->since_ms / 1000), "0", "0", "0", std::string(ptr),
+               s->client == 0 ? std::nullopt : std::optional<std::string>(link), num(s->backend_pid), std::nullopt,
+               std::nullopt, num(shm.owner_of_slot(slot)),
+               known_node ? std::optional<std::string>(config.nodes[s->node].name) : std::nullopt,
+               server_activity_name(s->activity)});
+    }
+    return t;
+}
+
 // Each database's traffic over all its pools (users and nodes) and workers.
 std::map<std::string, PoolView> database_traffic(const shm::Segment& shm) {
     std::map<std::string, PoolView> out;
@@ -468,7 +528,7 @@ Table show_version() {
 }
 
 constexpr const char* kHelp[] = {
-    "SHOW HELP|VERSION|CONFIG|POOLS|CLIENTS|NODES|WORKERS|DATABASES|USERS|LISTS|STATS|STATS_TOTALS|PREPARED",
+    "SHOW HELP|VERSION|CONFIG|POOLS|CLIENTS|SERVERS|NODES|WORKERS|DATABASES|USERS|LISTS|STATS|STATS_TOTALS|PREPARED",
     "SET key = value",
     "KILL_CLIENT id",
     "DISABLE db",
@@ -495,6 +555,7 @@ Outcome show(std::string_view what, const config::Config& config, const shm::Seg
     if (what == "prepared") return table(show_prepared(shm));
     if (what == "clients") return table(show_clients(config, shm, now));
     if (what == "stats") return table(show_stats(shm, now));
+    if (what == "servers") return table(show_servers(config, shm));
     if (what == "stats_totals") return table(show_stats_totals(shm));
     if (what == "help") {
         Table t({{"command", ColumnType::Text}});

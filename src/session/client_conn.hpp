@@ -57,6 +57,10 @@ public:
     ClientConn& operator=(const ClientConn&) = delete;
 
     ClientState state() const { return state_; }
+    const std::string& user() const { return user_; }
+    const std::string& database() const { return database_; }
+    // The id SHOW CLIENTS shows (its cancel key pid); 0 before it has one.
+    std::uint32_t key_pid() const { return slot_ ? worker_.shm().key_pid(*slot_) : 0; }
 
     // The one path every failure and normal end takes.
     void disconnect(const char* reason);

@@ -6,6 +6,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <ctime>
+
+#include "core/clock.hpp"
 #include "core/log.hpp"
 #include "protocol/codec.hpp"
 #include "session/client_conn.hpp"
@@ -37,12 +40,52 @@ const char* state_name(ServerState s) {
 ServerConn::ServerConn(Worker& worker, pool::Pool* pool, std::uint32_t node, std::optional<auth::ServerLogin> login)
     : worker_(worker), pool_(pool), node_(node), id_(worker.next_connection_id()), login_(std::move(login)) {}
 
-ServerConn::~ServerConn() = default;
+ServerConn::~ServerConn() {
+    if (!record_) return;
+    worker_.shm().server(*record_).clear();
+    worker_.give_server_slot(*record_);
+}
 
 void ServerConn::set_state(ServerState next) {
     log_noise("S-%u %s: %s -> %s", id_, worker_.node(node_).name.c_str(), state_name(state_), state_name(next));
     state_ = next;
     state_since_ = pool::Clock::now();
+    publish_activity();
+}
+
+namespace {
+
+shm::ServerActivity activity_of(ServerState s) {
+    switch (s) {
+        case ServerState::Idle: return shm::ServerActivity::Idle;
+        case ServerState::Active: return shm::ServerActivity::Active;
+        case ServerState::Resetting: return shm::ServerActivity::Resetting;
+        case ServerState::Testing: return shm::ServerActivity::Testing;
+        case ServerState::Shadow: return shm::ServerActivity::Shadow;
+        case ServerState::Closed: return shm::ServerActivity::Free;
+        default: return shm::ServerActivity::Login;
+    }
+}
+
+}  // namespace
+
+void ServerConn::publish_record(std::string_view user, std::string_view database) {
+    record_ = worker_.take_server_slot();
+    if (!record_) return;
+    shm::ServerInfo info;
+    info.activity = activity_of(state_);
+    info.user = user;
+    info.database = database;
+    info.node = node_;
+    info.connected_at = std::time(nullptr);
+    info.since_ms = unix_now_ms();
+    worker_.shm().server(*record_).publish(info);
+}
+
+void ServerConn::publish_activity() {
+    if (!record_) return;
+    worker_.shm().server(*record_).publish_activity(activity_of(state_), unix_now_ms(),
+                                                     client_ != nullptr ? client_->key_pid() : 0, key_.pid);
 }
 
 void ServerConn::check_timeouts(pool::Clock::time_point now) {

@@ -87,7 +87,13 @@ public:
     // The session-level SETs pggate knows this server carries.
     SetMap& sets() { return sets_; }
     const protocol::BackendKey& backend_key() const { return key_; }
-    void set_backend_key(protocol::BackendKey key) { key_ = key; }
+    void set_backend_key(protocol::BackendKey key) {
+        key_ = key;
+        publish_activity();
+    }
+    // SHOW SERVERS: this server's shm record (who it logs in as, where),
+    // then at each change what its state says.
+    void publish_record(std::string_view user, std::string_view database);
     const pool::ParamList& params() const { return params_; }
     void note_param(std::span<const std::uint8_t> body);
 
@@ -97,6 +103,7 @@ private:
     static void on_event(bufferevent*, short events, void* arg);
 
     void set_state(ServerState next);
+    void publish_activity();
     // Messages of a server with no client: login, reset, or stray ones while idle.
     void read_own();
     void handle_own(char type, std::span<const std::uint8_t> body, std::span<const std::uint8_t> frame);
@@ -119,6 +126,7 @@ private:
     pool::ParamList params_;
     pool::Clock::time_point created_at_ = pool::Clock::now();
     pool::Clock::time_point state_since_ = created_at_;
+    std::optional<std::uint32_t> record_;  // its shm::ServerRecord, while a place is free
 };
 
 }  // namespace pggate::session

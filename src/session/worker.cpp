@@ -65,6 +65,7 @@ Worker::Worker(WorkerSetup setup)
       rng_(std::random_device{}()) {
     for (std::uint32_t i = shm_.slots_per_worker(); i > 0; --i)
         free_slots_.push_back(index_ * shm_.slots_per_worker() + i - 1);
+    free_server_slots_ = free_slots_;
 }
 
 Worker::~Worker() = default;
@@ -83,6 +84,13 @@ std::optional<std::uint32_t> Worker::take_slot() {
 }
 
 void Worker::give_slot(std::uint32_t slot) { free_slots_.push_back(slot); }
+
+std::optional<std::uint32_t> Worker::take_server_slot() {
+    if (free_server_slots_.empty()) return std::nullopt;
+    std::uint32_t s = free_server_slots_.back();
+    free_server_slots_.pop_back();
+    return s;
+}
 
 void Worker::apply_config(config::Config config) {
     config_ = std::move(config);
@@ -463,11 +471,13 @@ void Worker::open_server(pool::Pool& pool) {
     const auth::Credentials* known = credentials(pool.user());
     auth::ServerLogin login(pool.user(), known != nullptr ? *known : auth::Credentials{});
     ServerConn* s = servers_.add(std::make_unique<ServerConn>(*this, &pool, pool.node(), std::move(login)));
+    s->publish_record(pool.user(), pool.database());
     s->start(std::move(startup), nullptr);
 }
 
 ServerConn* Worker::open_passthrough_server(Bytes startup, ClientConn* client, std::uint32_t node) {
     ServerConn* s = servers_.add(std::make_unique<ServerConn>(*this, nullptr, node, std::nullopt));
+    s->publish_record(client->user(), client->database());
     s->start(std::move(startup), client);
     return s;
 }

@@ -114,6 +114,9 @@ public:
     // A cancel slot in shm for a new client; nullopt when this worker has none left.
     std::optional<std::uint32_t> take_slot();
     void give_slot(std::uint32_t slot);
+    // The same for the shm records of server connections (SHOW SERVERS).
+    std::optional<std::uint32_t> take_server_slot();
+    void give_server_slot(std::uint32_t slot) { free_server_slots_.push_back(slot); }
 
     // Forwards a client's CancelRequest to the backend its key leads to, whichever
     // worker owns that client. `client` is the requester's connection, closed
@@ -253,6 +256,7 @@ private:
     std::vector<std::unique_ptr<ShadowRead>> shadows_;
     std::vector<std::pair<ClientConn*, std::int64_t>> awaiting_primary_;  // since (steady ns)
     std::vector<std::uint32_t> free_slots_;
+    std::vector<std::uint32_t> free_server_slots_;
     std::uint32_t connection_ids_ = 0;
     std::mt19937 rng_;
     bool shutting_down_ = false;

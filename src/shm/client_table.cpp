@@ -1,4 +1,4 @@
-// The sequence lock of a client record and its atomic text.
+// The sequence lock of client and server records, and their atomic text.
 #include "shm/client_table.hpp"
 
 #include <algorithm>
@@ -29,16 +29,16 @@ std::string AtomicText<Words>::load() const {
 template struct AtomicText<6>;
 template struct AtomicText<8>;
 
-void ClientRecord::begin_write() {
+void SeqCount::begin_write() {
     seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
 }
 
-void ClientRecord::end_write() { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+void SeqCount::end_write() { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 
 void ClientRecord::publish(const ClientInfo& info) {
     if (info.activity == ClientActivity::Login) kill_requested.store(0, std::memory_order_relaxed);
-    begin_write();
+    lock.begin_write();
     activity.store(static_cast<std::uint32_t>(info.activity), std::memory_order_relaxed);
     port.store(info.port, std::memory_order_relaxed);
     node.store(info.node, std::memory_order_relaxed);
@@ -49,25 +49,20 @@ void ClientRecord::publish(const ClientInfo& info) {
     application_name.store(info.application_name);
     addr.store(info.addr);
     pinned.store(info.pinned);
-    end_write();
+    lock.end_write();
 }
 
 void ClientRecord::publish_activity(ClientActivity a, std::int64_t since, std::uint32_t n) {
-    begin_write();
+    lock.begin_write();
     activity.store(static_cast<std::uint32_t>(a), std::memory_order_relaxed);
     since_ms.store(since, std::memory_order_relaxed);
     node.store(n, std::memory_order_relaxed);
-    end_write();
+    lock.end_write();
 }
 
 std::optional<ClientInfo> ClientRecord::read() const {
-    // A writer finishes in a few hundred nanoseconds; one that never does
-    // (its worker died mid-write, before the master reclaimed the slot)
-    // leaves the record unreadable rather than the reader stuck.
-    for (int attempt = 0; attempt < 100000; ++attempt) {
-        const std::uint32_t before = seq.load(std::memory_order_acquire);
-        if (before % 2 != 0) continue;
-        ClientInfo info;
+    ClientInfo info;
+    const bool stable = lock.read_stable([&] {
         info.activity = static_cast<ClientActivity>(activity.load(std::memory_order_relaxed));
         info.port = port.load(std::memory_order_relaxed);
         info.node = node.load(std::memory_order_relaxed);
@@ -78,12 +73,47 @@ std::optional<ClientInfo> ClientRecord::read() const {
         info.application_name = application_name.load();
         info.addr = addr.load();
         info.pinned = pinned.load();
-        std::atomic_thread_fence(std::memory_order_acquire);
-        if (seq.load(std::memory_order_relaxed) != before) continue;
-        if (info.activity == ClientActivity::Free) return std::nullopt;
-        return info;
-    }
-    return std::nullopt;
+    });
+    if (!stable || info.activity == ClientActivity::Free) return std::nullopt;
+    return info;
+}
+
+void ServerRecord::publish(const ServerInfo& info) {
+    lock.begin_write();
+    activity.store(static_cast<std::uint32_t>(info.activity), std::memory_order_relaxed);
+    node.store(info.node, std::memory_order_relaxed);
+    backend_pid.store(info.backend_pid, std::memory_order_relaxed);
+    client.store(info.client, std::memory_order_relaxed);
+    connected_at.store(info.connected_at, std::memory_order_relaxed);
+    since_ms.store(info.since_ms, std::memory_order_relaxed);
+    user.store(info.user);
+    database.store(info.database);
+    lock.end_write();
+}
+
+void ServerRecord::publish_activity(ServerActivity a, std::int64_t since, std::uint32_t linked, std::uint32_t pid) {
+    lock.begin_write();
+    activity.store(static_cast<std::uint32_t>(a), std::memory_order_relaxed);
+    since_ms.store(since, std::memory_order_relaxed);
+    client.store(linked, std::memory_order_relaxed);
+    backend_pid.store(pid, std::memory_order_relaxed);
+    lock.end_write();
+}
+
+std::optional<ServerInfo> ServerRecord::read() const {
+    ServerInfo info;
+    const bool stable = lock.read_stable([&] {
+        info.activity = static_cast<ServerActivity>(activity.load(std::memory_order_relaxed));
+        info.node = node.load(std::memory_order_relaxed);
+        info.backend_pid = backend_pid.load(std::memory_order_relaxed);
+        info.client = client.load(std::memory_order_relaxed);
+        info.connected_at = connected_at.load(std::memory_order_relaxed);
+        info.since_ms = since_ms.load(std::memory_order_relaxed);
+        info.user = user.load();
+        info.database = database.load();
+    });
+    if (!stable || info.activity == ServerActivity::Free) return std::nullopt;
+    return info;
 }
 
 }  // namespace pggate::shm

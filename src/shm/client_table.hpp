@@ -1,7 +1,7 @@
-// Who each client is and what it is doing, for the admin console's SHOW
-// CLIENTS: one record per client slot (the same index as its cancel slot),
-// written by the owning worker only under a sequence lock and read by any
-// worker. Text is kept in relaxed atomic words, so a reader racing a writer
+// Who each client and server connection is and what it is doing, for the
+// admin console's SHOW CLIENTS and SHOW SERVERS: one record per client slot
+// (the same index as its cancel slot) and per server slot, written by the
+// owning worker only under a sequence lock and read by any worker. Text is kept in relaxed atomic words, so a reader racing a writer
 // reads a torn value it then throws away, never undefined behaviour.
 #pragma once
 
@@ -34,8 +34,61 @@ struct ClientInfo {
     std::uint32_t node = 0xFFFFFFFF;  // the node of its server, if it has one
 };
 
-struct alignas(64) ClientRecord {
+// The sequence counter of a record: odd while its owner writes it.
+struct SeqCount {
     std::atomic<std::uint32_t> seq;
+    void begin_write();
+    void end_write();
+    // Runs `read` until it saw no write (bounded: a writer that died
+    // mid-write leaves the record unreadable, not the reader stuck).
+    template <typename Read>
+    bool read_stable(Read read) const {
+        for (int attempt = 0; attempt < 100000; ++attempt) {
+            const std::uint32_t before = seq.load(std::memory_order_acquire);
+            if (before % 2 != 0) continue;
+            read();
+            std::atomic_thread_fence(std::memory_order_acquire);
+            if (seq.load(std::memory_order_relaxed) == before) return true;
+        }
+        return false;
+    }
+    // The master, for a dead owner: no write is in progress any more.
+    void settle() {
+        const std::uint32_t s = seq.load(std::memory_order_relaxed);
+        seq.store(s + (s & 1), std::memory_order_relaxed);
+    }
+};
+
+enum class ServerActivity : std::uint32_t { Free = 0, Login, Idle, Active, Resetting, Testing, Shadow };
+
+struct ServerInfo {
+    ServerActivity activity = ServerActivity::Free;
+    std::string user, database;
+    std::uint32_t node = 0;
+    std::uint32_t backend_pid = 0;   // 0 until the server sent its key
+    std::uint32_t client = 0;        // the linked client's id (key pid); 0: none
+    std::int64_t connected_at = 0;   // unix seconds
+    std::int64_t since_ms = 0;       // unix milliseconds the current activity began
+};
+
+struct alignas(64) ServerRecord {
+    SeqCount lock;
+    std::atomic<std::uint32_t> activity;
+    std::atomic<std::uint32_t> node;
+    std::atomic<std::uint32_t> backend_pid;
+    std::atomic<std::uint32_t> client;
+    std::atomic<std::int64_t> connected_at;
+    std::atomic<std::int64_t> since_ms;
+    AtomicText<8> user, database;
+
+    void publish(const ServerInfo& info);
+    void publish_activity(ServerActivity activity, std::int64_t since_ms, std::uint32_t client, std::uint32_t backend_pid);
+    void clear() { publish_activity(ServerActivity::Free, 0, 0, 0); }
+    std::optional<ServerInfo> read() const;
+};
+
+struct alignas(64) ClientRecord {
+    SeqCount lock;
     std::atomic<std::uint32_t> activity;
     std::atomic<std::int32_t> port;
     std::atomic<std::uint32_t> node;
@@ -53,10 +106,6 @@ struct alignas(64) ClientRecord {
     void clear() { publish_activity(ClientActivity::Free, 0, 0xFFFFFFFF); }
     // Any process; nullopt for a free slot.
     std::optional<ClientInfo> read() const;
-
-private:
-    void begin_write();
-    void end_write();
 };
 
 }  // namespace pggate::shm

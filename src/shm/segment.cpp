@@ -35,9 +35,10 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     std::size_t stats_size = sizeof(WorkerStats) * workers;
     std::size_t master_stats_size = round_up(sizeof(MasterStats), 64);
     std::size_t clients_size = sizeof(ClientRecord) * std::size_t{workers} * slots_per_worker;
+    std::size_t servers_size = sizeof(ServerRecord) * std::size_t{workers} * slots_per_worker;
     std::size_t controls_size = round_up(sizeof(ControlTable), 64);
     std::size_t size = header_size + workers_size + slots_size + pools_size + occupancy_size + nodes_size + functions_size +
-                       stats_size + master_stats_size + clients_size + controls_size;
+                       stats_size + master_stats_size + clients_size + servers_size + controls_size;
 
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -65,7 +66,8 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     s.master_stats_ = new (functions_at + functions_size + stats_size) MasterStats{};
     unsigned char* clients_at = functions_at + functions_size + stats_size + master_stats_size;
     s.clients_ = new (clients_at) ClientRecord[std::size_t{workers} * slots_per_worker]{};
-    s.controls_ = new (clients_at + clients_size) ControlTable{};
+    s.servers_ = new (clients_at + clients_size) ServerRecord[std::size_t{workers} * slots_per_worker]{};
+    s.controls_ = new (clients_at + clients_size + servers_size) ControlTable{};
     return s;
 }
 
@@ -212,10 +214,10 @@ void Segment::reclaim_worker(std::uint32_t worker) const {
     for (std::size_t i = 0; i < slots_per_worker(); ++i) {
         slots_[first + i].client_secret.store(0, std::memory_order_release);
         // A write the dead worker left half done is over too.
-        ClientRecord& r = clients_[first + i];
-        const std::uint32_t seq = r.seq.load(std::memory_order_relaxed);
-        r.seq.store(seq + (seq & 1), std::memory_order_relaxed);
-        r.clear();
+        clients_[first + i].lock.settle();
+        clients_[first + i].clear();
+        servers_[first + i].lock.settle();
+        servers_[first + i].clear();
     }
 }
 

@@ -123,6 +123,9 @@ public:
     // Who the client of a slot is, for SHOW CLIENTS.
     ClientRecord& client(std::uint32_t slot) const { return clients_[slot]; }
     std::uint32_t slots() const { return workers() * slots_per_worker(); }
+    // Server connections, as many places per worker as client slots (a
+    // server beyond them is not listed by SHOW SERVERS).
+    ServerRecord& server(std::uint32_t slot) const { return servers_[slot]; }
     // DISABLE, RECONNECT and KILL of the admin console.
     ControlTable& controls() const { return *controls_; }
 
@@ -140,6 +143,7 @@ private:
     MasterStats* master_stats_ = nullptr;
     ClientRecord* clients_ = nullptr;
     ControlTable* controls_ = nullptr;
+    ServerRecord* servers_ = nullptr;
     WorkerSlot* workers_ = nullptr;
     CancelSlot* slots_ = nullptr;
 };

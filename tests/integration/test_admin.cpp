@@ -528,3 +528,50 @@ TEST_CASE("admin: DISABLE and ENABLE gate new connections, RECONNECT replaces se
         CHECK_MESSAGE(stats.exec(command).sqlstate() == "42501", command);
     CHECK(console.exec("KILL pggate").sqlstate() == "42501");
 }
+
+TEST_CASE("admin: SHOW SERVERS lists every worker's servers, linked to their clients while in use") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file));
+    std::vector<PgConn> clients;
+    std::vector<std::string> backends;
+    for (int i = 0; i < 4; ++i) {
+        clients.emplace_back(gate.conninfo("password=" + std::string(Cluster::kAdminPassword)));
+        clients.back().exec_ok("begin");
+        backends.push_back(clients.back().scalar("select pg_backend_pid()"));
+    }
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    PgResult r = console.exec("SHOW SERVERS");
+    REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+    std::string header;
+    for (int c = 0; c < 18; ++c) header += std::string(c ? "," : "") + PQfname(r.get(), c);
+    CHECK(header ==
+          "type,user,database,state,addr,port,local_addr,local_port,connect_time,request_time,wait,wait_us,"
+          "close_needed,ptr,link,remote_pid,tls,application_name");
+    for (int i = 0; i < 4; ++i) {
+        CAPTURE(i);
+        int found = -1;
+        for (int row = 0; row < r.rows(); ++row)
+            if (r.value(row, column(r, "remote_pid")) == backends[i]) found = row;
+        REQUIRE(found >= 0);
+        CHECK(r.value(found, column(r, "state")) == "active");
+        char link[24];
+        std::snprintf(link, sizeof link, "%x", static_cast<unsigned>(PQbackendPID(clients[i].get())));
+        CHECK(r.value(found, column(r, "link")) == link);  // the ptr SHOW CLIENTS gives that client
+        CHECK(r.value(found, column(r, "user")) == "postgres");
+        CHECK(r.value(found, column(r, "node")) == "pg1");
+        CHECK(r.value(found, column(r, "port")) == std::to_string(cluster().primary_port()));
+    }
+    CHECK(r.rows() == pools_sum(console, "postgres", "sv_total"));  // every worker's servers
+    for (PgConn& c : clients) c.exec_ok("commit");
+    CHECK(eventually([&] {
+        PgResult after = console.exec("SHOW SERVERS");
+        int idle = 0;
+        for (int row = 0; row < after.rows(); ++row)
+            if (after.value(row, column(after, "state")) == "idle" &&
+                PQgetisnull(after.get(), row, column(after, "link")))
+                ++idle;
+        return idle == after.rows() && idle >= 4;
+    }, 5));
+}

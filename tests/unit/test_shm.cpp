@@ -177,11 +177,11 @@ TEST_CASE("client records: a worker that died mid-write leaves a record the mast
     info.activity = ClientActivity::Waiting;
     info.user = "bob";
     shm.client(6).publish(info);  // worker 1's slot
-    shm.client(6).seq.fetch_add(1);  // a write begun and never ended
+    shm.client(6).lock.seq.fetch_add(1);  // a write begun and never ended
     CHECK_FALSE(shm.client(6).read());
     shm.reclaim_worker(1);
     CHECK_FALSE(shm.client(6).read());  // free, and readable
-    CHECK(shm.client(6).seq.load() % 2 == 0);
+    CHECK(shm.client(6).lock.seq.load() % 2 == 0);
     shm.client(6).publish(info);
     CHECK(shm.client(6).read()->user == "bob");
 }
