@@ -37,8 +37,7 @@ bool Console::on_message(char type, std::span<const std::uint8_t> body, Bytes& o
         case 'Q': {
             std::string_view text = r.cstring();
             if (r.failed()) return malformed();
-            simple_query(text, out);
-            protocol::build_ready_for_query(out, 'I');
+            if (simple_query(text, out)) protocol::build_ready_for_query(out, 'I');
             return true;
         }
         case 'P': {
@@ -125,17 +124,27 @@ bool Console::on_message(char type, std::span<const std::uint8_t> body, Bytes& o
     }
 }
 
-void Console::simple_query(std::string_view text, Bytes& out) {
-    const auto statements = split_statements(text);
-    bool any = false;
-    for (std::string_view s : statements) {
-        Command command = parse_command(s);
-        if (command.verb == Verb::Empty) continue;
-        any = true;
-        Outcome o = run(command, false);
+bool Console::simple_query(std::string_view text, Bytes& out) {
+    std::vector<std::string> statements;
+    for (std::string_view s : split_statements(text))
+        if (parse_command(s).verb != Verb::Empty) statements.emplace_back(s);
+    if (statements.empty()) {
+        protocol::build_message(out, 'I', {});  // EmptyQueryResponse
+        return true;
+    }
+    return run_statements(std::move(statements), 0, out);
+}
+
+bool Console::run_statements(std::vector<std::string> statements, std::size_t first, Bytes& out) {
+    for (std::size_t i = first; i < statements.size(); ++i) {
+        Outcome o = run(parse_command(statements[i]), false);
         if (!o.sqlstate.empty()) {
             error(out, o.sqlstate, o.error);
-            return;
+            return true;
+        }
+        if (o.until && !o.until()) {
+            deferred_ = Deferred{std::move(o.until), std::move(o.tag), std::move(statements), i + 1, true};
+            return false;
         }
         if (o.table) {
             o.table->encode_description(out);
@@ -144,7 +153,16 @@ void Console::simple_query(std::string_view text, Bytes& out) {
             command_complete(out, o.tag);
         }
     }
-    if (!any) protocol::build_message(out, 'I', {});  // EmptyQueryResponse
+    return true;
+}
+
+void Console::poll(Bytes& out) {
+    if (!deferred_ || !deferred_->until()) return;
+    Deferred done = std::move(*deferred_);
+    deferred_.reset();
+    command_complete(out, done.tag);
+    if (done.simple && run_statements(std::move(done.statements), done.next, out))
+        protocol::build_ready_for_query(out, 'I');
 }
 
 void Console::describe(const std::string& query, Bytes& out) {
@@ -177,6 +195,10 @@ void Console::execute(const std::string& query, Bytes& out) {
     Outcome o = run(command, false);
     if (!o.sqlstate.empty()) {
         extended_error(o.sqlstate, o.error, out);
+        return;
+    }
+    if (o.until && !o.until()) {
+        deferred_ = Deferred{std::move(o.until), std::move(o.tag), {}, 0, false};
         return;
     }
     if (o.table)

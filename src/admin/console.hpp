@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "admin/command.hpp"
 #include "admin/table.hpp"
@@ -25,10 +26,13 @@ struct Outcome {
     std::string tag;
     std::string sqlstate;  // set: an error with `error` as its message
     std::string error;
+    // Set: the command is done only once this returns true (PAUSE waits
+    // for servers to be released); the console answers nothing meanwhile.
+    std::function<bool()> until;
 
-    static Outcome done(std::string tag) { return Outcome{std::nullopt, std::move(tag), {}, {}}; }
+    static Outcome done(std::string tag) { return Outcome{std::nullopt, std::move(tag), {}, {}, {}}; }
     static Outcome fail(std::string sqlstate, std::string message) {
-        return Outcome{std::nullopt, {}, std::move(sqlstate), std::move(message)};
+        return Outcome{std::nullopt, {}, std::move(sqlstate), std::move(message), {}};
     }
 };
 
@@ -46,9 +50,18 @@ public:
     // with a FATAL in `out`).
     bool on_message(char type, std::span<const std::uint8_t> body, Bytes& out);
 
+    // A command is waiting for its `until`: the owner feeds no message
+    // until it is done, and calls poll() now and then.
+    bool busy() const { return deferred_.has_value(); }
+    // Finishes the waiting command if it is done (and the rest of its query).
+    void poll(Bytes& out);
+
 private:
     Outcome run(const Command& command, bool describe_only);
-    void simple_query(std::string_view text, Bytes& out);
+    // False when a command of it waits (poll() finishes the query).
+    bool simple_query(std::string_view text, Bytes& out);
+    // Runs statements from `first` on; false when one waits.
+    bool run_statements(std::vector<std::string> statements, std::size_t first, Bytes& out);
     void describe(const std::string& query, Bytes& out);
     void execute(const std::string& query, Bytes& out);
     void extended_error(const std::string& sqlstate, const std::string& message, Bytes& out);
@@ -58,6 +71,15 @@ private:
     std::map<std::string, std::string> statements_;  // prepared statement name -> query text
     std::map<std::string, std::string> portals_;     // portal name -> query text
     bool skip_to_sync_ = false;  // an extended-protocol error: ignore all up to Sync
+    struct Deferred {
+        std::function<bool()> until;
+        std::string tag;
+        // A simple query's statements, and the one to go on from; empty for an Execute.
+        std::vector<std::string> statements;
+        std::size_t next = 0;
+        bool simple = false;
+    };
+    std::optional<Deferred> deferred_;
 };
 
 }  // namespace pggate::admin

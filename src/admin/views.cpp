@@ -531,6 +531,8 @@ constexpr const char* kHelp[] = {
     "SHOW HELP|VERSION|CONFIG|POOLS|CLIENTS|SERVERS|NODES|WORKERS|DATABASES|USERS|LISTS|STATS|STATS_TOTALS|PREPARED",
     "SET key = value",
     "KILL_CLIENT id",
+    "PAUSE [db]",
+    "RESUME [db]",
     "DISABLE db",
     "ENABLE db",
     "RECONNECT [db]",
@@ -542,8 +544,15 @@ constexpr const char* kHelp[] = {
 }  // namespace
 
 
+std::uint64_t servers_in_use(const shm::Segment& shm, std::string_view database) {
+    std::uint64_t in_use = 0;
+    for (const PoolView& v : pools(shm))
+        if (is_pool(v) && (database.empty() || v.database == database)) in_use += v.sv_active;
+    return in_use;
+}
+
 Outcome show(std::string_view what, const config::Config& config, const shm::Segment& shm, Clocks now) {
-    auto table = [](Table t) { return Outcome{std::move(t), {}, {}, {}}; };
+    auto table = [](Table t) { return Outcome{std::move(t), {}, {}, {}, {}}; };
     if (what == "pools") return table(show_pools(config, shm, now));
     if (what == "nodes") return table(show_nodes(config, shm, now));
     if (what == "workers") return table(show_workers(shm, now));

@@ -17,6 +17,9 @@ struct Clocks {
     std::int64_t unix_s;     // wall clock
 };
 
+// Server connections of `database` ("" = all) linked to a client, over all workers.
+std::uint64_t servers_in_use(const shm::Segment& shm, std::string_view database);
+
 // SHOW `what` (lower case): a table, or an error for an unknown subject.
 Outcome show(std::string_view what, const config::Config& config, const shm::Segment& shm, Clocks now);
 

@@ -28,7 +28,8 @@ Pool::Pool(session::Worker& worker, std::string database, std::string user, std:
       user_(std::move(user)),
       node_(node),
       entries_(entries),
-      settings_(std::move(settings)) {}
+      settings_(std::move(settings)),
+      paused_(worker_.shm().controls().paused(database_)) {}
 
 void Pool::configure(config::PoolSettings settings) {
     settings_ = std::move(settings);
@@ -45,6 +46,11 @@ bool Pool::login_paused(Clock::time_point now) const {
 void Pool::acquire(session::ClientConn* client) {
     if (worker_.node_down(node_)) {
         if (!client->reroute_from(this)) client->on_pool_error(node_down_error());
+        return;
+    }
+    if (paused_) {  // PAUSE: it waits for RESUME
+        waiting_.emplace_back(client, Clock::now());
+        publish_counts();
         return;
     }
     if (waiting_.empty() && !idle_.empty()) {
@@ -206,6 +212,11 @@ void Pool::hand_over(session::ServerConn* server) {
         server->disconnect("RECONNECT from the admin console");
         return;
     }
+    if (paused_) {
+        idle_.push_back(server);
+        publish_counts();
+        return;
+    }
     const std::uint32_t servers = worker_.shm().pool(entries_.pool).servers.load(std::memory_order_relaxed);
     if (servers > limit_of(Limit::Pool) + static_cast<std::uint32_t>(settings_.reserve_pool_size)) {
         server->disconnect("the pool is above its size");
@@ -355,7 +366,7 @@ void Pool::tick(Clock::time_point now) {
         c->on_pool_error("08P01", "query_wait_timeout: no server connection became free in time");
     }
     // Another worker or pool may have freed a place, or the reserve opened.
-    if (!waiting_.empty()) open_servers();
+    if (!waiting_.empty() && !paused_) open_servers();
     for (std::uint32_t n = others_waiting(); n > 0 && !idle_.empty(); --n) {
         session::ServerConn* s = idle_.back();
         idle_.pop_back();
@@ -378,9 +389,23 @@ void Pool::adjust_starved(Limit level, std::uint32_t add, std::uint32_t remove) 
     o.starved.fetch_sub(remove, std::memory_order_relaxed);
 }
 
-void Pool::apply_reconnect() {
+void Pool::apply_controls() {
+    const bool was_paused = paused_;
+    paused_ = worker_.shm().controls().paused(database_);
+    if (was_paused && !paused_) {
+        // RESUME: the idle servers go to the clients that waited, then new ones open for the rest.
+        while (!waiting_.empty() && !idle_.empty()) {
+            session::ServerConn* s = idle_.back();
+            idle_.pop_back();
+            hand_over(s);
+        }
+        if (!waiting_.empty()) open_servers();
+    }
     const Clock::time_point since{std::chrono::nanoseconds(worker_.shm().controls().reconnect_since(database_))};
-    if (since <= reconnect_before_) return;
+    if (since <= reconnect_before_) {
+        publish_counts();
+        return;
+    }
     reconnect_before_ = since;
     std::vector<session::ServerConn*> old;
     std::erase_if(idle_, [&](session::ServerConn* s) {
@@ -417,7 +442,8 @@ void Pool::publish_counts() {
                                .count(),
         std::memory_order_relaxed);
     auto waiting = static_cast<std::uint32_t>(waiting_.size());
-    std::uint32_t starved = waiting > connecting_ ? waiting - connecting_ : 0;
+    // Clients held back by PAUSE want no server yet.
+    std::uint32_t starved = !paused_ && waiting > connecting_ ? waiting - connecting_ : 0;
     Limit level = starved == 0 ? Limit::None : blocked_by_ == Limit::None ? Limit::Pool : blocked_by_;
     if (level == published_level_ && starved == published_starved_) return;
     if (published_level_ != Limit::None) adjust_starved(published_level_, 0, published_starved_);

@@ -85,10 +85,11 @@ public:
     // This worker's traffic counters in the pool's shm entry (SHOW STATS).
     shm::PoolOccupancy& counters() const;
 
-    // The admin console's RECONNECT or KILL of this pool's database (read
-    // from shm): idle servers opened before it close now, busy ones when
-    // they are released.
-    void apply_reconnect();
+    // The admin console's controls of this pool's database, read from shm.
+    // RECONNECT or KILL: idle servers opened before it close now, busy ones
+    // when they are released. PAUSE: no server is handed to a client (they
+    // wait) until RESUME.
+    void apply_controls();
 
     // Periodic: waiting timeouts, capacity freed by other workers, idle
     // servers other workers' clients are waiting for, min_pool_size.
@@ -129,6 +130,7 @@ private:
     Entries entries_;
     Clock::time_point reconnect_before_{};  // servers opened before this close when free
     config::PoolSettings settings_;
+    bool paused_;  // PAUSE of its database
     std::deque<std::pair<session::ClientConn*, Clock::time_point>> waiting_;
     std::vector<session::ServerConn*> idle_;
     std::uint32_t connecting_ = 0;  // servers logging in, resetting or being checked

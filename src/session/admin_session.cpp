@@ -48,12 +48,15 @@ admin::Outcome kill_client(const Worker& worker, const std::string& id, bool des
     return admin::Outcome::done("KILL_CLIENT");
 }
 
-// DISABLE db, ENABLE db, RECONNECT [db], KILL [db]: written to the shm
-// control table; every worker acts on it at its next sweep.
+// PAUSE [db], RESUME [db], DISABLE db, ENABLE db, RECONNECT [db], KILL [db]:
+// written to the shm control table; every worker acts on it at its next
+// sweep. PAUSE answers once no server of the database is in use.
 admin::Outcome control_database(const Worker& worker, const admin::Command& command, bool describe_only) {
     const char* tag = command.verb == admin::Verb::Disable  ? "DISABLE"
                       : command.verb == admin::Verb::Enable ? "ENABLE"
                       : command.verb == admin::Verb::Kill   ? "KILL"
+                      : command.verb == admin::Verb::Pause  ? "PAUSE"
+                      : command.verb == admin::Verb::Resume ? "RESUME"
                                                             : "RECONNECT";
     if (command.what == admin::kAdminDatabase)
         return admin::Outcome::fail("42501", std::string(tag) + " does not apply to the admin console");
@@ -65,14 +68,27 @@ admin::Outcome control_database(const Worker& worker, const admin::Command& comm
     shm::DatabaseControl& c = controls.entries[*entry];
     const std::int64_t now = steady_now_ns();
     switch (command.verb) {
+        case admin::Verb::Pause: c.paused.store(1, std::memory_order_relaxed); break;
+        case admin::Verb::Resume: c.paused.store(0, std::memory_order_relaxed); break;
         case admin::Verb::Disable: c.disabled.store(1, std::memory_order_relaxed); break;
         case admin::Verb::Enable: c.disabled.store(0, std::memory_order_relaxed); break;
         case admin::Verb::Kill: c.kill_ns.store(now, std::memory_order_relaxed); [[fallthrough]];
         default: c.reconnect_ns.store(now, std::memory_order_relaxed); break;
     }
-    controls.generation.fetch_add(1, std::memory_order_release);
+    const std::uint64_t generation = controls.generation.fetch_add(1, std::memory_order_release) + 1;
     log_info("admin console: %s %s", tag, command.what.empty() ? "(all databases)" : command.what.c_str());
-    return admin::Outcome::done(tag);
+    admin::Outcome done = admin::Outcome::done(tag);
+    if (command.verb == admin::Verb::Pause) {
+        // Done once every worker holds clients back and no server of the database is in use.
+        done.until = [shm = worker.shm(), generation, database = command.what] {
+            for (std::uint32_t w = 0; w < shm.workers(); ++w)
+                if (shm.worker(w).pid.load(std::memory_order_relaxed) != 0 &&
+                    shm.worker(w).controls_seen.load(std::memory_order_acquire) < generation)
+                    return false;
+            return admin::servers_in_use(shm, database) == 0;
+        };
+    }
+    return done;
 }
 
 // One admin command, carried out by a worker on behalf of its client.
@@ -107,6 +123,8 @@ admin::Outcome run_command(Worker& worker, const admin::Command& command, bool d
             return admin::Outcome::done("SET");
         case admin::Verb::KillClient:
             return kill_client(worker, command.what, describe_only);
+        case admin::Verb::Pause:
+        case admin::Verb::Resume:
         case admin::Verb::Disable:
         case admin::Verb::Enable:
         case admin::Verb::Reconnect:
@@ -185,9 +203,17 @@ void ClientConn::begin_admin_session() {
     read_admin();
 }
 
+void ClientConn::poll_admin() {
+    Bytes out;
+    console_->poll(out);
+    if (out.empty()) return;
+    bufferevent_write(bev_.get(), out.data(), out.size());
+    read_admin();
+}
+
 void ClientConn::read_admin() {
     evbuffer* in = bufferevent_get_input(bev_.get());
-    while (state_ == ClientState::Admin) {
+    while (state_ == ClientState::Admin && !console_->busy()) {
         protocol::MessageHeader h;
         protocol::DecodeError err;
         protocol::Decode d =

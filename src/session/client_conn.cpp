@@ -151,8 +151,14 @@ void ClientConn::check_timeouts(pool::Clock::time_point now, bool controls_chang
         case ClientState::Login:
             if (over(connected_at_, c.client_login_timeout)) fail_client("08P01", "client_login_timeout");
             return;
-        case ClientState::Idle:
         case ClientState::Admin:
+            if (console_->busy()) {
+                poll_admin();
+                return;
+            }
+            if (over(state_since_, c.client_idle_timeout)) fail_client("08P01", "client_idle_timeout");
+            return;
+        case ClientState::Idle:
             if (over(state_since_, c.client_idle_timeout)) fail_client("08P01", "client_idle_timeout");
             return;
         case ClientState::Active: {

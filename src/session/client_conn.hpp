@@ -129,6 +129,8 @@ private:
     void begin_admin_login();
     void begin_admin_session();
     void read_admin();
+    // A console command that waits (PAUSE): finish it when it is done.
+    void poll_admin();
 
     pool::Pool* writer_pool();
     // The pool the client counts in (SHOW POOLS cl_active); nullptr: none.

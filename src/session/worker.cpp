@@ -517,7 +517,8 @@ void Worker::on_timeout_sweep(evutil_socket_t, short, void* arg) {
     const bool controls_changed = controls != w->controls_seen_;
     w->controls_seen_ = controls;
     if (controls_changed)
-        for (auto& [key, p] : w->pools_) p->apply_reconnect();
+        for (auto& [key, p] : w->pools_) p->apply_controls();
+    w->shm_.worker(w->index_).controls_seen.store(controls, std::memory_order_release);
     // Closing moves objects out of the live maps: walk copies.
     std::vector<ClientConn*> clients;
     clients.reserve(w->clients_.live.size());

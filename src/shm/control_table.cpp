@@ -41,6 +41,12 @@ bool ControlTable::disabled(std::string_view database) {
     return false;
 }
 
+bool ControlTable::paused(std::string_view database) {
+    for (std::string_view name : {std::string_view{}, database})
+        if (auto i = find(name, false); i && entries[*i].paused.load(std::memory_order_relaxed) != 0) return true;
+    return false;
+}
+
 std::int64_t ControlTable::reconnect_since(std::string_view database) {
     std::int64_t since = 0;
     for (std::string_view name : {std::string_view{}, database})

@@ -1,4 +1,4 @@
-// What the admin console's DISABLE, ENABLE, RECONNECT and KILL asked of a
+// What the admin console's PAUSE, RESUME, DISABLE, ENABLE, RECONNECT and KILL asked of a
 // database, in shared memory so the worker that ran the command and every
 // other worker act alike. An entry per database named in a command (the
 // entry with the empty name stands for all databases), found by name; any
@@ -20,6 +20,7 @@ struct alignas(64) DatabaseControl {
     std::atomic<std::uint32_t> state;  // 0 free, 2 in use
     char name[kControlNameSize];       // set before state = 2; "" = all databases
     std::atomic<std::uint32_t> disabled;
+    std::atomic<std::uint32_t> paused;
     // Steady-clock ns of the last RECONNECT and KILL (0: none): servers,
     // and for KILL clients, older than that are closed.
     std::atomic<std::int64_t> reconnect_ns;
@@ -36,6 +37,7 @@ struct ControlTable {
     std::optional<std::uint32_t> find(std::string_view database, bool create);
     // What applies to `database`, its own entry and the all-databases one together.
     bool disabled(std::string_view database);
+    bool paused(std::string_view database);
     std::int64_t reconnect_since(std::string_view database);
     std::int64_t kill_since(std::string_view database);
 };

@@ -45,6 +45,8 @@ struct alignas(64) WorkerSlot {
     std::atomic<std::uint32_t> restarts;  // written by the master
     std::atomic<std::int64_t> started_at;  // unix seconds
     std::atomic<std::uint64_t> cancels_forwarded;
+    // The controls().generation this worker has acted on (PAUSE waits for all).
+    std::atomic<std::uint64_t> controls_seen;
     // Shadow reads compared, and those whose answers differed.
     std::atomic<std::uint64_t> shadow_reads;
     std::atomic<std::uint64_t> shadow_mismatches;

@@ -575,3 +575,58 @@ TEST_CASE("admin: SHOW SERVERS lists every worker's servers, linked to their cli
         return idle == after.rows() && idle >= 4;
     }, 5));
 }
+
+namespace {
+
+// Whether an async query sent with PQsendQuery has its whole answer.
+bool finished(PGconn* c) {
+    if (PQconsumeInput(c) == 0) return true;  // the connection broke: nothing more to wait for
+    return PQisBusy(c) == 0;
+}
+
+// The results of a finished async query; the status of the last one.
+ExecStatusType drain(PGconn* c) {
+    ExecStatusType last = PGRES_EMPTY_QUERY;
+    while (PGresult* r = PQgetResult(c)) {
+        last = PQresultStatus(r);
+        PQclear(r);
+    }
+    return last;
+}
+
+}  // namespace
+
+TEST_CASE("admin: PAUSE answers once the database's servers are released in every worker; clients wait until RESUME") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file));
+    const std::string login = "password=" + std::string(Cluster::kAdminPassword);
+    PgConn holder(gate.conninfo(login));
+    PgConn waiter(gate.conninfo(login));
+    REQUIRE(waiter.scalar("select 1") == "1");
+    holder.exec_ok("begin");
+    holder.exec_ok("select 1");  // holds a server until COMMIT
+
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    REQUIRE(PQsendQuery(console.get(), "PAUSE postgres") == 1);
+    sleep_for(1.5);
+    CHECK_FALSE(finished(console.get()));  // a transaction still holds a server
+
+    REQUIRE(PQsendQuery(waiter.get(), "select 42") == 1);
+    holder.exec_ok("commit");
+    const auto released = Clock::now();
+    CHECK(eventually([&] { return finished(console.get()); }, 5, 0.05));
+    MESSAGE("PAUSE answered " << seconds_since(released) << " s after the last server was released");
+    CHECK(drain(console.get()) == PGRES_COMMAND_OK);
+    CHECK(console.scalar("show version").rfind("pggate ", 0) == 0);  // the console goes on
+    CHECK(pools_sum(console, "postgres", "sv_active") == 0);
+
+    sleep_for(1);
+    CHECK_FALSE(finished(waiter.get()));  // held back while paused
+    PgConn other_console(gate.unix_conninfo("dbname=pggate"));
+    REQUIRE(other_console.exec("RESUME postgres").status() == PGRES_COMMAND_OK);
+    CHECK(eventually([&] { return finished(waiter.get()); }, 5, 0.05));
+    CHECK(drain(waiter.get()) == PGRES_TUPLES_OK);
+    CHECK(holder.scalar("select 7") == "7");
+}

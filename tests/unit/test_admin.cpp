@@ -76,7 +76,7 @@ struct Fixture {
                   Table t({{"database", ColumnType::Text}, {"cl_active", ColumnType::Int8}});
                   t.add({"app", "3"});
                   t.add({std::nullopt, "0"});
-                  return Outcome{std::move(t), {}, {}, {}};
+                  return Outcome{std::move(t), {}, {}, {}, {}};
               }
               return Outcome::done("RELOAD");
           }) {}
@@ -287,4 +287,42 @@ TEST_CASE("admin views: SHOW POOLS sums the workers' occupancy; SHOW NODES reads
     CHECK(nvalue(1, "lsn") == "16/B374D848");
     CHECK(nvalue(1, "servers") == "3");
     CHECK(show("nothing", config, shm, now).sqlstate == "42601");
+}
+
+TEST_CASE("admin console: a command that waits answers nothing until it is done, then the rest of its query") {
+    bool released = false;
+    Console console(true, [&](const Command& c, bool) {
+        if (c.verb == Verb::Show) {
+            Table t({{"version", ColumnType::Text}});
+            t.add({"x"});
+            return Outcome{std::move(t), {}, {}, {}, {}};
+        }
+        Outcome o = Outcome::done("PAUSE");
+        o.until = [&] { return released; };
+        return o;
+    });
+    Bytes out;
+    REQUIRE(console.on_message('Q', body({"PAUSE; SHOW VERSION", kNul}), out));
+    CHECK(out.empty());
+    CHECK(console.busy());
+    console.poll(out);
+    CHECK(out.empty());
+    released = true;
+    console.poll(out);
+    CHECK(types(out) == "CTDCZ");  // PAUSE's CommandComplete, then SHOW VERSION, then ReadyForQuery
+    CHECK_FALSE(console.busy());
+
+    // Over the extended protocol the Execute's CommandComplete waits; the Sync after it is the owner's to hold.
+    released = false;
+    out.clear();
+    console.on_message('P', body({kNul, "PAUSE", kNul, kZero16}), out);
+    console.on_message('B', body({kNul, kNul, kZero16, kZero16, kZero16}), out);
+    console.on_message('E', body({kNul, kZero32}), out);
+    CHECK(types(out) == "12");
+    CHECK(console.busy());
+    released = true;
+    out.clear();
+    console.poll(out);
+    CHECK(types(out) == "C");
+    CHECK_FALSE(console.busy());
 }
