@@ -538,7 +538,7 @@ constexpr const char* kHelp[] = {
     "RECONNECT [db]",
     "KILL [db]",
     "RELOAD",
-    "SHUTDOWN [WAIT_FOR_CLIENTS]",
+    "SHUTDOWN [WAIT_FOR_SERVERS | WAIT_FOR_CLIENTS]",
 };
 
 }  // namespace

@@ -48,6 +48,15 @@ admin::Outcome kill_client(const Worker& worker, const std::string& id, bool des
     return admin::Outcome::done("KILL_CLIENT");
 }
 
+// The workers of `shm` that live have all acted on control generation `generation`.
+bool all_workers_saw(const shm::Segment& shm, std::uint64_t generation) {
+    for (std::uint32_t w = 0; w < shm.workers(); ++w)
+        if (shm.worker(w).pid.load(std::memory_order_relaxed) != 0 &&
+            shm.worker(w).controls_seen.load(std::memory_order_acquire) < generation)
+            return false;
+    return true;
+}
+
 // PAUSE [db], RESUME [db], DISABLE db, ENABLE db, RECONNECT [db], KILL [db]:
 // written to the shm control table; every worker acts on it at its next
 // sweep. PAUSE answers once no server of the database is in use.
@@ -81,13 +90,30 @@ admin::Outcome control_database(const Worker& worker, const admin::Command& comm
     if (command.verb == admin::Verb::Pause) {
         // Done once every worker holds clients back and no server of the database is in use.
         done.until = [shm = worker.shm(), generation, database = command.what] {
-            for (std::uint32_t w = 0; w < shm.workers(); ++w)
-                if (shm.worker(w).pid.load(std::memory_order_relaxed) != 0 &&
-                    shm.worker(w).controls_seen.load(std::memory_order_acquire) < generation)
-                    return false;
-            return admin::servers_in_use(shm, database) == 0;
+            return all_workers_saw(shm, generation) && admin::servers_in_use(shm, database) == 0;
         };
     }
+    return done;
+}
+
+// SHUTDOWN WAIT_FOR_SERVERS: no new logins and no new transactions (every
+// database disabled and paused); once no server is in use in any worker,
+// a fast shutdown, which then cuts no transaction.
+admin::Outcome shutdown_when_servers_free(const Worker& worker, bool describe_only) {
+    admin::Outcome done = admin::Outcome::done("SHUTDOWN");
+    if (describe_only) return done;
+    shm::ControlTable& controls = worker.shm().controls();
+    const std::optional<std::uint32_t> all = controls.find("", true);
+    if (!all) return admin::Outcome::fail("54000", "too many databases named in admin commands");
+    controls.entries[*all].disabled.store(1, std::memory_order_relaxed);
+    controls.entries[*all].paused.store(1, std::memory_order_relaxed);
+    const std::uint64_t generation = controls.generation.fetch_add(1, std::memory_order_release) + 1;
+    log_info("admin console: SHUTDOWN WAIT_FOR_SERVERS: no new transactions; shutting down once servers are free");
+    done.until = [shm = worker.shm(), generation] {
+        if (!all_workers_saw(shm, generation) || admin::servers_in_use(shm, "") != 0) return false;
+        kill(getppid(), SIGINT);
+        return true;
+    };
     return done;
 }
 
@@ -109,11 +135,12 @@ admin::Outcome run_command(Worker& worker, const admin::Command& command, bool d
             kill(getppid(), SIGHUP);
             return admin::Outcome::done("RELOAD");
         case admin::Verb::Shutdown:
-            if (command.what == "wait_for_servers")
-                return admin::Outcome::fail("0A000", "SHUTDOWN WAIT_FOR_SERVERS is not supported; "
-                                                     "SHUTDOWN WAIT_FOR_CLIENTS waits for clients to leave");
+            if (command.what == "wait_for_servers") return shutdown_when_servers_free(worker, describe_only);
             if (!describe_only) kill(getppid(), command.what == "wait_for_clients" ? SIGTERM : SIGINT);
             return admin::Outcome::done("SHUTDOWN");
+        case admin::Verb::Suspend:
+            return admin::Outcome::fail("0A000", "SUSPEND is not supported: for an online restart or upgrade send "
+                                                 "SIGUSR2 to the pggate master, which hands its sockets over");
         case admin::Verb::Set:
             // Drivers set their session parameters on connect; the console
             // has no session state, so those change nothing.

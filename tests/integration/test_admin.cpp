@@ -630,3 +630,40 @@ TEST_CASE("admin: PAUSE answers once the database's servers are released in ever
     CHECK(drain(waiter.get()) == PGRES_TUPLES_OK);
     CHECK(holder.scalar("select 7") == "7");
 }
+
+TEST_CASE("admin: SHUTDOWN WAIT_FOR_SERVERS lets transactions under way finish, takes no new ones, then stops") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file));
+    const std::string login = "password=" + std::string(Cluster::kAdminPassword);
+    PgConn holder(gate.conninfo(login));
+    holder.exec_ok("begin");
+    holder.exec_ok("select 1");
+
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    REQUIRE(PQsendQuery(console.get(), "SHUTDOWN WAIT_FOR_SERVERS") == 1);
+    sleep_for(1.5);
+    CHECK(gate.running());
+    PgConn late = PgConn::attempt(gate.conninfo(login));
+    CHECK_FALSE(late.ok());
+    CHECK_MESSAGE(late.error_sqlstate() == "55000", late.error_message());
+    CHECK(holder.scalar("select 2") == "2");  // its transaction goes on
+    PgResult committed = holder.exec("commit");
+    CHECK(committed.status() == PGRES_COMMAND_OK);
+    const auto released = Clock::now();
+    CHECK(gate.wait_exit(10) == 0);
+    MESSAGE("pggate exited " << seconds_since(released) << " s after the last transaction ended");
+    CHECK(finished(console.get()));  // answered, and closed as pggate stopped
+}
+
+TEST_CASE("admin: SUSPEND is refused with a pointer to SIGUSR2") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file));
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    PgResult r = console.exec("SUSPEND");
+    CHECK(r.sqlstate() == "0A000");
+    CHECK(r.error().find("SIGUSR2") != std::string::npos);
+}
