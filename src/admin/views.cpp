@@ -163,7 +163,8 @@ Table show_nodes(const config::Config& config, const shm::Segment& shm, Clocks n
              {"timeline", ColumnType::Int8},
              {"lsn", ColumnType::Text},
              {"weight", ColumnType::Int8},
-             {"servers", ColumnType::Int8}});
+             {"servers", ColumnType::Int8},
+             {"queries", ColumnType::Int8}});
     std::vector<std::int64_t> servers(config.nodes.size(), 0);
     for (const PoolView& v : pools(shm))
         if (is_pool(v) && v.node < servers.size()) servers[v.node] += static_cast<std::int64_t>(v.servers);
@@ -181,10 +182,13 @@ Table show_nodes(const config::Config& config, const shm::Segment& shm, Clocks n
             std::snprintf(buf, sizeof buf, "%X/%X", static_cast<unsigned>(s.lsn >> 32), static_cast<unsigned>(s.lsn));
             lsn = buf;
         }
+        std::uint64_t queries = 0;  // routed to it, as primary or replica, by every worker
+        for (std::uint32_t w = 0; w < shm.workers(); ++w)
+            for (const auto& q : shm.stats(w).nodes[i].queries) queries += q.load(std::memory_order_relaxed);
         t.add({n.name, n.host, num(n.port), role_name(n.role), seen_name(s.role), health_name(s.health),
                optional_num(s.lag_bytes), lag_s, last_check, num(s.failures),
                s.timeline == 0 ? std::nullopt : std::optional<std::string>(num(s.timeline)), lsn, num(n.weight),
-               num(servers[i])});
+               num(servers[i]), num(static_cast<std::int64_t>(queries))});
     }
     return t;
 }
