@@ -18,7 +18,6 @@ constexpr std::uint32_t kAuthMd5 = 5;
 constexpr std::uint32_t kAuthSasl = 10;
 constexpr std::uint32_t kAuthSaslContinue = 11;
 constexpr std::uint32_t kAuthSaslFinal = 12;
-constexpr std::string_view kScramMechanism = "SCRAM-SHA-256";
 
 using protocol::build_auth;
 
@@ -49,8 +48,8 @@ bool plain_password_matches(std::string_view secret, std::string_view user, std:
 
 }  // namespace
 
-ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credentials* known)
-    : user_(std::move(user)), known_(known != nullptr && !known->secret.empty()) {
+ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credentials* known, Bytes endpoint_hash)
+    : user_(std::move(user)), known_(known != nullptr && !known->secret.empty()), endpoint_hash_(std::move(endpoint_hash)) {
     if (known_) secret_ = known->secret;
     SecretKind kind = known_ ? secret_kind(secret_) : SecretKind::Plain;
     switch (type) {
@@ -59,6 +58,7 @@ ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credential
         case config::AuthType::Md5: method_ = kind == SecretKind::Scram ? Method::Scram : Method::Md5; break;
         case config::AuthType::ScramSha256: method_ = Method::Scram; break;
         case config::AuthType::Passthrough:
+        case config::AuthType::Cert:  // checked by the caller, from the TLS session
         case config::AuthType::Hba: method_ = Method::Reject; break;  // hba: the caller passes the rule's method
     }
     // A SCRAM exchange needs a SCRAM or plain secret; with an md5 one it
@@ -93,7 +93,12 @@ AuthResult ClientAuth::begin() {
                 scram_ = std::make_unique<protocol::ScramServer>(
                     known_ ? std::string_view(secret_) : std::string_view(reinterpret_cast<char*>(fake), sizeof fake));
             }
-            std::string mechanisms(kScramMechanism);
+            std::string mechanisms;
+            if (!endpoint_hash_.empty()) {
+                mechanisms.append(protocol::kScramPlusMechanism);
+                mechanisms.push_back('\0');
+            }
+            mechanisms.append(protocol::kScramMechanism);
             mechanisms.push_back('\0');
             mechanisms.push_back('\0');
             build_auth(r.out, kAuthSasl, mechanisms);
@@ -125,7 +130,10 @@ AuthResult ClientAuth::on_password_message(std::span<const std::uint8_t> body) {
                 ByteReader rd(body.data(), body.size());
                 std::string_view mechanism = rd.cstring();
                 std::uint32_t len = rd.u32();
-                if (rd.failed() || mechanism != kScramMechanism || len != rd.remaining()) return fail();
+                const bool plus = !endpoint_hash_.empty() && mechanism == protocol::kScramPlusMechanism;
+                if (rd.failed() || (mechanism != protocol::kScramMechanism && !plus) || len != rd.remaining())
+                    return fail();
+                scram_->set_channel_binding(endpoint_hash_, plus);
                 auto reply = scram_->client_first(as_text(body.subspan(body.size() - len)), error);
                 if (!reply) return fail();
                 build_auth(r.out, kAuthSaslContinue, *reply);
@@ -184,7 +192,7 @@ ServerLogin::Step ServerLogin::on_auth_request(std::span<const std::uint8_t> bod
                 std::string_view m = rd.cstring();
                 if (rd.failed()) return {false, false, {}, "invalid SASL authentication request from server"};
                 if (m.empty()) break;
-                offered = offered || m == kScramMechanism;
+                offered = offered || m == protocol::kScramMechanism;
             }
             if (!offered) return {false, false, {}, "server offers no SASL mechanism pggate supports"};
             if (kind == SecretKind::Plain && !secret.empty()) {
@@ -196,7 +204,7 @@ ServerLogin::Step ServerLogin::on_auth_request(std::span<const std::uint8_t> bod
                 return cannot("SCRAM-SHA-256");
             }
             std::string first = scram_->client_first();
-            std::string payload(kScramMechanism);
+            std::string payload(protocol::kScramMechanism);
             payload.push_back('\0');
             Bytes len;
             ByteWriter(len).u32(static_cast<std::uint32_t>(first.size()));

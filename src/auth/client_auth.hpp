@@ -27,8 +27,10 @@ struct AuthResult {
 
 class ClientAuth {
 public:
-    // `known` is the user's credentials, or nullptr for a user pggate does not know.
-    ClientAuth(config::AuthType type, std::string user, const Credentials* known);
+    // `known` is the user's credentials, or nullptr for a user pggate does
+    // not know. `endpoint_hash` is the client's TLS session's channel
+    // binding data (empty without TLS): with it SCRAM-SHA-256-PLUS is offered.
+    ClientAuth(config::AuthType type, std::string user, const Credentials* known, Bytes endpoint_hash = {});
 
     // The first message(s) to send; Done at once for trust.
     AuthResult begin();
@@ -49,6 +51,7 @@ private:
     std::string secret_;
     bool known_;
     std::uint8_t salt_[4] = {0, 0, 0, 0};
+    Bytes endpoint_hash_;
     std::unique_ptr<protocol::ScramServer> scram_;
     bool scram_started_ = false;
 };

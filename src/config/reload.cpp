@@ -5,6 +5,7 @@
 #include "auth/auth_file.hpp"
 #include "auth/hba.hpp"
 #include "config/settings.hpp"
+#include "net/tls.hpp"
 
 namespace pggate::config {
 
@@ -19,6 +20,7 @@ Reloadable check_reloadable(std::string text, const std::string& path) {
     if (std::string error;
         r.config.auth_type == AuthType::Hba && !auth::load_hba_file(r.config.auth_hba_file, error))
         throw ConfigError("auth_hba_file: " + error);
+    net::check_tls_files(r.config);
     return r;
 }
 

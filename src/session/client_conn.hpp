@@ -108,6 +108,10 @@ private:
     // SHOW STATS: a statement's ReadyForQuery, counted in its server's pool.
     void count_pool_statement(pool::Clock::time_point now, bool transaction_ended);
     void publish_client();
+    // TLS agreed (`direct`: the client began with a ClientHello, no
+    // SSLRequest): bev_ becomes a TLS bufferevent over the socket.
+    void start_tls(bool direct);
+    void on_tls_ready();
     void read_startup();
     void take_startup_settings(const std::vector<std::pair<std::string, std::string>>& params);
     void begin_login();
@@ -268,6 +272,8 @@ private:
     config::AuthType auth_type_ = config::AuthType::Passthrough;
     ClientState state_ = ClientState::Startup;
     net::BuffereventPtr bev_;
+    bool tls_ = false;
+    bool tls_direct_ = false;
     net::EventPtr flush_timer_;
     net::ScanState scan_;
     bool paused_[2] = {false, false};  // reading from that side stopped for backpressure

@@ -98,6 +98,7 @@ void Worker::apply_config(config::Config config) {
     for (const config::Node& n : config_.nodes) node_addresses_.push_back(net::resolve_node(n));
     load_credentials();
     load_hba();
+    load_tls();
     load_functions();
     node_idents_.clear();
     for (const config::Node& n : config_.nodes) node_idents_.push_back(shm::node_ident(n.host, n.port));
@@ -297,6 +298,20 @@ void Worker::load_hba() {
         return;
     }
     hba_ = std::move(rules);
+}
+
+void Worker::load_tls() {
+    std::string error;
+    net::SslCtxPtr clients = net::make_client_side_context(config_.client_tls, error);
+    if (!clients && !error.empty())
+        log_error("worker %u: client TLS not reloaded, keeping the previous certificate: %s", index_, error.c_str());
+    else
+        client_tls_ = std::move(clients);
+    net::SslCtxPtr servers = net::make_server_side_context(config_.server_tls, error);
+    if (!servers && !error.empty())
+        log_error("worker %u: server TLS not reloaded, keeping the previous files: %s", index_, error.c_str());
+    else
+        server_tls_ = std::move(servers);
 }
 
 void Worker::load_credentials() {

@@ -202,6 +202,7 @@ const char* name(AuthType t) {
         case AuthType::ScramSha256: return "scram-sha-256";
         case AuthType::Trust: return "trust";
         case AuthType::Passthrough: return "passthrough";
+        case AuthType::Cert: return "cert";
         case AuthType::Hba: return "hba";
     }
     return "?";
