@@ -4,8 +4,11 @@
 // certificates (auth_type = cert), certificate reload, and plaintext after
 // an SSLRequest.
 #include <doctest/doctest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,7 +81,53 @@ std::string peer_cn(const PgConn& c) {
     return cn;
 }
 
+// A client that starts TLS at once, without SSLRequest (PostgreSQL 17's
+// sslnegotiation=direct), offering `alpn` (wire format; empty: no ALPN),
+// then sends a StartupMessage. The first byte pggate answers with, -1 when
+// the handshake fails, -2 when the connection ends without an answer.
+int direct_tls_answer(int port, std::string_view alpn) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    timeval limit{5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (!alpn.empty())
+        SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(alpn.data()), static_cast<unsigned>(alpn.size()));
+    int answer = -1;
+    if (SSL_connect(ssl) == 1) {
+        const std::string startup = wire::startup_message({{"user", "postgres"}, {"database", "postgres"}});
+        SSL_write(ssl, startup.data(), static_cast<int>(startup.size()));
+        char first = 0;
+        answer = SSL_read(ssl, &first, 1) == 1 ? first : -2;
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    return answer;
+}
+
 }  // namespace
+
+TEST_CASE("tls: a direct TLS connection (no SSLRequest) is served when it names ALPN postgresql") {
+    PGGATE_ONLY();
+    TestCa ca("pggate test CA");
+    ca.issue("gate", "localhost", "DNS:localhost,IP:127.0.0.1");
+    Pggate gate(client_tls(ca, "prefer"));
+    using namespace std::string_view_literals;
+    CHECK(direct_tls_answer(gate.port(), "\x0apostgresql"sv) == 'R');  // an authentication request
+    CHECK(direct_tls_answer(gate.port(), "\x08http/1.1\x0apostgresql"sv) == 'R');
+    CHECK(direct_tls_answer(gate.port(), "") == -2);                // closed after the handshake
+    CHECK(direct_tls_answer(gate.port(), "\x08http/1.1"sv) == -1);  // no_application_protocol alert
+    PgConn ok(gate.conninfo(std::string("sslmode=require password=") + Cluster::kAdminPassword));
+    CHECK(ok.scalar("select 1") == "1");
+}
 
 TEST_CASE("tls: psql verifies pggate with sslmode=verify-full; client_tls_sslmode = require refuses plain TCP") {
     PGGATE_ONLY();
