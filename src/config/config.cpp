@@ -190,6 +190,17 @@ std::string set_unix_socket_dir(Config& c, std::string_view value) {
     return {};
 }
 
+// Permissions in octal, as chmod(1) takes them ("0770", "660").
+std::string set_unix_socket_mode(Config& c, std::string_view value) {
+    int mode = 0;
+    const char* last = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), last, mode, 8);
+    if (value.empty() || ptr != last || ec != std::errc() || mode < 0 || mode > 0777)
+        return quoted(value) + " is not a file mode (octal, 0 to 0777)";
+    c.unix_socket_mode = mode;
+    return {};
+}
+
 std::string set_syslog_facility(Config& c, std::string_view value) {
     static constexpr std::string_view kFacilities[] = {
         "daemon", "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
@@ -337,6 +348,9 @@ constexpr KeySpec kKeys[] = {
     {"pggate.listen_backlog", [](Config& c, std::string_view v) { return set_int(v, 1, 65535, c.listen_backlog); },
      nullptr},
     {"pggate.unix_socket_dir", set_unix_socket_dir, nullptr},
+    {"pggate.unix_socket_mode", set_unix_socket_mode, nullptr},
+    {"pggate.unix_socket_group", [](Config& c, std::string_view v) { return set_string(v, c.unix_socket_group); },
+     nullptr},
     {"pggate.workers", [](Config& c, std::string_view v) { return set_int(v, 0, kMaxWorkers, c.workers); }, nullptr},
     {"pggate.max_client_conn", [](Config& c, std::string_view v) { return set_int(v, 1, 1000000, c.max_client_conn); },
      nullptr},

@@ -114,6 +114,8 @@ struct Config {
     int listen_port = 6432;
     int listen_backlog = 128;
     std::string unix_socket_dir = "/tmp";  // empty: no Unix socket
+    int unix_socket_mode = 0777;           // the socket file's permissions
+    std::string unix_socket_group;         // its group; empty: pggate's own
     int workers = 0;                       // 0: one per CPU
     int max_client_conn = 100;
     std::uint32_t max_packet_size = 2147483647;

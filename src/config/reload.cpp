@@ -40,6 +40,8 @@ std::vector<std::string> carry_restart_settings(const Config& running, Config& n
     carry("listen_port", running.listen_port, next.listen_port, changed);
     carry("listen_backlog", running.listen_backlog, next.listen_backlog, changed);
     carry("unix_socket_dir", running.unix_socket_dir, next.unix_socket_dir, changed);
+    carry("unix_socket_mode", running.unix_socket_mode, next.unix_socket_mode, changed);
+    carry("unix_socket_group", running.unix_socket_group, next.unix_socket_group, changed);
     carry("workers", running.workers, next.workers, changed);
     carry("max_client_conn", running.max_client_conn, next.max_client_conn, changed);
     carry("user", running.user, next.user, changed);

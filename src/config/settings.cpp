@@ -19,6 +19,8 @@ constexpr Default kDefaults[] = {
     {"listen_port", "6432"},
     {"listen_backlog", "128"},
     {"unix_socket_dir", "/tmp"},
+    {"unix_socket_mode", "0777"},
+    {"unix_socket_group", ""},
     {"workers", "0"},
     {"max_client_conn", "100"},
     {"max_packet_size", "2147483647"},
@@ -95,8 +97,8 @@ constexpr Default kDefaults[] = {
 
 // Bound once at startup (sockets, processes, privileges): a reload keeps
 // the running values of these.
-constexpr std::array<std::string_view, 10> kRestartKeys{
-    "listen_addr", "listen_port", "listen_backlog", "unix_socket_dir", "workers",
+constexpr std::array<std::string_view, 12> kRestartKeys{
+    "listen_addr", "listen_port", "listen_backlog", "unix_socket_dir", "unix_socket_mode", "unix_socket_group", "workers",
     "max_client_conn", "user", "pidfile", "metrics_addr", "metrics_port",
 };
 

@@ -593,7 +593,7 @@ TEST_CASE("known_keys(): one entry per accepted key") {
         CAPTURE(k);
         CHECK(unique.count(k) == 1);
     }
-    CHECK(keys.size() == 91);
+    CHECK(keys.size() == 93);
     // Every listed [pggate] key is accepted by the loader (with its default's spelling).
     for (std::string_view key : keys) {
         if (key.substr(0, 7) != "pggate.") continue;
@@ -721,4 +721,15 @@ TEST_CASE("TLS settings: sslmodes, protocol ranges and the files each mode needs
           "t.ini: [pggate]: auth_type: cert needs client_tls_sslmode and client_tls_ca_file");
     Config cert = parse_pggate(files + "client_tls_sslmode = require\nclient_tls_ca_file = /ca.crt\nauth_type = cert\n");
     CHECK(cert.auth_type == AuthType::Cert);
+}
+
+TEST_CASE("unix_socket_mode is octal; unix_socket_group is a name") {
+    Config c = parse_pggate("unix_socket_mode = 0770\nunix_socket_group = postgres\n");
+    CHECK(c.unix_socket_mode == 0770);
+    CHECK(c.unix_socket_group == "postgres");
+    CHECK(parse_pggate("unix_socket_mode = 600\n").unix_socket_mode == 0600);
+    CHECK(parse_pggate("").unix_socket_mode == 0777);
+    for (const char* bad : {"unix_socket_mode = 0789", "unix_socket_mode = 01777", "unix_socket_mode = rwx",
+                            "unix_socket_mode ="})
+        CHECK(pggate_error(bad).find("is not a file mode (octal, 0 to 0777)") != std::string::npos);
 }
