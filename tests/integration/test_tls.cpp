@@ -338,3 +338,35 @@ TEST_CASE("tls: pggate with server_tls_sslmode = verify-full logs in to a Postgr
     CHECK_FALSE(no_tls.ok());
     CHECK(c.scalar("select 1") == "1");
 }
+
+TEST_CASE("tls: hostssl and hostnossl lines of auth_hba_file tell TLS connections from plain ones") {
+    PGGATE_ONLY();
+    TestCa ca("pggate test CA");
+    ca.issue("gate", "localhost", "DNS:localhost,IP:127.0.0.1");
+    char tmpl[] = "/tmp/pggate-hba-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    const std::string hba = std::string(tmpl) + "/hba.conf";
+    std::ofstream(hba) << "local all all trust\n"
+                          "hostnossl all tls_plain_only 127.0.0.1/32 trust\n"
+                          "hostssl all all 127.0.0.1/32 trust\n"
+                          "hostnossl all all 127.0.0.1/32 reject\n";
+    TrustGuard guard;
+    create_role(guard, "tls_plain_only", "", "scram-sha-256");
+    std::vector<std::string> settings = client_tls(ca, "prefer");
+    settings.insert(settings.end(), {"auth_type = hba", "auth_hba_file = " + hba});
+    Pggate gate(settings);
+
+    PgConn over_tls(gate.conninfo("sslmode=require"));
+    CHECK(over_tls.scalar("select 1") == "1");
+    PgConn plain = PgConn::attempt(gate.conninfo("sslmode=disable"));
+    CHECK_FALSE(plain.ok());
+    CHECK_MESSAGE(plain.error_sqlstate() == "28000", plain.error_message());
+    CHECK_MESSAGE(plain.error_message().find("pg_hba.conf rejects connection") != std::string::npos, plain.error_message());
+    // A user only hostnossl lets in: plain text works, TLS finds no line.
+    PgConn plain_user(gate.conninfo("user=tls_plain_only sslmode=disable"));
+    CHECK(plain_user.scalar("select current_user") == "tls_plain_only");
+    PgConn tls_user = PgConn::attempt(gate.conninfo("user=tls_plain_only sslmode=require"));
+    CHECK(tls_user.ok());  // hostssl all all matches it too
+    std::string ignored;
+    run_shell(std::string("rm -rf ") + tmpl, ignored);
+}
