@@ -95,18 +95,25 @@ bufferevent* wrap(event_base* base, bufferevent* plain, SSL* ssl, bufferevent_ss
     return bev;
 }
 
+// A context for one side with what both share; nullptr (with `error`) when
+// OpenSSL refuses the settings.
+SslCtxPtr new_context(const SSL_METHOD* method, const config::TlsSettings& s, const char* prefix, std::string& error) {
+    SslCtxPtr ctx(SSL_CTX_new(method));
+    if (!ctx) {
+        fail(error, "SSL_CTX_new() failed");
+        return nullptr;
+    }
+    if (!configure_common(ctx.get(), s, prefix, error)) return nullptr;
+    return ctx;
+}
+
 }  // namespace
 
 SslCtxPtr make_client_side_context(const config::TlsSettings& s, std::string& error) {
     error.clear();
     if (s.sslmode == config::SslMode::Disable) return nullptr;
-    SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
-    if (!ctx) {
-        fail(error, "SSL_CTX_new() failed");
-        return nullptr;
-    }
-    if (!configure_common(ctx.get(), s, "client", error) || !load_key_pair(ctx.get(), s, "client", error))
-        return nullptr;
+    SslCtxPtr ctx = new_context(TLS_server_method(), s, "client", error);
+    if (!ctx || !load_key_pair(ctx.get(), s, "client", error)) return nullptr;
     // Sessions are not resumed: every connection shows its certificate.
     SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx.get(), SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -129,12 +136,8 @@ SslCtxPtr make_client_side_context(const config::TlsSettings& s, std::string& er
 SslCtxPtr make_server_side_context(const config::TlsSettings& s, std::string& error) {
     error.clear();
     if (s.sslmode == config::SslMode::Disable) return nullptr;
-    SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-    if (!ctx) {
-        fail(error, "SSL_CTX_new() failed");
-        return nullptr;
-    }
-    if (!configure_common(ctx.get(), s, "server", error)) return nullptr;
+    SslCtxPtr ctx = new_context(TLS_client_method(), s, "server", error);
+    if (!ctx) return nullptr;
     if (!s.cert_file.empty() && !load_key_pair(ctx.get(), s, "server", error)) return nullptr;
     SSL_CTX_set_alpn_protos(ctx.get(), kAlpnPostgresql, sizeof kAlpnPostgresql);
     if (!s.ca_file.empty() && SSL_CTX_load_verify_locations(ctx.get(), s.ca_file.c_str(), nullptr) != 1) {

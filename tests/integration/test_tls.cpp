@@ -4,8 +4,7 @@
 // certificates (auth_type = cert), certificate reload, and plaintext after
 // an SSLRequest.
 #include <doctest/doctest.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <fcntl.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
@@ -15,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 
 #include "auth_support.hpp"
 #include "harness.hpp"
@@ -86,18 +86,13 @@ std::string peer_cn(const PgConn& c) {
 // then sends a StartupMessage. The first byte pggate answers with, -1 when
 // the handshake fails, -2 when the connection ends without an answer.
 int direct_tls_answer(int port, std::string_view alpn) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
+    RawClient client(port);
+    fcntl(client.fd(), F_SETFL, fcntl(client.fd(), F_GETFL) & ~O_NONBLOCK);  // OpenSSL's blocking calls below
     timeval limit{5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    setsockopt(client.fd(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
     SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
     SSL* ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, fd);
+    SSL_set_fd(ssl, client.fd());
     if (!alpn.empty())
         SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(alpn.data()), static_cast<unsigned>(alpn.size()));
     int answer = -1;
@@ -109,7 +104,6 @@ int direct_tls_answer(int port, std::string_view alpn) {
     }
     SSL_free(ssl);
     SSL_CTX_free(ctx);
-    close(fd);
     return answer;
 }
 
@@ -302,39 +296,34 @@ TEST_CASE("tls: pggate with server_tls_sslmode = verify-full logs in to a Postgr
     nodes->admin_exec("select pg_reload_conf()");
     REQUIRE(eventually([&] { return !PgConn::attempt(nodes->admin_conninfo(port, "sslmode=disable"), 2).ok(); }, 10));
 
-    Pggate gate(PggateOptions{{"server_tls_sslmode = verify-full", "server_tls_ca_file = " + ca.ca_file()},
-                              {"pg1 = host=127.0.0.1 port=" + std::to_string(port) + " role=primary"},
-                              "",
-                              true,
-                              nodes.get()});
-    PgConn c(gate.conninfo("sslmode=disable"));
+    // pggate in front of that node alone.
+    auto gate_for = [&](std::vector<std::string> settings, bool wait_ready) {
+        return std::make_unique<Pggate>(PggateOptions{std::move(settings),
+                                                      {"pg1 = host=127.0.0.1 port=" + std::to_string(port) + " role=primary"},
+                                                      "",
+                                                      wait_ready,
+                                                      nodes.get()});
+    };
+    auto gate = gate_for({"server_tls_sslmode = verify-full", "server_tls_ca_file = " + ca.ca_file()}, true);
+    PgConn c(gate->conninfo("sslmode=disable"));
     CHECK(c.scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()") == "t");
     CHECK(c.scalar("select version from pg_stat_ssl where pid = pg_backend_pid()") == "TLSv1.3");
 
     // A CA that did not sign the node's certificate: pggate refuses the node.
     TestCa other("another CA");
-    Pggate distrustful(PggateOptions{{"server_tls_sslmode = verify-full", "server_tls_ca_file = " + other.ca_file(),
-                                      "server_login_retry = 1"},
-                                     {"pg1 = host=127.0.0.1 port=" + std::to_string(port) + " role=primary"},
-                                     "",
-                                     false,
-                                     nodes.get()});
-    PgConn refused = PgConn::attempt(distrustful.conninfo("sslmode=disable"));
+    auto distrustful = gate_for({"server_tls_sslmode = verify-full", "server_tls_ca_file = " + other.ca_file()}, false);
+    PgConn refused = PgConn::attempt(distrustful->conninfo("sslmode=disable"));
     eventually([&] {
-        refused = PgConn::attempt(distrustful.conninfo("sslmode=disable"));
+        refused = PgConn::attempt(distrustful->conninfo("sslmode=disable"));
         return refused.error_message().find("Connection refused") == std::string::npos;
     }, 10, 0.1);
     CHECK_FALSE(refused.ok());
     CHECK_MESSAGE(refused.error_message().find("certificate verify failed") != std::string::npos,
-                  refused.error_message() << "\n" << distrustful.log_tail(10));
+                  refused.error_message() << "\n" << distrustful->log_tail(10));
 
     // server_tls_sslmode = disable cannot reach a hostssl-only node at all.
-    Pggate plain(PggateOptions{{"server_tls_sslmode = disable"},
-                               {"pg1 = host=127.0.0.1 port=" + std::to_string(port) + " role=primary"},
-                               "",
-                               false,
-                               nodes.get()});
-    PgConn no_tls = PgConn::attempt(plain.conninfo("sslmode=disable"));
+    auto plain = gate_for({"server_tls_sslmode = disable"}, false);
+    PgConn no_tls = PgConn::attempt(plain->conninfo("sslmode=disable"));
     CHECK_FALSE(no_tls.ok());
     CHECK(c.scalar("select 1") == "1");
 }
