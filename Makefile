@@ -2,7 +2,7 @@
 # builds and runs every test (also under ASan+UBSan); `make demo` starts a
 # throwaway primary + replica with pggate in front of them; `make bench` runs
 # the benchmarks (docs/benchmarks.md); `make fuzz` runs the libFuzzer targets
-# of tests/fuzz for FUZZ_SECONDS each (docs/testing.md).
+# of tests/fuzz for FUZZ_SECONDS each (README, "Test it").
 
 .DEFAULT_GOAL := all
 -include config.mk
