@@ -403,6 +403,8 @@ def config_seeds():
         ("pg_hba-v6.conf", b"host all all fe80::/10 md5\nhost \"all\" +admins ::ffff:10.0.0.0/104 trust\n"),
         ("userlist.txt", AUTH_FILE.encode()),
         ("userlist-crlf.txt", b'"a" "b"\r\n"c" ""\r\n'),
+        # Found by the fuzzer: a runtime SET of a value starting with ';' read back empty.
+        ("regress-set-semicolon.ini", b"[pggate]\nauth_file=;\n[nodes]\na=host=f"),
     ]
 
 
