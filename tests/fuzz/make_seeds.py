@@ -405,6 +405,8 @@ def config_seeds():
         ("userlist-crlf.txt", b'"a" "b"\r\n"c" ""\r\n'),
         # Found by the fuzzer: a runtime SET of a value starting with ';' read back empty.
         ("regress-set-semicolon.ini", b"[pggate]\nauth_file=;\n[nodes]\na=host=f"),
+        # And: a [databases] or [users] line without a name was taken as the pool of "".
+        ("regress-empty-name.ini", b"[nodes]\nr=host=r\n[databases]\n=\n\n[users]\n="),
     ]
 
 
