@@ -38,7 +38,8 @@ std::string_view text(Span s) { return {reinterpret_cast<const char*>(s.data()),
 Span bytes(std::string_view s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 std::string_view part(const Parts& p, std::size_t i) { return i < p.size() ? p[i] : std::string_view(); }
 
-// RFC 7677's example exchange (user "user", password "pencil").
+// RFC 7677's example exchange (password "pencil", user "user" in n=); the
+// login scenarios use the same password for the auth_file user kUser.
 constexpr std::string_view kPassword = "pencil";
 constexpr std::string_view kUser = "alice";
 constexpr std::string_view kClientNonce = "rOprNGfwEbeRWgbNEkqO";
