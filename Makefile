@@ -1,7 +1,8 @@
 # pggate build: `make` builds ./pggate; `make check` installs what is missing,
 # builds and runs every test (also under ASan+UBSan); `make demo` starts a
 # throwaway primary + replica with pggate in front of them; `make bench` runs
-# the benchmarks (docs/benchmarks.md).
+# the benchmarks (docs/benchmarks.md); `make fuzz` runs the libFuzzer targets
+# of tests/fuzz for FUZZ_SECONDS each (README, "Test it").
 
 .DEFAULT_GOAL := all
 -include config.mk
@@ -92,6 +93,37 @@ bench-classifier: config.mk
 $(BENCH_DIR)/classifier_bench: $(OUT)/tests/bench/classifier_bench.o $(OUT)/libpggate.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDOPT) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+# Fuzzing: one libFuzzer target per tests/fuzz/*_fuzz.cpp, built by clang
+# with ASan+UBSan in build/fuzz (never mixed with the other builds); `fuzz`
+# runs each for FUZZ_SECONDS on a copy of its seed corpus (tests/fuzz/run.sh).
+# Not part of `check`.
+FUZZ_DIR := build/fuzz
+FUZZ_CXX ?= clang++
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%_fuzz.cpp,%,$(sort $(wildcard tests/fuzz/*_fuzz.cpp)))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CXXFLAGS := $(CXXSTD) $(WARN) -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%_fuzz)
+
+.PHONY: fuzz fuzz-build
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-build: config.mk
+	$(MAKE) -j$(NPROC) $(FUZZ_BINS)
+
+.PRECIOUS: $(FUZZ_DIR)/obj/%.o
+$(FUZZ_DIR)/obj/%.o: %.cpp config.mk
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(CPPFLAGS_ALL) $(FUZZ_CXXFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/libpggate.a: $(LIB_SRC:%.cpp=$(FUZZ_DIR)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/%_fuzz: $(FUZZ_DIR)/obj/tests/fuzz/%_fuzz.o $(FUZZ_DIR)/libpggate.a
+	$(FUZZ_CXX) -fsanitize=fuzzer $(FUZZ_SAN) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
 demo: config.mk
 	$(MAKE) BUILD=release all

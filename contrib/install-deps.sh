@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pggate needs to build, test and run its demo.
-# Used by `make demo`, `make check` and .ci/run; a no-op when all are present.
+# Used by `make demo`, `make check`, `make fuzz` and .ci/run; a no-op when all
+# are present.
 set -euo pipefail
 
 packages=(
   build-essential autoconf pkg-config
+  clang libclang-rt-14-dev  # `make fuzz`: clang++ and its libFuzzer/sanitizer runtimes
   libevent-dev libssl-dev libinih-dev libpq-dev doctest-dev
   postgresql postgresql-contrib postgresql-client
   python3-psycopg2 python3-psycopg python3-asyncpg

@@ -734,15 +734,22 @@ struct Parser {
         config_.nodes.push_back(std::move(node));
     }
 
+    // A line without a name ("= pool_size=3") could never match a client,
+    // whose database and user names are never empty.
+    bool named(std::string_view section, std::string_view name) {
+        if (name.empty()) fail_line("[" + std::string(section) + "]: an entry needs a name before '='");
+        return !name.empty();
+    }
+
     void on_database(std::string_view name, std::string_view value) {
-        if (!first_time("databases", name)) return;
+        if (!named("databases", name) || !first_time("databases", name)) return;
         Database db;
         db.name = name;
         if (read_fields("databases", name, value, db)) config_.databases.push_back(std::move(db));
     }
 
     void on_user(std::string_view name, std::string_view value) {
-        if (!first_time("users", name)) return;
+        if (!named("users", name) || !first_time("users", name)) return;
         User user;
         user.name = name;
         if (read_fields("users", name, value, user)) config_.users.push_back(std::move(user));

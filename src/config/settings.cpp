@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <utility>
 
 namespace pggate::config {
@@ -132,10 +133,20 @@ std::string with_setting(std::string_view text, std::string_view key, std::strin
     if (!out.empty() && out.back() != '\n') out += '\n';
     out += "[pggate]\n";
     out += key;
-    out += " = ";
+    // No blank after '=': inih would take a value starting with ';' for a comment.
+    out += " =";
     out += value;
     out += '\n';
     return out;
+}
+
+bool is_writable_value(std::string_view value) {
+    auto blank = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) return false;
+    if (!value.empty() && (blank(value.front()) || blank(value.back()))) return false;
+    for (std::size_t i = 1; i < value.size(); ++i)
+        if (value[i] == ';' && blank(value[i - 1])) return false;
+    return true;
 }
 
 }  // namespace pggate::config

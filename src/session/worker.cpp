@@ -624,6 +624,8 @@ std::optional<Worker::Refusal> Worker::set_setting(const std::string& key, const
         return Refusal{"55P02", "parameter \"" + key + "\" cannot be changed without restarting pggate"};
     if (value.find_first_of("\r\n") != std::string::npos)
         return Refusal{"22023", "a setting's value is one line"};
+    if (!config::is_writable_value(value))
+        return Refusal{"22023", "pggate.ini cannot hold this value: no blank at its ends or before a ';'"};
     std::string text = config::with_setting(config_text_, key, value);
     try {
         config::check_reloadable(text, config_.source);

@@ -297,6 +297,9 @@ TEST_CASE("admin: SHOW CONFIG shows running values and waiting restart-only ones
     PgResult bad = console.exec("SET default_pool_size = many");
     CHECK_MESSAGE(bad.sqlstate() == "22023", bad.describe());
     CHECK_MESSAGE(bad.error().find("\"many\" is not an integer") != std::string::npos, bad.describe());
+    // pggate.ini would read the rest after " ;" as a comment.
+    PgResult unwritable = console.exec("SET server_check_query = 'select 1 ; select 2'");
+    CHECK_MESSAGE(unwritable.sqlstate() == "22023", unwritable.describe());
     CHECK(console.exec("SET application_name = 'dashboard'").status() == PGRES_COMMAND_OK);  // a driver's own
     CHECK(config_row(console, "default_pool_size")[0] == "3");
     PgConn stats = PgConn::attempt(gate.conninfo("dbname=pggate user=ops_stats password=stats_pw"));
