@@ -2,7 +2,11 @@
 #include "auth/client_auth.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
+
+#include <algorithm>
 
 #include "auth/auth_file.hpp"
 #include "protocol/md5_auth.hpp"
@@ -46,7 +50,20 @@ bool plain_password_matches(std::string_view secret, std::string_view user, std:
     return false;
 }
 
+std::uint8_t mock_salt_key[32];
+
+// The salt an unknown user's made-up SCRAM secret shows: stable per name.
+Bytes mock_salt(std::string_view user) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), mock_salt_key, sizeof mock_salt_key, reinterpret_cast<const unsigned char*>(user.data()),
+         user.size(), digest, &len);
+    return Bytes(digest, digest + std::min<std::size_t>(len, protocol::kScramDefaultSaltLength));
+}
+
 }  // namespace
+
+void init_mock_salt_key() { RAND_bytes(mock_salt_key, sizeof mock_salt_key); }
 
 ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credentials* known, Bytes endpoint_hash)
     : user_(std::move(user)), known_(known != nullptr && !known->secret.empty()), endpoint_hash_(std::move(endpoint_hash)) {
@@ -86,12 +103,19 @@ AuthResult ClientAuth::begin() {
         case Method::Scram: {
             if (known_ && secret_kind(secret_) == SecretKind::Scram) {
                 scram_ = std::make_unique<protocol::ScramServer>(*protocol::parse_scram_secret(secret_));
+            } else if (known_) {
+                scram_ = std::make_unique<protocol::ScramServer>(std::string_view(secret_));
             } else {
-                // An unknown user gets a made-up secret: the exchange runs and fails like a wrong password.
-                std::uint8_t fake[16];
-                RAND_bytes(fake, sizeof fake);
-                scram_ = std::make_unique<protocol::ScramServer>(
-                    known_ ? std::string_view(secret_) : std::string_view(reinterpret_cast<char*>(fake), sizeof fake));
+                // An unknown user gets a made-up secret: the exchange runs and
+                // fails like a wrong password. Random keys, not ones derived
+                // from a random password, so a stranger's attempt costs no
+                // key derivation in the worker's loop.
+                protocol::ScramSecret fake;
+                fake.iterations = protocol::kScramDefaultIterations;
+                fake.salt = mock_salt(user_);
+                RAND_bytes(fake.stored_key.data(), static_cast<int>(fake.stored_key.size()));
+                RAND_bytes(fake.server_key.data(), static_cast<int>(fake.server_key.size()));
+                scram_ = std::make_unique<protocol::ScramServer>(std::move(fake));
             }
             std::string mechanisms;
             if (!endpoint_hash_.empty()) {

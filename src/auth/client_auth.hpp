@@ -25,6 +25,12 @@ struct AuthResult {
     std::string error;  // for Failed: the message of a 28P01 error
 };
 
+// Makes the secret key the made-up SCRAM salts of unknown users are derived
+// from: a keyed hash of the user name, so a name gets the same salt at every
+// attempt and in every worker, as a real user's does, yet nobody can compute
+// it. The master calls it once before it forks.
+void init_mock_salt_key();
+
 class ClientAuth {
 public:
     // `known` is the user's credentials, or nullptr for a user pggate does

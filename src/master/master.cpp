@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/client_auth.hpp"
 #include "config/log_target.hpp"
 #include "config/reload.hpp"
 #include "config/settings.hpp"
@@ -79,6 +80,7 @@ void Master::prepare() {
     unsetenv(kListenFdsEnv);
     unsetenv(kReadyFdEnv);
     shm_ = shm::Segment::create(workers_, static_cast<std::uint32_t>(config_.max_client_conn));
+    auth::init_mock_salt_key();
 }
 
 int Master::run() {

@@ -353,6 +353,28 @@ TEST_CASE("client_auth an unknown user's SCRAM exchange step by step") {
     CHECK(r.out.empty());
 }
 
+TEST_CASE("client_auth an unknown user's made-up salt is the same at every attempt, like a real user's") {
+    // The salt= of the server-first-message `user`'s SCRAM exchange shows.
+    auto salt_shown = [](const std::string& user, const Credentials* known) {
+        ClientAuth checker(AuthType::ScramSha256, user, known);
+        Frame sasl = only_auth_frame(checker.begin().out, kAuthSasl);
+        ServerLogin login(user, Credentials{std::string(kPassword), std::nullopt});
+        std::vector<Frame> ps = frames(login.on_auth_request(sasl.body).out);
+        REQUIRE(ps.size() == 1);
+        Frame cont = only_auth_frame(checker.on_password_message(ps[0].body).out, kAuthSaslContinue);
+        const std::string text(cont.body.begin() + 4, cont.body.end());
+        const auto at = text.find(",s=");
+        REQUIRE(at != std::string::npos);
+        return text.substr(at + 3, text.find(",i=") - at - 3);
+    };
+    const std::string first = salt_shown("nobody", nullptr);
+    CHECK(first == salt_shown("nobody", nullptr));
+    CHECK(first.size() == 24);  // 16 bytes in base64, as PostgreSQL's own salts
+    CHECK(first != salt_shown("nobody_else", nullptr));
+    const Credentials real{scram_secret(kPassword), std::nullopt};
+    CHECK(salt_shown("alice", &real) == salt_shown("alice", &real));
+}
+
 TEST_CASE("client_auth a known user with an empty secret is unknown") {
     Credentials empty{"", std::nullopt};
     for (AuthType type : kTypes) {
