@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -12,6 +13,7 @@ namespace pggate::net {
 
 namespace {
 
+constexpr std::size_t kSocketQueue = 64 * 1024;
 constexpr unsigned char kAlpnPostgresql[] = {10, 'p', 'o', 's', 't', 'g', 'r', 'e', 's', 'q', 'l'};
 
 int openssl_version(int v) {
@@ -87,6 +89,10 @@ bufferevent* wrap(event_base* base, bufferevent* plain, SSL* ssl, bufferevent_ss
     // The handshake starts at once. When it fails at once (a client's
     // first bytes are no TLS), libevent frees `plain` and `ssl` with the
     // half-made result and returns nullptr.
+    // TLS records wait in the socket's queue only up to this much; the
+    // rest stays in the TLS bufferevent's own output, where the relay's
+    // backpressure sees it.
+    bufferevent_setwatermark(plain, EV_WRITE, 0, kSocketQueue);
     bufferevent* bev = bufferevent_openssl_filter_new(base, plain, ssl, state, BEV_OPT_CLOSE_ON_FREE);
     if (bev == nullptr) return nullptr;
     // Peers that close without close_notify are common; the protocol's own

@@ -18,58 +18,11 @@
 
 #include "auth_support.hpp"
 #include "harness.hpp"
+#include "tls_support.hpp"
 
 using namespace pggate::test;
 
 namespace {
-
-void sh(const std::string& command) {
-    std::string output;
-    const int rc = run_shell(command, output);
-    REQUIRE_MESSAGE(rc == 0, command << "\n" << output);
-}
-
-// A CA of its own in a temporary directory, and certificates it signs:
-// EC keys, valid for a day.
-class TestCa {
-public:
-    explicit TestCa(const std::string& name) {
-        char tmpl[] = "/tmp/pggate-ca-XXXXXX";
-        REQUIRE(mkdtemp(tmpl) != nullptr);
-        dir_ = tmpl;
-        sh("cd " + dir_ + " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-           "-keyout ca.key -out ca.crt -subj '/CN=" + name + "' 2>&1");
-    }
-    ~TestCa() {
-        std::string ignored;
-        run_shell("rm -rf " + dir_, ignored);
-    }
-    TestCa(const TestCa&) = delete;
-    TestCa& operator=(const TestCa&) = delete;
-
-    const std::string& dir() const { return dir_; }
-    std::string ca_file() const { return dir_ + "/ca.crt"; }
-    // Makes <name>.crt and <name>.key for subject CN `cn`, with the
-    // subjectAltName `san` ("DNS:localhost,IP:127.0.0.1") unless empty.
-    void issue(const std::string& name, const std::string& cn, const std::string& san = "") const {
-        std::ofstream(dir_ + "/" + name + ".ext") << (san.empty() ? "" : "subjectAltName=" + san + "\n");
-        sh("cd " + dir_ + " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + name +
-           ".key -out " + name + ".csr -subj '/CN=" + cn + "' 2>&1 && openssl x509 -req -in " + name +
-           ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -out " + name + ".crt -extfile " + name + ".ext 2>&1");
-        chmod((dir_ + "/" + name + ".key").c_str(), 0600);
-    }
-    std::string cert(const std::string& name) const { return dir_ + "/" + name + ".crt"; }
-    std::string key(const std::string& name) const { return dir_ + "/" + name + ".key"; }
-
-private:
-    std::string dir_;
-};
-
-// pggate's TLS toward clients, with `ca`'s certificate "gate" for localhost.
-std::vector<std::string> client_tls(const TestCa& ca, const std::string& mode) {
-    return {"client_tls_sslmode = " + mode, "client_tls_cert_file = " + ca.cert("gate"),
-            "client_tls_key_file = " + ca.key("gate"), "client_tls_ca_file = " + ca.ca_file()};
-}
 
 // The CN of the certificate pggate showed on this connection.
 std::string peer_cn(const PgConn& c) {
@@ -253,14 +206,14 @@ TEST_CASE("tls: a reload picks up a new certificate; one that cannot be used kee
     char tmpl[] = "/tmp/pggate-tls-XXXXXX";
     REQUIRE(mkdtemp(tmpl) != nullptr);
     const std::string dir = tmpl;
-    sh("cp " + first.cert("gate") + " " + dir + "/gate.crt && cp " + first.key("gate") + " " + dir + "/gate.key");
+    run_ok("cp " + first.cert("gate") + " " + dir + "/gate.crt && cp " + first.key("gate") + " " + dir + "/gate.key");
     Pggate gate({"client_tls_sslmode = prefer", "client_tls_cert_file = " + dir + "/gate.crt",
                  "client_tls_key_file = " + dir + "/gate.key"});
     const std::string login = std::string("sslmode=require password=") + Cluster::kAdminPassword;
     PgConn before(gate.conninfo(login));
     CHECK(peer_cn(before) == "localhost");
 
-    sh("cp " + second.cert("gate") + " " + dir + "/gate.crt && cp " + second.key("gate") + " " + dir + "/gate.key");
+    run_ok("cp " + second.cert("gate") + " " + dir + "/gate.crt && cp " + second.key("gate") + " " + dir + "/gate.key");
     gate.send_signal(SIGHUP);
     CHECK(eventually([&] { return peer_cn(PgConn::attempt(gate.conninfo(login))) == "localhost.second"; }, 10));
     PgConn verified = PgConn::attempt(
@@ -269,7 +222,7 @@ TEST_CASE("tls: a reload picks up a new certificate; one that cannot be used kee
     CHECK_MESSAGE(verified.ok(), verified.error_message());
 
     // A key that does not belong to the certificate: the reload is refused.
-    sh("cp " + first.key("gate") + " " + dir + "/gate.key");
+    run_ok("cp " + first.key("gate") + " " + dir + "/gate.key");
     gate.send_signal(SIGHUP);
     CHECK(eventually([&] { return gate.log_text().find("reload failed, keeping the running configuration: client_tls_key_file") != std::string::npos; }, 10));
     PgConn after(gate.conninfo(login));
@@ -286,7 +239,7 @@ TEST_CASE("tls: pggate with server_tls_sslmode = verify-full logs in to a Postgr
     auto nodes = Cluster::create(0);
     const int port = nodes->primary_port();
     const std::string data = nodes->node_dir(port);
-    sh("cp " + ca.cert("node") + " " + data + "/server.crt && cp " + ca.key("node") + " " + data +
+    run_ok("cp " + ca.cert("node") + " " + data + "/server.crt && cp " + ca.key("node") + " " + data +
        "/server.key && chown postgres: " + data + "/server.crt " + data + "/server.key && chmod 600 " + data + "/server.key");
     {
         std::ofstream hba(data + "/pg_hba.conf", std::ios::trunc);
