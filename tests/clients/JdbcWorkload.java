@@ -126,13 +126,25 @@ public class JdbcWorkload {
         // With splitting a read may run on a replica that has not replayed a
         // commit yet: asked again until it agrees, for a bounded time.
         <T> void eqRead(String what, SqlSupplier<T> read, T expected) throws SQLException {
-            T actual = read.get();
-            long deadline = System.nanoTime() + (long) (REPLICA_WAIT_S * 1e9);
-            while (split && !Objects.deepEquals(actual, expected) && System.nanoTime() < deadline) {
-                sleepMs(20);
-                actual = read.get();
+            if (!split) {
+                eq(what, read.get(), expected);
+                return;
             }
-            eq(what, actual, expected);
+            // An error (a table the replica does not have yet) counts as not yet.
+            long deadline = System.nanoTime() + (long) (REPLICA_WAIT_S * 1e9);
+            while (true) {
+                T actual = null;
+                try {
+                    actual = read.get();
+                } catch (SQLException e) {
+                    if (System.nanoTime() >= deadline) throw e;
+                }
+                if (Objects.deepEquals(actual, expected) || System.nanoTime() >= deadline) {
+                    eq(what, actual, expected);
+                    return;
+                }
+                sleepMs(20);
+            }
         }
 
         void expectError(String what, String sqlstate, SqlRunnable body) {
