@@ -153,11 +153,20 @@ class Client(ClientBase):
 
     async def step_where(self, conn):
         """Before this connection writes anything: with read/write splitting
-        its reads (asyncpg prepares each, and caches the statement) run on
-        replicas; inside a transaction on the primary, unless it is read-only."""
-        rows = [await conn.fetchrow(WHERE_QUERY) for _ in range(4)]
-        rows.append(await conn.fetchrow(WHERE_QUERY + " where $1::int > 0", 1))
-        self.check_where(rows, "fresh connection")
+        its reads run on replicas; inside a transaction on the primary,
+        unless it is read-only. asyncpg prepares a new statement with Parse,
+        Describe and Flush, and only then sends Bind, Execute and Sync in the
+        same segment: pggate cannot see yet whether that segment writes, so
+        its first execution runs on the primary. Executions of the cached
+        statement are the reads checked here."""
+        first = [await conn.fetchrow(WHERE_QUERY)]
+        cached = [await conn.fetchrow(WHERE_QUERY) for _ in range(4)]
+        first.append(await conn.fetchrow(WHERE_QUERY + " where $1::int > 0", 1))
+        if self.cache_size > 3:
+            cached.append(await conn.fetchrow(WHERE_QUERY + " where $1::int > 0", 2))
+        self.check_where(cached, "fresh connection, cached statements")
+        if not self.cfg.split:
+            self.check_where(first, "fresh connection, first executions")
         async with conn.transaction():
             row = await conn.fetchrow(WHERE_QUERY)
         self.eq("a read inside a transaction ran on the primary", row[0], False)
