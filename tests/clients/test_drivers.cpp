@@ -103,6 +103,23 @@ Pggate make_gate(Pooling p) {
     return Pggate(routing({"default_pool_size = 3"}));
 }
 
+// Waits until a fresh client's read runs on a replica (REQUIREd within 15 s):
+// just after start-up, under load, the first reads can still land on the
+// primary, and the workloads check where theirs ran from their first one.
+void await_replica_reads(const Pggate& gate, Pooling p) {
+    if (!splits(p)) return;
+    auto start = Clock::now();
+    bool on_replica = eventually(
+        [&] {
+            PgConn c(gate.conninfo());
+            return c.scalar("select pg_is_in_recovery()") == "t";
+        },
+        15, 0.05);
+    INFO("pggate log tail:\n" << gate.log_tail(30));
+    REQUIRE_MESSAGE(on_replica, "reads did not reach a replica within 15 s");
+    if (seconds_since(start) > 0.5) MESSAGE("reads reached a replica after " << seconds_since(start) << " s");
+}
+
 // The directory of this test binary (build/<variant>), where compiled
 // workloads go.
 std::string build_dir() {
@@ -143,6 +160,7 @@ void run_python_workload(Pooling p, const std::string& driver, const std::string
     REQUIRE_MESSAGE(probe.status == 0, kPython << " cannot import " << module << " (contrib/install-deps.sh installs "
                                                << "the python3-* driver packages):\n" << probe.output);
     Pggate gate = make_gate(p);
+    await_replica_reads(gate, p);
     const char* mode = direct_mode() ? "direct" : p == Pooling::session ? "session" : "transaction";
     std::string script = repo_root() + "/tests/clients/" + driver + "_workload.py";
     run_workload_command(gate, driver,
@@ -167,6 +185,7 @@ void run_jdbc_workload(Pooling p) {
         classes = dir;
     }
     Pggate gate = make_gate(p);
+    await_replica_reads(gate, p);
     const std::string url = "jdbc:postgresql://127.0.0.1:" + std::to_string(gate.port()) +
                             "/postgres?user=postgres&sslmode=disable";
     run_workload_command(gate, "jdbc",
@@ -183,6 +202,7 @@ void run_node_workload(Pooling p) {
     REQUIRE_MESSAGE(probe.status == 0, "node cannot load pg (contrib/install-deps.sh installs nodejs and "
                                        << "node-pg):\n" << probe.output);
     Pggate gate = make_gate(p);
+    await_replica_reads(gate, p);
     run_workload_command(gate, "node-pg",
                          std::string(kNodeEnv) + "node " + shell_quote(repo_root() + "/tests/clients/node_pg_workload.js") +
                              " " + shell_quote(gate.conninfo()) + workload_flags(p, 8, 2),
@@ -216,6 +236,7 @@ std::string psql(const Pggate& gate, const std::vector<std::string>& commands) {
 // inside a pipeline and is rolled back; results are checked one by one.
 void pipeline_workload(Pooling p) {
     Pggate gate = make_gate(p);
+    await_replica_reads(gate, p);
     PgConn admin = cluster().admin();
     admin.exec_ok("drop table if exists drv_pipeline");
     admin.exec_ok("create table drv_pipeline (id int primary key, note text)");
@@ -343,6 +364,7 @@ void psql_copy(Pooling p) {
     constexpr int kRows = 5000;
     constexpr int kParallel = 6;
     Pggate gate = make_gate(p);
+    await_replica_reads(gate, p);
     TempDir tmp;
     PgConn admin = cluster().admin();
     admin.exec_ok("drop table if exists drv_psql_copy");
@@ -454,6 +476,7 @@ void pgbench_modes(Pooling p) {
     if (splits(p)) cluster().wait_replicas_caught_up();
 
     Pggate gate = make_gate(p);
+    await_replica_reads(gate, p);
     PgConn admin = cluster().admin();
     auto replica_commits = [] {
         long long sum = 0;
