@@ -1,8 +1,9 @@
 # pggate build: `make` builds ./pggate; `make check` installs what is missing,
 # builds and runs every test (also under ASan+UBSan); `make demo` starts a
 # throwaway primary + replica with pggate in front of them; `make bench` runs
-# the benchmarks (docs/benchmarks.md); `make fuzz` runs the libFuzzer targets
-# of tests/fuzz for FUZZ_SECONDS each (README, "Test it").
+# the benchmarks (docs/benchmarks.md); `make check-clients` runs the client
+# driver workloads (tests/clients) through a release build; `make fuzz` runs
+# the libFuzzer targets of tests/fuzz for FUZZ_SECONDS each (README, "Test it").
 
 .DEFAULT_GOAL := all
 -include config.mk
@@ -35,10 +36,15 @@ CXXFLAGS_ALL := $(CXXSTD) $(WARN) $(OPT) -MMD -MP $(CXXFLAGS)
 LIB_SRC := $(filter-out src/main.cpp,$(shell find src -name '*.cpp' | sort))
 UNIT_SRC := $(shell find tests/unit -name '*.cpp' | sort)
 INTEG_SRC := $(shell find tests/integration -name '*.cpp' | sort)
+# The driver suite shares the integration harness (everything there but the
+# test_*.cpp files).
+CLIENT_SRC := $(shell find tests/clients -name '*.cpp' | sort) \
+              $(filter-out tests/integration/test_%,$(INTEG_SRC))
 
 LIB_OBJ := $(LIB_SRC:%.cpp=$(OUT)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.cpp=$(OUT)/%.o)
 INTEG_OBJ := $(INTEG_SRC:%.cpp=$(OUT)/%.o)
+CLIENT_OBJ := $(CLIENT_SRC:%.cpp=$(OUT)/%.o)
 
 ifeq ($(BUILD),release)
   BIN := pggate
@@ -46,7 +52,7 @@ else
   BIN := $(OUT)/pggate
 endif
 
-.PHONY: all check check-asan unit integration demo demo-stop bench bench-classifier clean distclean install
+.PHONY: all check check-asan check-clients unit integration demo demo-stop bench bench-classifier clean distclean install
 all: $(BIN)
 
 $(OUT)/%.o: %.cpp config.mk
@@ -66,18 +72,33 @@ $(OUT)/unit_tests: $(UNIT_OBJ) $(OUT)/libpggate.a
 $(OUT)/integration_tests: $(INTEG_OBJ) $(OUT)/libpggate.a
 	$(CXX) $(LDOPT) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
-tests: $(BIN) $(OUT)/unit_tests $(OUT)/integration_tests
+$(OUT)/tests/clients/%.o: CPPFLAGS_ALL += -Itests/integration
+$(OUT)/client_tests: $(CLIENT_OBJ) $(OUT)/libpggate.a
+	$(CXX) $(LDOPT) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+tests: $(BIN) $(OUT)/unit_tests $(OUT)/integration_tests $(OUT)/client_tests
 
 # Runs both suites against this build; tests/run.sh prints the totals.
 unit integration: tests
-check-one: tests
+check-one: $(BIN) $(OUT)/unit_tests $(OUT)/integration_tests
 	tests/run.sh $(OUT) $(abspath $(BIN))
 
 check: config.mk
 	rm -rf build/results
 	-$(MAKE) -j$(NPROC) BUILD=release check-one
 	-$(MAKE) -j$(NPROC) BUILD=asan check-one
+	-$(MAKE) check-clients
 	tests/run.sh --summary
+
+# Real drivers (psql, pgbench, libpq pipelines, psycopg 2 and 3, asyncpg,
+# SQLAlchemy, JDBC, node-postgres) through a release build, in session
+# pooling and in transaction pooling with read/write splitting; `check` runs
+# them once, with the release build, after both builds' suites. Their counts go to
+# build/results/release-client_tests.count, which `tests/run.sh --summary`
+# adds to the rest.
+check-clients: config.mk
+	$(MAKE) -j$(NPROC) BUILD=release pggate build/release/client_tests
+	tests/run.sh build/release $(abspath pggate) client_tests
 
 # Benchmarks, one target per part so each can be run alone; `bench` runs
 # them all. They always build with the release flags, and neither `all` nor
