@@ -13,6 +13,7 @@ packages=(
   python3-psycopg2 python3-psycopg python3-asyncpg python3-sqlalchemy
   default-jdk-headless libpostgresql-jdbc-java  # javac for the JDBC workload
   prometheus  # promtool, which checks /metrics in the tests
+  mandoc      # lints the man pages in the unit tests
 )
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
