@@ -808,6 +808,7 @@ void ClientConn::release_server() {
     note_transaction_end();
     retry_segment_.clear();
     retries_ = 0;
+    read_length_ = 0;
     read_completions_ = 0;
     ServerConn* s = server_;
     server_ = nullptr;
@@ -941,14 +942,25 @@ void ClientConn::pump(Side from) {
         }
     } traffic{server_->pool(), client};
 
+    bool segment_done = false;  // a replica's read segment is all sent; the rest waits
+    bool read_answered = false;  // ... and answered, inside a transaction that goes on there
     while (state_ == ClientState::Login || state_ == ClientState::Active) {
         const bool login = state_ == ClientState::Login;
+        // A replica is given its read segment and nothing after it: what
+        // follows (a pipeline's next segment may write) is routed on its own
+        // once the replica is released.
+        std::size_t at = consumed_;
         const std::uint32_t max_len = client ? worker_.config().max_packet_size
                                       : login ? kMaxLoginMessage
                                               : protocol::kMaxWireLength;
         protocol::SyncTracker& tracker = server_->tracker();
         net::ScanResult r = net::scan_frames(in, scan, dir, max_len, [&](const protocol::MessageHeader& h) {
             if (client) {
+                if (read_length_ > 0 && at >= read_length_) {
+                    segment_done = true;
+                    return true;
+                }
+                at += h.frame_len();
                 if (h.type == 'X' || inspects(h)) return true;
                 if ((h.type == 'Q' || h.type == 'P') && transaction_mode && pinned_ == nullptr)
                     pin("a statement too long to inspect");
@@ -963,6 +975,11 @@ void ClientConn::pump(Side from) {
         if (r.forward > 0) evbuffer_remove_buffer(in, out, r.forward);
         traffic.bytes += r.forward;
         if (client) consumed_ += r.forward;
+        if (segment_done) {
+            // A client that pipelines on meanwhile is read no further than the relay's limit.
+            if (evbuffer_get_length(in) > kRelayHighWater) bufferevent_disable(src, EV_READ);
+            break;
+        }
         if (r.stop == net::ScanStop::More) break;
         if (r.stop == net::ScanStop::Error) {
             protocol_error(from, r.error.sqlstate, r.error.message);
@@ -982,6 +999,9 @@ void ClientConn::pump(Side from) {
             release_server();
             return;
         }
+        if (!client && r.header.type == 'Z' && read_length_ > 0 && consumed_ >= read_length_ &&
+            tracker.outstanding() == 0)
+            read_answered = true;
     }
     if (client && server_was_idle && server_ != nullptr && server_->tracker().outstanding() > 0)
         busy_since_ = statement_since_ = pool::Clock::now();
@@ -995,6 +1015,13 @@ void ClientConn::pump(Side from) {
         evbuffer_get_length(out) >= kRelayHighWater && !paused_[int(from)]) {
         paused_[int(from)] = true;
         bufferevent_disable(src, EV_READ);
+    }
+    if (read_answered && state_ == ClientState::Active) {
+        // Answered, and the transaction it began goes on there (BEGIN READ
+        // ONLY): what the client sends next belongs to it.
+        read_length_ = 0;
+        if (!paused_[int(Side::Client)]) bufferevent_enable(bev_.get(), EV_READ);
+        pump(Side::Client);
     }
 }
 

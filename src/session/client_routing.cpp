@@ -86,6 +86,7 @@ bool ClientConn::answer_route_setting(std::string_view sql, char status) {
 
 pool::Pool* ClientConn::route_next(bool may_refuse, std::uint32_t avoid) {
     retry_segment_.clear();
+    read_length_ = 0;
     read_completions_ = 0;
     Segment segment;
     if (!splits_reads() || !next_segment_reads(segment)) return writer_pool();

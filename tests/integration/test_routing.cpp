@@ -95,6 +95,48 @@ TEST_CASE("routing: a pipeline segment with a write anywhere runs whole on the p
     REQUIRE(PQexitPipelineMode(c.get()) == 1);
 }
 
+TEST_CASE("routing: a pipeline's read segment goes to a replica and its next segment, a write, to the primary") {
+    PGGATE_ONLY();
+    Table t("rt_pipe2");
+    // Without read_your_writes, so that every round's first read may go to a replica.
+    Pggate gate(routing({"read_your_writes = off"}));
+    PgConn c(gate.conninfo());
+    REQUIRE(eventually([&] { return on_replica(c, "select pg_is_in_recovery()") == "t"; }, 15));
+    for (int round = 0; round < 5; ++round) {
+        CAPTURE(round);
+        // All of it in one write: a read segment, then a writing one, then a read again.
+        REQUIRE(PQenterPipelineMode(c.get()) == 1);
+        REQUIRE(PQsendQueryParams(c.get(), "select pg_is_in_recovery()", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1);
+        REQUIRE(PQpipelineSync(c.get()) == 1);
+        REQUIRE(PQsendQueryParams(c.get(), "insert into rt_pipe2 (v) values (3) returning pg_is_in_recovery()", 0,
+                                  nullptr, nullptr, nullptr, nullptr, 0) == 1);
+        REQUIRE(PQpipelineSync(c.get()) == 1);
+        REQUIRE(PQsendQueryParams(c.get(), "select 42", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1);
+        REQUIRE(PQpipelineSync(c.get()) == 1);
+        for (const char* expected : {"t", "f", "42"}) {
+            PgResult r = get_result(c.get());
+            REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+            CHECK(r.value(0, 0) == expected);
+            CHECK(!get_result(c.get()));
+            CHECK(get_result(c.get()).status() == PGRES_PIPELINE_SYNC);
+        }
+        REQUIRE(PQexitPipelineMode(c.get()) == 1);
+    }
+    CHECK(cluster().admin_scalar("select count(*) from rt_pipe2") == "5");
+}
+
+TEST_CASE("routing: BEGIN READ ONLY on a replica keeps the transaction's later statements there") {
+    PGGATE_ONLY();
+    Pggate gate(routing());
+    PgConn c(gate.conninfo());
+    REQUIRE(eventually([&] { return on_replica(c, "select pg_is_in_recovery()") == "t"; }, 15));
+    c.exec_ok("begin read only");
+    const std::string port = c.scalar("select current_setting('port')");
+    CHECK(c.scalar("select pg_is_in_recovery()") == "t");
+    CHECK(c.scalar("select current_setting('port')") == port);
+    c.exec_ok("commit");
+}
+
 TEST_CASE("routing: after its own write a client reads what it wrote (read_your_writes)") {
     PGGATE_ONLY();
     Table t("rt_ryw");
