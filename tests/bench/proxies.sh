@@ -401,6 +401,8 @@ start_pgbouncer() { # processes
     keep_conf "$w/pgbouncer1-1/userlist.txt" pgbouncer-userlist.txt
   else
     keep_conf "$w/pgbouncer$n-1/pgbouncer.ini" "pgbouncer-x$n-process-1.ini"
+    echo "; the other processes: the same with <tmp>/pgbouncer$n-2 ... in place of <tmp>/pgbouncer$n-1" \
+      >>"$out/report-conf/pgbouncer-x$n-process-1.ini"
   fi
   proxy_port=$bouncer_port
   wait_ready "$bouncer_port" PgBouncer "$w/pgbouncer$n-1/pgbouncer.log" || return 1

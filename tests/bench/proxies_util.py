@@ -120,11 +120,19 @@ def parse_pgbench(out_text):
     return tps, tx, failed, conn
 
 
-def initial_connection_ms(out_text):
+def logins_hint(out_text):
+    """Why a run that pgbench did not fail can have no transaction: its
+    clients were still logging in when the duration ran out."""
+    clients = duration = None
     for line in out_text.splitlines():
-        if line.strip().startswith("initial connection time = "):
-            return line.split("=")[1].strip()
-    return None
+        line = line.strip()
+        if line.startswith("number of clients:"):
+            clients = line.split(":")[1].strip()
+        elif line.startswith("duration:"):
+            duration = line.split(":")[1].strip()
+    if clients and duration:
+        return f" in {duration}: the logins of {clients} clients took longer than that"
+    return ""
 
 
 def pgbench_errors(err_text):
@@ -173,9 +181,7 @@ def cmd_result(out_path, err_path, prefix, rc, cpu_before, cpu_after):
     if int(rc) != 0 or tps is None or not tx:
         status = "failed"
         if not message and int(rc) == 0:
-            init = initial_connection_ms(out_text)
-            message = ("no transaction was processed" +
-                       (f" (the clients took {init} to connect)" if init else ""))
+            message = "no transaction was processed" + logins_hint(out_text)
         message = message or f"pgbench exited with status {rc}"
     elif failed:
         status = "failed"
@@ -405,8 +411,9 @@ def cmd_report(workdir, outfile):
       f"{meta.get('pggate_version', '?')} (commit {meta.get('commit', '?')}); "
       f"{meta.get('pgbouncer_version', '?')}; {meta.get('pgpool_version', '?')}.")
     w("")
-    w(f"Run: `{meta.get('command', 'make bench-proxies')}`: each figure is the median of "
-      f"{runs} runs of {secs} s (after a {meta.get('warmup', '?')} s warm-up run that is not "
+    each = (f"each figure is the median of {runs} runs of {secs} s" if runs != "1"
+            else f"each figure is from one run of {secs} s")
+    w(f"Run: `{meta.get('command', 'make bench-proxies')}`: {each} (after a {meta.get('warmup', '?')} s warm-up run that is not "
       f"counted), `pgbench -j 2 -n`, pgbench scale {meta.get('scale', '?')}, pool size "
       f"{meta.get('pool_size', '?')} server connections, SCRAM-SHA-256 logins everywhere. "
       f"Client counts {meta.get('clients', '?')} for every workload"
