@@ -52,7 +52,7 @@ else
   BIN := $(OUT)/pggate
 endif
 
-.PHONY: all check check-asan check-clients unit integration demo demo-stop bench bench-classifier clean distclean install
+.PHONY: all check check-asan check-clients unit integration demo demo-stop bench bench-classifier bench-proxies clean distclean install
 all: $(BIN)
 
 $(OUT)/%.o: %.cpp config.mk
@@ -105,11 +105,22 @@ check-clients: config.mk
 # `check` builds them.
 BENCH_DIR := build/bench
 
-bench: bench-classifier
+# The parts run one after the other even under -j, so that neither disturbs
+# the other's timings.
+bench:
+	$(MAKE) bench-classifier
+	$(MAKE) bench-proxies
 
 bench-classifier: config.mk
 	$(MAKE) -j$(NPROC) BUILD=release $(BENCH_DIR)/classifier_bench
 	$(BENCH_DIR)/classifier_bench
+
+# pggate against a direct connection, PgBouncer and Pgpool-II with pgbench
+# (tests/bench/proxies.sh, as root: it installs the two poolers when they
+# are missing); the results go into docs/benchmarks.md.
+bench-proxies: config.mk
+	$(MAKE) -j$(NPROC) BUILD=release all
+	tests/bench/proxies.sh
 
 $(BENCH_DIR)/classifier_bench: $(OUT)/tests/bench/classifier_bench.o $(OUT)/libpggate.a
 	@mkdir -p $(dir $@)
