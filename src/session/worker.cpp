@@ -349,7 +349,8 @@ int Worker::run() {
     bufferevent_enable(channel_.get(), EV_READ);
 
     for (UniqueFd& fd : listen_fds_) {
-        evconnlistener* l = evconnlistener_new(base_.get(), on_accept, this, LEV_OPT_CLOSE_ON_EXEC, -1, fd.get());
+        // 0: the master already listens with listen_backlog; -1 would listen() again with 128.
+        evconnlistener* l = evconnlistener_new(base_.get(), on_accept, this, LEV_OPT_CLOSE_ON_EXEC, 0, fd.get());
         if (l == nullptr) {
             log_error("evconnlistener_new() failed (worker %u)", index_);
             return 2;
