@@ -49,8 +49,9 @@ bool plain_password_matches(std::string_view secret, std::string_view user, std:
 
 }  // namespace
 
-ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credentials* known)
-    : user_(std::move(user)), known_(known != nullptr && !known->secret.empty()) {
+ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credentials* known,
+                       std::span<const std::uint8_t> mock_key)
+    : user_(std::move(user)), known_(known != nullptr && !known->secret.empty()), mock_key_(mock_key.begin(), mock_key.end()) {
     if (known_) secret_ = known->secret;
     SecretKind kind = known_ ? secret_kind(secret_) : SecretKind::Plain;
     switch (type) {
@@ -67,7 +68,11 @@ ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credential
 }
 
 AuthResult ClientAuth::fail() {
-    return {AuthStep::Failed, {}, "password authentication failed for user \"" + user_ + "\""};
+    return {AuthStep::Failed, {}, "28P01", "password authentication failed for user \"" + user_ + "\""};
+}
+
+AuthResult ClientAuth::violation(std::string message) {
+    return {AuthStep::Failed, {}, "08P01", std::move(message)};
 }
 
 AuthResult ClientAuth::begin() {
@@ -87,11 +92,24 @@ AuthResult ClientAuth::begin() {
             if (known_ && secret_kind(secret_) == SecretKind::Scram) {
                 scram_ = std::make_unique<protocol::ScramServer>(*protocol::parse_scram_secret(secret_));
             } else {
-                // An unknown user gets a made-up secret: the exchange runs and fails like a wrong password.
-                std::uint8_t fake[16];
-                RAND_bytes(fake, sizeof fake);
-                scram_ = std::make_unique<protocol::ScramServer>(
-                    known_ ? std::string_view(secret_) : std::string_view(reinterpret_cast<char*>(fake), sizeof fake));
+                // Without a secret of its own the user is offered a salt that
+                // does not change between attempts, as a real one would not.
+                Bytes salt(protocol::kScramDefaultSaltLength);
+                if (mock_key_.empty())
+                    RAND_bytes(salt.data(), static_cast<int>(salt.size()));
+                else
+                    salt = protocol::scram_mock_salt(mock_key_, user_);
+                protocol::ScramSecret secret;
+                if (known_) {
+                    secret = protocol::scram_secret_from_password(secret_, salt, protocol::kScramDefaultIterations);
+                } else {
+                    // An unknown user gets a made-up secret: the exchange runs and fails like a wrong password.
+                    secret.iterations = protocol::kScramDefaultIterations;
+                    secret.salt = std::move(salt);
+                    RAND_bytes(secret.stored_key.data(), static_cast<int>(secret.stored_key.size()));
+                    RAND_bytes(secret.server_key.data(), static_cast<int>(secret.server_key.size()));
+                }
+                scram_ = std::make_unique<protocol::ScramServer>(std::move(secret));
             }
             std::string mechanisms(kScramMechanism);
             mechanisms.push_back('\0');
@@ -111,11 +129,15 @@ AuthResult ClientAuth::on_password_message(std::span<const std::uint8_t> body) {
         case Method::Md5: {
             ByteReader rd(body.data(), body.size());
             std::string_view answer = rd.cstring();
-            if (rd.failed() || !rd.at_end() || !known_) return fail();
+            if (rd.failed() || !rd.at_end()) return violation("invalid password packet size");
+            if (!known_) return fail();
             bool ok = method_ == Method::Plain
                           ? plain_password_matches(secret_, user_, answer)
                           : protocol::md5_check_response(secret_, user_, std::span<const std::uint8_t, 4>(salt_, 4), answer);
-            return ok ? AuthResult{AuthStep::Done, {}, {}} : fail();
+            if (!ok) return fail();
+            AuthResult done;
+            done.step = AuthStep::Done;
+            return done;
         }
         case Method::Scram: {
             std::string error;
@@ -124,14 +146,19 @@ AuthResult ClientAuth::on_password_message(std::span<const std::uint8_t> body) {
                 scram_started_ = true;
                 ByteReader rd(body.data(), body.size());
                 std::string_view mechanism = rd.cstring();
+                if (rd.failed()) return violation("malformed SASLInitialResponse: no mechanism name");
+                if (mechanism != kScramMechanism)
+                    return violation("client selected an invalid SASL authentication mechanism");
                 std::uint32_t len = rd.u32();
-                if (rd.failed() || mechanism != kScramMechanism || len != rd.remaining()) return fail();
+                if (rd.failed() || len != rd.remaining())
+                    return violation("malformed SASLInitialResponse: its length does not match its data");
                 auto reply = scram_->client_first(as_text(body.subspan(body.size() - len)), error);
-                if (!reply) return fail();
+                if (!reply) return scram_->failed_malformed() ? violation(error) : fail();
                 build_auth(r.out, kAuthSaslContinue, *reply);
                 return r;
             }
             auto reply = scram_->client_final(as_text(body), error);
+            if (!reply && scram_->failed_malformed()) return violation(error);
             if (!reply || !known_) return fail();
             build_auth(r.out, kAuthSaslFinal, *reply);
             r.step = AuthStep::Done;

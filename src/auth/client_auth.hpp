@@ -19,21 +19,36 @@ namespace pggate::auth {
 
 enum class AuthStep { Continue, Done, Failed };
 
+// The longest PasswordMessage or SASL response pggate reads from a client
+// (PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH): what a client that has not proven
+// who it is may make pggate hold.
+constexpr std::uint32_t kMaxAuthMessage = 65535;
+
 struct AuthResult {
     AuthStep step = AuthStep::Continue;
-    Bytes out;          // messages to send the client (for Done: any final SASL message)
-    std::string error;  // for Failed: the message of a 28P01 error
+    Bytes out;  // messages to send the client (for Done: any final SASL message)
+    // For Failed, the error as PostgreSQL reports it: 28P01 "password
+    // authentication failed" for a wrong password, an unknown user or a
+    // message too long to read; 08P01 for a malformed message.
+    const char* sqlstate = "28P01";
+    std::string error;
 };
 
 class ClientAuth {
 public:
-    // `known` is the user's credentials, or nullptr for a user pggate does not know.
-    ClientAuth(config::AuthType type, std::string user, const Credentials* known);
+    // `known` is the user's credentials, or nullptr for a user pggate does not
+    // know. `mock_key` makes up the SCRAM salt of a user without a SCRAM
+    // secret (scram_mock_salt); empty: a random salt each time.
+    ClientAuth(config::AuthType type, std::string user, const Credentials* known,
+               std::span<const std::uint8_t> mock_key = {});
 
     // The first message(s) to send; Done at once for trust.
     AuthResult begin();
     // A PasswordMessage/SASL response ('p') body from the client.
     AuthResult on_password_message(std::span<const std::uint8_t> body);
+    // A 'p' message longer than kMaxAuthMessage, left unread: it fails the
+    // authentication, as in PostgreSQL.
+    AuthResult on_oversized_message() { return fail(); }
 
     // After a successful SCRAM exchange: the client's ClientKey.
     std::optional<protocol::ScramKey> client_key() const;
@@ -43,11 +58,13 @@ public:
 private:
     enum class Method { Trust, Plain, Md5, Scram, Reject };
     AuthResult fail();
+    static AuthResult violation(std::string message);
 
     Method method_;
     std::string user_;
     std::string secret_;
     bool known_;
+    Bytes mock_key_;
     std::uint8_t salt_[4] = {0, 0, 0, 0};
     std::unique_ptr<protocol::ScramServer> scram_;
     bool scram_started_ = false;

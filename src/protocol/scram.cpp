@@ -183,6 +183,16 @@ ScramSecret scram_secret_from_password(std::string_view password, std::span<cons
     return out;
 }
 
+Bytes scram_mock_salt(std::span<const std::uint8_t> key, std::string_view user) {
+    ScramKey mac{};
+    if (!hmac_sha256(key, user, mac)) {
+        // Without HMAC no SCRAM exchange can succeed anyway; the salt only has to look like one.
+        auto random = random_bytes(kScramDefaultSaltLength);
+        return random ? *random : Bytes(kScramDefaultSaltLength, 0);
+    }
+    return Bytes(mac.begin(), mac.begin() + kScramDefaultSaltLength);
+}
+
 // ---- server ----------------------------------------------------------------
 
 ScramServer::ScramServer(ScramSecret secret, std::string server_nonce) : secret_(std::move(secret)) {
@@ -227,7 +237,8 @@ void ScramServer::init(std::string server_nonce) {
     server_nonce_ = std::move(server_nonce);
 }
 
-std::optional<std::string> ScramServer::fail(std::string& error, std::string why) {
+std::optional<std::string> ScramServer::fail(std::string& error, std::string why, bool malformed) {
+    if (state_ != State::Failed) malformed_ = malformed;
     state_ = State::Failed;
     failure_ = why;
     error = std::move(why);
@@ -237,7 +248,7 @@ std::optional<std::string> ScramServer::fail(std::string& error, std::string why
 std::optional<std::string> ScramServer::client_first(std::string_view msg, std::string& error) {
     if (state_ == State::Failed) return fail(error, failure_);
     if (state_ != State::ExpectClientFirst) return fail(error, "unexpected SCRAM client-first-message");
-    if (msg.size() > kScramMaxClientMessage) return fail(error, "SCRAM client-first-message too long");
+    if (msg.size() > kScramMaxClientMessage) return fail(error, "SCRAM client-first-message too long", false);
     if (msg.find('\0') != msg.npos) return fail(error, "NUL byte in SCRAM client-first-message");
 
     // gs2-header: cbind-flag "," [authzid] ","
@@ -261,7 +272,7 @@ std::optional<std::string> ScramServer::client_first(std::string_view msg, std::
     if (a[0].name != 'n' || a.size() < 2 || a[1].name != 'r')
         return fail(error, "malformed SCRAM client-first-message (expected n= and r=)");
     std::string_view nonce = a[1].value;
-    if (nonce.size() > kScramMaxNonceLength) return fail(error, "SCRAM client nonce too long");
+    if (nonce.size() > kScramMaxNonceLength) return fail(error, "SCRAM client nonce too long", false);
     if (!is_printable_nonce(nonce)) return fail(error, "invalid SCRAM client nonce");
     if (!extensions_ok(std::span(a).subspan(2), "mnr"))
         return fail(error, "malformed SCRAM client-first-message (bad extension)");
@@ -278,7 +289,7 @@ std::optional<std::string> ScramServer::client_first(std::string_view msg, std::
 std::optional<std::string> ScramServer::client_final(std::string_view msg, std::string& error) {
     if (state_ == State::Failed) return fail(error, failure_);
     if (state_ != State::ExpectClientFinal) return fail(error, "unexpected SCRAM client-final-message");
-    if (msg.size() > kScramMaxClientMessage) return fail(error, "SCRAM client-final-message too long");
+    if (msg.size() > kScramMaxClientMessage) return fail(error, "SCRAM client-final-message too long", false);
 
     auto attrs = split_attrs(msg);
     if (!attrs || attrs->size() < 3) return fail(error, "malformed SCRAM client-final-message");
@@ -305,14 +316,14 @@ std::optional<std::string> ScramServer::client_final(std::string_view msg, std::
     ScramKey recovered_stored{};
     ScramKey server_signature{};
     if (!hmac_sha256(secret_.stored_key, auth_message, client_signature))
-        return fail(error, "SCRAM HMAC computation failed");
+        return fail(error, "SCRAM HMAC computation failed", false);
     for (std::size_t i = 0; i < kScramKeyLength; ++i)
         recovered[i] = static_cast<std::uint8_t>((*proof)[i] ^ client_signature[i]);
-    if (!sha256(recovered, recovered_stored)) return fail(error, "SCRAM hash computation failed");
+    if (!sha256(recovered, recovered_stored)) return fail(error, "SCRAM hash computation failed", false);
     if (CRYPTO_memcmp(recovered_stored.data(), secret_.stored_key.data(), kScramKeyLength) != 0)
-        return fail(error, "SCRAM proof verification failed (wrong password)");
+        return fail(error, "SCRAM proof verification failed (wrong password)", false);
     if (!hmac_sha256(secret_.server_key, auth_message, server_signature))
-        return fail(error, "SCRAM HMAC computation failed");
+        return fail(error, "SCRAM HMAC computation failed", false);
 
     client_key_ = recovered;
     state_ = State::Done;

@@ -51,6 +51,12 @@ std::string format_scram_secret(const ScramSecret& secret);
 ScramSecret scram_secret_from_password(std::string_view password, std::span<const std::uint8_t> salt,
                                        int iterations);
 
+// The salt offered to a user without a SCRAM secret of its own (one pggate
+// does not know, or one with a plain-text password): kScramDefaultSaltLength
+// bytes made from the user name and `key`, so that, like a real secret's, it
+// stays the same from one attempt to the next (PostgreSQL's scram_mock_salt).
+Bytes scram_mock_salt(std::span<const std::uint8_t> key, std::string_view user);
+
 // pggate as the SCRAM server, verifying a connecting client. One object per
 // exchange: client_first, then client_final. Any error (malformed message,
 // wrong proof, call out of order) fails the exchange for good.
@@ -71,6 +77,10 @@ public:
     std::optional<std::string> client_final(std::string_view msg, std::string& error);
 
     bool succeeded() const { return state_ == State::Done; }
+    // The exchange failed on a malformed or out-of-order message (a protocol
+    // violation), not on a proof that does not check out, a message too long
+    // to read or an unusable secret.
+    bool failed_malformed() const { return state_ == State::Failed && malformed_; }
     // The ClientKey recovered from the client's proof; all zeros until
     // succeeded(). With secret() it lets pggate log in to a backend that
     // holds the same secret without knowing the password (ScramClient).
@@ -80,10 +90,11 @@ public:
 private:
     enum class State { ExpectClientFirst, ExpectClientFinal, Done, Failed };
     void init(std::string server_nonce);
-    std::optional<std::string> fail(std::string& error, std::string why);
+    std::optional<std::string> fail(std::string& error, std::string why, bool malformed = true);
 
     State state_ = State::ExpectClientFirst;
     std::string failure_;  // why the exchange failed, repeated to late callers
+    bool malformed_ = false;
     ScramSecret secret_;
     std::string server_nonce_;
     std::string gs2_header_;         // "n,," or "y,,"

@@ -471,11 +471,11 @@ void ClientConn::on_lookup(const auth::LookupResult& answer) {
 }
 
 void ClientConn::begin_auth(const auth::Credentials* known) {
-    auth_.emplace(auth_type_, user_, known);
+    auth_.emplace(auth_type_, user_, known, worker_.shm().mock_auth_key());
     auth::AuthResult r = auth_->begin();
     bufferevent_write(bev_.get(), r.out.data(), r.out.size());
     if (r.step == auth::AuthStep::Failed) {
-        fail_client("28P01", r.error);
+        fail_client(r.sqlstate, r.error);
         return;
     }
     if (r.step == auth::AuthStep::Done) {
@@ -497,17 +497,25 @@ void ClientConn::read_auth() {
             fail_client(err.sqlstate, err.message);
             return;
         }
-        if (d == Decode::NeedMore || evbuffer_get_length(in) < h.frame_len()) return;
+        if (d == Decode::NeedMore) return;
         if (h.type != 'p') {
             fail_client("08P01", std::string("expected a password message, got message type '") + h.type + "'");
             return;
         }
-        const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(h.frame_len()));
-        auth::AuthResult r = auth_->on_password_message({p + protocol::kHeaderSize, h.body_len()});
-        evbuffer_drain(in, h.frame_len());
+        auth::AuthResult r;
+        if (h.length > auth::kMaxAuthMessage) {
+            // Refused on its header: a client not logged in must not make
+            // pggate hold what it declares.
+            r = auth_->on_oversized_message();
+        } else {
+            if (evbuffer_get_length(in) < h.frame_len()) return;
+            const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(h.frame_len()));
+            r = auth_->on_password_message({p + protocol::kHeaderSize, h.body_len()});
+            evbuffer_drain(in, h.frame_len());
+        }
         bufferevent_write(bev_.get(), r.out.data(), r.out.size());
         if (r.step == auth::AuthStep::Failed) {
-            fail_client("28P01", r.error);
+            fail_client(r.sqlstate, r.error);
             return;
         }
         if (r.step == auth::AuthStep::Done) finish_auth();

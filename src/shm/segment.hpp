@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "shm/client_table.hpp"
@@ -19,7 +20,7 @@
 namespace pggate::shm {
 
 constexpr std::uint64_t kMagic = 0x7067676174650001ULL;  // "pggate" + 1
-constexpr std::uint32_t kLayoutVersion = 5;
+constexpr std::uint32_t kLayoutVersion = 6;
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -33,6 +34,9 @@ struct Header {
     std::uint32_t pad_;
     std::uint64_t size;
     std::int64_t started_at;  // unix seconds the segment was made (pggate started)
+    // Random, written by the master before the first fork: every worker
+    // offers a user it does not know the same SCRAM salt (scram_mock_salt).
+    std::uint8_t mock_auth_key[32];
     // Clients connected across all workers: admission for max_client_conn.
     alignas(64) std::atomic<std::uint32_t> clients_total;
 };
@@ -104,6 +108,9 @@ public:
     // Admission against max_client_conn across all workers.
     bool try_admit_client(std::uint32_t worker, std::uint32_t max_clients) const;
     void client_left(std::uint32_t worker) const;
+
+    // The key every worker makes up the SCRAM salts of unknown users from.
+    std::span<const std::uint8_t> mock_auth_key() const { return header_->mock_auth_key; }
 
     // Finds or creates the pool entry for a key; nullopt when the table is full.
     std::optional<std::uint32_t> pool_index(std::string_view database, std::string_view user,

@@ -396,6 +396,7 @@ TEST_CASE("SCRAM wrong password and wrong server are rejected") {
         ScramServer server(rfc_secret());
         CHECK(exchange(client, server).find("server: SCRAM proof verification failed") == 0);
         CHECK_FALSE(server.succeeded());
+        CHECK_FALSE(server.failed_malformed());  // well-formed, only wrong
         CHECK(server.client_key() == ScramKey{});
     }
     SUBCASE("client refuses a server that only knows the StoredKey") {
@@ -478,8 +479,10 @@ TEST_CASE("SCRAM server rejects tampered client-final-messages") {
         CHECK_FALSE(out.has_value());
         CHECK_MESSAGE(error.find(c.error) != std::string::npos, error);
         CHECK_FALSE(server.succeeded());
+        CHECK(server.failed_malformed() == (c.error != "verification failed"));
         // A failed exchange stays failed, even for the right message.
         CHECK_FALSE(server.client_final(kRfcClientFinal, error).has_value());
+        CHECK(server.failed_malformed() == (c.error != "verification failed"));
     }
 }
 
@@ -521,6 +524,8 @@ TEST_CASE("SCRAM server rejects malformed client-first-messages") {
         std::string error;
         CHECK_FALSE(server.client_first(c.msg, error).has_value());
         CHECK_MESSAGE(error.find(c.error) != std::string::npos, error);
+        // Too long to read is not a malformed message: PostgreSQL fails the authentication.
+        CHECK(server.failed_malformed() == (c.error.find("too long") == std::string_view::npos));
     }
 
     // Accepted: the longest nonce, an escaped or absent user name and
@@ -534,12 +539,24 @@ TEST_CASE("SCRAM server rejects malformed client-first-messages") {
     }
 }
 
+TEST_CASE("SCRAM mock salts are stable per key and user, and look like real ones") {
+    const pggate::Bytes key(32, 1);
+    const pggate::Bytes other(32, 2);
+    const pggate::Bytes salt = pggate::protocol::scram_mock_salt(key, "alice");
+    CHECK(salt.size() == pggate::protocol::kScramDefaultSaltLength);
+    CHECK(pggate::protocol::scram_mock_salt(key, "alice") == salt);
+    CHECK(pggate::protocol::scram_mock_salt(key, "alicf") != salt);
+    CHECK(pggate::protocol::scram_mock_salt(key, "") != salt);
+    CHECK(pggate::protocol::scram_mock_salt(other, "alice") != salt);
+}
+
 TEST_CASE("SCRAM calls out of order are errors") {
     std::string error;
     SUBCASE("server: final before first") {
         ScramServer server(rfc_secret(), std::string(kRfcServerNonce));
         CHECK_FALSE(server.client_final(kRfcClientFinal, error).has_value());
         CHECK(error.find("unexpected") != std::string::npos);
+        CHECK(server.failed_malformed());
         CHECK_FALSE(server.client_first(kRfcClientFirst, error).has_value());
     }
     SUBCASE("server: first twice, and anything after success") {
