@@ -190,6 +190,10 @@ ServerLogin::Step ServerLogin::on_auth_request(std::span<const std::uint8_t> bod
     };
     switch (code) {
         case kAuthOk:
+            // A SCRAM server proves it knows the secret before letting us in;
+            // one that skips that may be anyone, harvesting our proof.
+            if (scram_ && !scram_->succeeded())
+                return {false, false, {}, "server sent AuthenticationOk before proving it knows the password (no SCRAM server signature)"};
             s.done = true;
             return s;
         case kAuthCleartext:

@@ -801,6 +801,30 @@ TEST_CASE("server_login rejects a forged server signature") {
     CHECK_FALSE(s.error.empty());
 }
 
+TEST_CASE("server_login refuses AuthenticationOk before the SCRAM server signature") {
+    Credentials k = known_secret(Kind::Scram, kPassword);
+    ClientAuth checker(AuthType::ScramSha256, std::string(kUser), &k);
+    ServerLogin login(std::string(kUser), Credentials{std::string(kPassword), std::nullopt});
+    AuthResult r = checker.begin();
+    ServerLogin::Step s = login.on_auth_request(only_auth_frame(r.out, kAuthSasl).body);
+    REQUIRE(s.ok);
+    // AuthenticationOk right after the SASLInitialResponse, and after the client-final-message.
+    ServerLogin early(std::string(kUser), Credentials{std::string(kPassword), std::nullopt});
+    REQUIRE(early.on_auth_request(only_auth_frame(r.out, kAuthSasl).body).ok);
+    ServerLogin::Step ok = early.on_auth_request(auth_body(kAuthOk));
+    CHECK_FALSE(ok.ok);
+    CHECK_FALSE(ok.done);
+    CHECK(ok.error.find("SCRAM") != std::string::npos);
+
+    r = checker.on_password_message(frames(s.out).at(0).body);
+    s = login.on_auth_request(only_auth_frame(r.out, kAuthSaslContinue).body);
+    REQUIRE(s.ok);
+    ok = login.on_auth_request(auth_body(kAuthOk));
+    CHECK_FALSE(ok.ok);
+    CHECK_FALSE(ok.done);
+    CHECK_FALSE(ok.error.empty());
+}
+
 TEST_CASE("server_login survives random request bodies") {
     std::mt19937 rng(4242);
     std::uniform_int_distribution<int> byte(0, 255);
