@@ -29,6 +29,8 @@ constexpr std::uint32_t kMaxLoginMessage = 1024 * 1024;
 constexpr timeval kFlushTimeout{5, 0};
 // Longer Query/Parse messages stream through unread; the client is pinned.
 constexpr std::size_t kMaxInspected = 64 * 1024;
+// A PasswordMessage is for authentication only, as PostgreSQL says.
+constexpr const char* kPasswordAfterLogin = "invalid frontend message type 0x70 (a password message after login)";
 
 const char* state_name(ClientState s) {
     switch (s) {
@@ -637,6 +639,10 @@ void ClientConn::read_idle() {
         disconnect("client terminated");
         return;
     }
+    if (h.type == 'p') {
+        fail_client("08P01", kPasswordAfterLogin);
+        return;
+    }
     if (!lost_error_.empty()) {
         // Wait for the whole segment the error answers.
         if (!refuse_segment("08006", lost_error_)) return;
@@ -862,7 +868,7 @@ void ClientConn::pump(Side from) {
         protocol::SyncTracker& tracker = server_->tracker();
         net::ScanResult r = net::scan_frames(in, scan, dir, max_len, [&](const protocol::MessageHeader& h) {
             if (client) {
-                if (h.type == 'X' || inspects(h)) return true;
+                if (h.type == 'X' || (h.type == 'p' && !login) || inspects(h)) return true;
                 if ((h.type == 'Q' || h.type == 'P') && transaction_mode && pinned_ == nullptr)
                     pin("a statement too long to inspect");
                 tracker.on_frontend(h.type);
@@ -879,6 +885,10 @@ void ClientConn::pump(Side from) {
         if (r.stop == net::ScanStop::More) break;
         if (r.stop == net::ScanStop::Error) {
             protocol_error(from, r.error.sqlstate, r.error.message);
+            return;
+        }
+        if (client && !login && r.header.type == 'p') {
+            protocol_error(from, "08P01", kPasswordAfterLogin);
             return;
         }
         std::size_t frame_len = r.header.frame_len();
