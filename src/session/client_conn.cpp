@@ -27,6 +27,8 @@ using protocol::Direction;
 // Server messages pggate reads whole during a pass-through login are small.
 constexpr std::uint32_t kMaxLoginMessage = 1024 * 1024;
 constexpr timeval kFlushTimeout{5, 0};
+// A connection over max_login_clients gets this long to send its first packet.
+constexpr timeval kRefusalWait{1, 0};
 // Longer Query/Parse messages stream through unread; the client is pinned.
 constexpr std::size_t kMaxInspected = 64 * 1024;
 // A PasswordMessage is for authentication only, as PostgreSQL says.
@@ -62,7 +64,44 @@ ClientConn::ClientConn(Worker& worker, evutil_socket_t fd, std::string peer, net
     log_debug("C-%u %s: connected", id_, peer_.c_str());
 }
 
+void ClientConn::start() {
+    // The Unix socket is not counted: the admin console stays within an
+    // operator's reach under a flood of connections that never log in.
+    if (address_.family() == AF_UNIX) return;
+    if (worker_.shm().try_begin_login(worker_.index(), static_cast<std::uint32_t>(worker_.config().max_login_clients))) {
+        logging_in_ = true;
+        return;
+    }
+    // Refused in answer to its StartupMessage (after an 'N' to an
+    // SSLRequest), the one answer clients show an error in, and given only a
+    // moment to send it.
+    over_login_cap_ = true;
+    evtimer_add(flush_timer_.get(), &kRefusalWait);
+}
+
+void ClientConn::refuse_over_login_cap() {
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    for (;;) {
+        if (evbuffer_get_length(in) < 8) return;
+        const std::uint8_t* p = evbuffer_pullup(in, 8);
+        const std::uint32_t length = load_be32(p);
+        const std::uint32_t code = load_be32(p + 4);
+        if (length == 16 && code == protocol::kCancelRequestCode) {
+            // A cancel costs no login: a flood must not keep queries from being cancelled.
+            evtimer_del(flush_timer_.get());
+            over_login_cap_ = false;
+            read_startup();
+            return;
+        }
+        if (length != 8 || (code != protocol::kSslRequestCode && code != protocol::kGssEncRequestCode)) break;
+        evbuffer_drain(in, 8);
+        bufferevent_write(bev_.get(), "N", 1);
+    }
+    fail_client("53300", "too many connections still logging in (max_login_clients)");
+}
+
 ClientConn::~ClientConn() {
+    if (logging_in_) worker_.shm().login_ended(worker_.index());
     if (state_ == ClientState::Lookup) worker_.auth_query().cancel(id_);
     if (slot_) {
         worker_.shm().client(*slot_).clear();
@@ -81,6 +120,12 @@ void ClientConn::set_state(ClientState next) {
     log_noise("C-%u %s: %s -> %s", id_, peer_.c_str(), state_name(state_), state_name(next));
     // However the wait ends, the lookup must not call back a client that moved on.
     if (state_ == ClientState::Lookup && next != ClientState::Lookup) worker_.auth_query().cancel(id_);
+    // Logged in, or on its way out: its place among those logging in is free.
+    if (logging_in_ && next != ClientState::Startup && next != ClientState::Lookup && next != ClientState::Auth &&
+        next != ClientState::Login) {
+        logging_in_ = false;
+        worker_.shm().login_ended(worker_.index());
+    }
     state_ = next;
     state_since_ = pool::Clock::now();
     if (slot_)
@@ -252,7 +297,9 @@ void ClientConn::close_after_flush() {
 }
 
 void ClientConn::on_flush_deadline(evutil_socket_t, short, void* arg) {
-    static_cast<ClientConn*>(arg)->disconnect("timed out sending the last bytes");
+    auto* c = static_cast<ClientConn*>(arg);
+    c->disconnect(c->over_login_cap_ && c->state_ == ClientState::Startup ? "over max_login_clients and silent"
+                                                                          : "timed out sending the last bytes");
 }
 
 // ---- client socket ---------------------------------------------------------
@@ -260,7 +307,12 @@ void ClientConn::on_flush_deadline(evutil_socket_t, short, void* arg) {
 void ClientConn::on_read(bufferevent*, void* arg) {
     auto* c = static_cast<ClientConn*>(arg);
     switch (c->state_) {
-        case ClientState::Startup: c->read_startup(); break;
+        case ClientState::Startup:
+            if (c->over_login_cap_)
+                c->refuse_over_login_cap();
+            else
+                c->read_startup();
+            break;
         case ClientState::Auth: c->read_auth(); break;
         case ClientState::Idle: c->read_idle(); break;
         case ClientState::Admin: c->read_admin(); break;

@@ -385,7 +385,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
     net::SocketAddress address;
     address.length = static_cast<socklen_t>(std::min<std::size_t>(static_cast<std::size_t>(len), sizeof address.storage));
     std::memcpy(&address.storage, addr, address.length);
-    w->clients_.add(std::make_unique<ClientConn>(*w, fd, describe_peer(addr, len), address));
+    w->clients_.add(std::make_unique<ClientConn>(*w, fd, describe_peer(addr, len), address))->start();
 }
 
 void Worker::on_accept_error(evconnlistener*, void* arg) {

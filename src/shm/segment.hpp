@@ -39,6 +39,8 @@ struct Header {
     std::uint8_t mock_auth_key[32];
     // Clients connected across all workers: admission for max_client_conn.
     alignas(64) std::atomic<std::uint32_t> clients_total;
+    // Connections not logged in yet across all workers: max_login_clients.
+    std::atomic<std::uint32_t> logins_total;
 };
 
 // Written by its worker only (and by the master when it reclaims the slot of
@@ -47,6 +49,7 @@ struct alignas(64) WorkerSlot {
     std::atomic<std::int32_t> pid;
     std::atomic<std::uint32_t> clients;
     std::atomic<std::uint32_t> restarts;  // written by the master
+    std::atomic<std::uint32_t> logins;    // its part of Header::logins_total
     std::atomic<std::int64_t> started_at;  // unix seconds
     std::atomic<std::uint64_t> cancels_forwarded;
     // The controls().generation this worker has acted on (PAUSE waits for all).
@@ -108,6 +111,10 @@ public:
     // Admission against max_client_conn across all workers.
     bool try_admit_client(std::uint32_t worker, std::uint32_t max_clients) const;
     void client_left(std::uint32_t worker) const;
+    // Admission against max_login_clients across all workers: a connection
+    // counts from its accept until it has logged in or gone (login_ended).
+    bool try_begin_login(std::uint32_t worker, std::uint32_t max_logins) const;
+    void login_ended(std::uint32_t worker) const;
 
     // The key every worker makes up the SCRAM salts of unknown users from.
     std::span<const std::uint8_t> mock_auth_key() const { return header_->mock_auth_key; }
