@@ -1,7 +1,9 @@
 # pggate build: `make` builds ./pggate; `make check` installs what is missing,
 # builds and runs every test (also under ASan+UBSan); `make demo` starts a
 # throwaway primary + replica with pggate in front of them; `make bench` runs
-# the benchmarks (docs/benchmarks.md).
+# the benchmarks (docs/benchmarks.md); `make check-clients` runs the client
+# driver workloads (tests/clients) through a release build; `make fuzz` runs
+# the libFuzzer targets of tests/fuzz for FUZZ_SECONDS each (README, "Test it").
 
 .DEFAULT_GOAL := all
 -include config.mk
@@ -34,10 +36,15 @@ CXXFLAGS_ALL := $(CXXSTD) $(WARN) $(OPT) -MMD -MP $(CXXFLAGS)
 LIB_SRC := $(filter-out src/main.cpp,$(shell find src -name '*.cpp' | sort))
 UNIT_SRC := $(shell find tests/unit -name '*.cpp' | sort)
 INTEG_SRC := $(shell find tests/integration -name '*.cpp' | sort)
+# The driver suite shares the integration harness (everything there but the
+# test_*.cpp files).
+CLIENT_SRC := $(shell find tests/clients -name '*.cpp' | sort) \
+              $(filter-out tests/integration/test_%,$(INTEG_SRC))
 
 LIB_OBJ := $(LIB_SRC:%.cpp=$(OUT)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.cpp=$(OUT)/%.o)
 INTEG_OBJ := $(INTEG_SRC:%.cpp=$(OUT)/%.o)
+CLIENT_OBJ := $(CLIENT_SRC:%.cpp=$(OUT)/%.o)
 
 ifeq ($(BUILD),release)
   BIN := pggate
@@ -45,7 +52,7 @@ else
   BIN := $(OUT)/pggate
 endif
 
-.PHONY: all check check-asan unit integration demo demo-stop bench bench-classifier clean distclean install
+.PHONY: all check check-asan check-clients unit integration demo demo-stop bench bench-classifier clean distclean install
 all: $(BIN)
 
 $(OUT)/%.o: %.cpp config.mk
@@ -65,18 +72,33 @@ $(OUT)/unit_tests: $(UNIT_OBJ) $(OUT)/libpggate.a
 $(OUT)/integration_tests: $(INTEG_OBJ) $(OUT)/libpggate.a
 	$(CXX) $(LDOPT) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
-tests: $(BIN) $(OUT)/unit_tests $(OUT)/integration_tests
+$(OUT)/tests/clients/%.o: CPPFLAGS_ALL += -Itests/integration
+$(OUT)/client_tests: $(CLIENT_OBJ) $(OUT)/libpggate.a
+	$(CXX) $(LDOPT) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+tests: $(BIN) $(OUT)/unit_tests $(OUT)/integration_tests $(OUT)/client_tests
 
 # Runs both suites against this build; tests/run.sh prints the totals.
 unit integration: tests
-check-one: tests
+check-one: $(BIN) $(OUT)/unit_tests $(OUT)/integration_tests
 	tests/run.sh $(OUT) $(abspath $(BIN))
 
 check: config.mk
 	rm -rf build/results
 	-$(MAKE) -j$(NPROC) BUILD=release check-one
 	-$(MAKE) -j$(NPROC) BUILD=asan check-one
+	-$(MAKE) check-clients
 	tests/run.sh --summary
+
+# Real drivers (psql, pgbench, libpq pipelines, psycopg 2 and 3, asyncpg,
+# SQLAlchemy, JDBC, node-postgres) through a release build, in session
+# pooling and in transaction pooling with read/write splitting; `check` runs
+# them once, with the release build, after both builds' suites. Their counts go to
+# build/results/release-client_tests.count, which `tests/run.sh --summary`
+# adds to the rest.
+check-clients: config.mk
+	$(MAKE) -j$(NPROC) BUILD=release pggate build/release/client_tests
+	tests/run.sh build/release $(abspath pggate) client_tests
 
 # Benchmarks, one target per part so each can be run alone; `bench` runs
 # them all. They always build with the release flags, and neither `all` nor
@@ -92,6 +114,37 @@ bench-classifier: config.mk
 $(BENCH_DIR)/classifier_bench: $(OUT)/tests/bench/classifier_bench.o $(OUT)/libpggate.a
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDOPT) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
+
+# Fuzzing: one libFuzzer target per tests/fuzz/*_fuzz.cpp, built by clang
+# with ASan+UBSan in build/fuzz (never mixed with the other builds); `fuzz`
+# runs each for FUZZ_SECONDS on a copy of its seed corpus (tests/fuzz/run.sh).
+# Not part of `check`.
+FUZZ_DIR := build/fuzz
+FUZZ_CXX ?= clang++
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%_fuzz.cpp,%,$(sort $(wildcard tests/fuzz/*_fuzz.cpp)))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CXXFLAGS := $(CXXSTD) $(WARN) -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/%_fuzz)
+
+.PHONY: fuzz fuzz-build
+fuzz: fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-build: config.mk
+	$(MAKE) -j$(NPROC) $(FUZZ_BINS)
+
+.PRECIOUS: $(FUZZ_DIR)/obj/%.o
+$(FUZZ_DIR)/obj/%.o: %.cpp config.mk
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(CPPFLAGS_ALL) $(FUZZ_CXXFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/libpggate.a: $(LIB_SRC:%.cpp=$(FUZZ_DIR)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/%_fuzz: $(FUZZ_DIR)/obj/tests/fuzz/%_fuzz.o $(FUZZ_DIR)/libpggate.a
+	$(FUZZ_CXX) -fsanitize=fuzzer $(FUZZ_SAN) $(LDFLAGS) -o $@ $^ $(DEPS_LIBS)
 
 demo: config.mk
 	$(MAKE) BUILD=release all

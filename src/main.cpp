@@ -15,9 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "auth/auth_file.hpp"
-#include "auth/hba.hpp"
 #include "config/config.hpp"
+#include "config/reload.hpp"
 #include "config/log_target.hpp"
 #include "core/log.hpp"
 #include "master/master.hpp"
@@ -144,19 +143,12 @@ int main(int argc, char** argv) {
     pggate::config::Config config;
     std::string config_text;
     try {
-        config_text = pggate::config::read_config_file(config_path);
-        config = pggate::config::parse_config(config_text, config_path);
+        pggate::config::Reloadable loaded =
+            pggate::config::check_reloadable(pggate::config::read_config_file(config_path), config_path);
+        config_text = std::move(loaded.text);
+        config = std::move(loaded.config);
     } catch (const pggate::config::ConfigError& e) {
         std::fprintf(stderr, "pggate: %s\n", e.what());
-        return 1;
-    }
-    if (std::string error; !config.auth_file.empty() && !pggate::auth::load_auth_file(config.auth_file, error)) {
-        std::fprintf(stderr, "pggate: auth_file: %s\n", error.c_str());
-        return 1;
-    }
-    if (std::string error; config.auth_type == pggate::config::AuthType::Hba &&
-                           !pggate::auth::load_hba_file(config.auth_hba_file, error)) {
-        std::fprintf(stderr, "pggate: auth_hba_file: %s\n", error.c_str());
         return 1;
     }
     if (test_only) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the unit and integration suites of one build and records their counts;
+# Runs the test suites of one build (unit_tests and integration_tests unless
+# named) and records their counts as build/results/<build>-<suite>.count;
 # `tests/run.sh --summary` adds up every recorded run and prints the totals.
-#   tests/run.sh build/release /abs/path/to/pggate
+#   tests/run.sh build/release /abs/path/to/pggate [suite...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 results=build/results
@@ -21,10 +22,13 @@ fi
 
 out=$1
 export PGGATE_BIN=$2
+shift 2
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(unit_tests integration_tests)
 mkdir -p "$results"
 variant=$(basename "$out")
 status=0
-for suite in unit_tests integration_tests; do
+for suite in "${suites[@]}"; do
   log="$results/$variant-$suite.log"
   echo "== $variant $suite"
   "$out/$suite" --no-colors=true ${DOCTEST_ARGS:-} 2>&1 | tee "$log"

@@ -30,9 +30,11 @@ void log_notice(const std::string& message) { log_debug("auth_query connection: 
 // Everything a connection logs in with; a change means new connections.
 std::string login_signature(const AuthQuerySettings& s) {
     std::string sig;
-    for (const std::string* part : {&s.user, &s.setup_error, &s.host, &s.hostaddr})
+    for (const std::string* part : {&s.user, &s.setup_error, &s.host, &s.hostaddr, &s.tls.ca_file, &s.tls.cert_file,
+                                    &s.tls.key_file, &s.tls.ciphers})
         sig.append(*part).push_back('\0');
-    sig.append(std::to_string(s.port)).push_back('\0');
+    for (int n : {s.port, static_cast<int>(s.tls.sslmode), s.tls.min_version, s.tls.max_version})
+        sig.append(std::to_string(n)).push_back('\0');
     if (s.password) sig.append("p:").append(*s.password);
     return sig;
 }
@@ -49,6 +51,7 @@ AuthQuerySettings auth_query_settings(const config::Config& config, const Creden
     s.node = node.name;
     s.host = node.host;
     s.port = node.port;
+    s.tls = config.server_tls;
     // A client waits for its lookup within its own login time anyway.
     s.timeout = config.server_connect_timeout > 0 ? config.server_connect_timeout : config.client_login_timeout;
     s.idle_timeout = config.server_idle_timeout;
@@ -147,7 +150,7 @@ private:
             return;
         }
         log_debug("A-%u %s/%s: connecting as %s", id_, s.node.c_str(), database_.c_str(), s.user.c_str());
-        net::PqTarget target{s.host, s.hostaddr, s.port, database_, s.user, s.password, "pggate auth_query"};
+        net::PqTarget target{s.host, s.hostaddr, s.port, database_, s.user, s.password, "pggate auth_query", s.tls};
         session_.connect(target, s.timeout, [this](const net::PqError& error) { connected(error); });
     }
 

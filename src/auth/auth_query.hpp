@@ -32,6 +32,7 @@ struct AuthQuerySettings {
     std::string host;      // its host name or Unix socket directory
     std::string hostaddr;  // its resolved IP address, so libpq resolves nothing; empty for a socket
     int port = 5432;
+    config::TlsSettings tls;  // server_tls_*
     double timeout = 0;       // connect and log in, then each query; 0: none
     double idle_timeout = 0;  // an unused connection is closed after it; 0: never
     double lifetime = 0;      // an unused connection this old is closed; 0: never

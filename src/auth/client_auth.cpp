@@ -2,7 +2,11 @@
 #include "auth/client_auth.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
+
+#include <algorithm>
 
 #include "auth/auth_file.hpp"
 #include "protocol/md5_auth.hpp"
@@ -18,7 +22,6 @@ constexpr std::uint32_t kAuthMd5 = 5;
 constexpr std::uint32_t kAuthSasl = 10;
 constexpr std::uint32_t kAuthSaslContinue = 11;
 constexpr std::uint32_t kAuthSaslFinal = 12;
-constexpr std::string_view kScramMechanism = "SCRAM-SHA-256";
 
 using protocol::build_auth;
 
@@ -47,11 +50,23 @@ bool plain_password_matches(std::string_view secret, std::string_view user, std:
     return false;
 }
 
+std::uint8_t mock_salt_key[32];
+
+// The salt an unknown user's made-up SCRAM secret shows: stable per name.
+Bytes mock_salt(std::string_view user) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), mock_salt_key, sizeof mock_salt_key, reinterpret_cast<const unsigned char*>(user.data()),
+         user.size(), digest, &len);
+    return Bytes(digest, digest + std::min<std::size_t>(len, protocol::kScramDefaultSaltLength));
+}
+
 }  // namespace
 
-ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credentials* known,
-                       std::span<const std::uint8_t> mock_key)
-    : user_(std::move(user)), known_(known != nullptr && !known->secret.empty()), mock_key_(mock_key.begin(), mock_key.end()) {
+void init_mock_salt_key() { RAND_bytes(mock_salt_key, sizeof mock_salt_key); }
+
+ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credentials* known, Bytes endpoint_hash)
+    : user_(std::move(user)), known_(known != nullptr && !known->secret.empty()), endpoint_hash_(std::move(endpoint_hash)) {
     if (known_) secret_ = known->secret;
     SecretKind kind = known_ ? secret_kind(secret_) : SecretKind::Plain;
     switch (type) {
@@ -60,6 +75,7 @@ ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credential
         case config::AuthType::Md5: method_ = kind == SecretKind::Scram ? Method::Scram : Method::Md5; break;
         case config::AuthType::ScramSha256: method_ = Method::Scram; break;
         case config::AuthType::Passthrough:
+        case config::AuthType::Cert:  // checked by the caller, from the TLS session
         case config::AuthType::Hba: method_ = Method::Reject; break;  // hba: the caller passes the rule's method
     }
     // A SCRAM exchange needs a SCRAM or plain secret; with an md5 one it
@@ -91,27 +107,30 @@ AuthResult ClientAuth::begin() {
         case Method::Scram: {
             if (known_ && secret_kind(secret_) == SecretKind::Scram) {
                 scram_ = std::make_unique<protocol::ScramServer>(*protocol::parse_scram_secret(secret_));
+            } else if (known_) {
+                // A plain-text password: its secret is made with the same
+                // stable salt an unknown user is shown, so that the two look
+                // alike, and like a stored secret, from one attempt to the next.
+                scram_ = std::make_unique<protocol::ScramServer>(
+                    protocol::scram_secret_from_password(secret_, mock_salt(user_), protocol::kScramDefaultIterations));
             } else {
-                // Without a secret of its own the user is offered a salt that
-                // does not change between attempts, as a real one would not.
-                Bytes salt(protocol::kScramDefaultSaltLength);
-                if (mock_key_.empty())
-                    RAND_bytes(salt.data(), static_cast<int>(salt.size()));
-                else
-                    salt = protocol::scram_mock_salt(mock_key_, user_);
-                protocol::ScramSecret secret;
-                if (known_) {
-                    secret = protocol::scram_secret_from_password(secret_, salt, protocol::kScramDefaultIterations);
-                } else {
-                    // An unknown user gets a made-up secret: the exchange runs and fails like a wrong password.
-                    secret.iterations = protocol::kScramDefaultIterations;
-                    secret.salt = std::move(salt);
-                    RAND_bytes(secret.stored_key.data(), static_cast<int>(secret.stored_key.size()));
-                    RAND_bytes(secret.server_key.data(), static_cast<int>(secret.server_key.size()));
-                }
-                scram_ = std::make_unique<protocol::ScramServer>(std::move(secret));
+                // An unknown user gets a made-up secret: the exchange runs and
+                // fails like a wrong password. Random keys, not ones derived
+                // from a random password, so a stranger's attempt costs no
+                // key derivation in the worker's loop.
+                protocol::ScramSecret fake;
+                fake.iterations = protocol::kScramDefaultIterations;
+                fake.salt = mock_salt(user_);
+                RAND_bytes(fake.stored_key.data(), static_cast<int>(fake.stored_key.size()));
+                RAND_bytes(fake.server_key.data(), static_cast<int>(fake.server_key.size()));
+                scram_ = std::make_unique<protocol::ScramServer>(std::move(fake));
             }
-            std::string mechanisms(kScramMechanism);
+            std::string mechanisms;
+            if (!endpoint_hash_.empty()) {
+                mechanisms.append(protocol::kScramPlusMechanism);
+                mechanisms.push_back('\0');
+            }
+            mechanisms.append(protocol::kScramMechanism);
             mechanisms.push_back('\0');
             mechanisms.push_back('\0');
             build_auth(r.out, kAuthSasl, mechanisms);
@@ -147,11 +166,13 @@ AuthResult ClientAuth::on_password_message(std::span<const std::uint8_t> body) {
                 ByteReader rd(body.data(), body.size());
                 std::string_view mechanism = rd.cstring();
                 if (rd.failed()) return violation("malformed SASLInitialResponse: no mechanism name");
-                if (mechanism != kScramMechanism)
+                const bool plus = !endpoint_hash_.empty() && mechanism == protocol::kScramPlusMechanism;
+                if (mechanism != protocol::kScramMechanism && !plus)
                     return violation("client selected an invalid SASL authentication mechanism");
                 std::uint32_t len = rd.u32();
                 if (rd.failed() || len != rd.remaining())
                     return violation("malformed SASLInitialResponse: its length does not match its data");
+                scram_->set_channel_binding(endpoint_hash_, plus);
                 auto reply = scram_->client_first(as_text(body.subspan(body.size() - len)), error);
                 if (!reply) return scram_->failed_malformed() ? violation(error) : fail();
                 build_auth(r.out, kAuthSaslContinue, *reply);
@@ -215,7 +236,7 @@ ServerLogin::Step ServerLogin::on_auth_request(std::span<const std::uint8_t> bod
                 std::string_view m = rd.cstring();
                 if (rd.failed()) return {false, false, {}, "invalid SASL authentication request from server"};
                 if (m.empty()) break;
-                offered = offered || m == kScramMechanism;
+                offered = offered || m == protocol::kScramMechanism;
             }
             if (!offered) return {false, false, {}, "server offers no SASL mechanism pggate supports"};
             if (kind == SecretKind::Plain && !secret.empty()) {
@@ -227,7 +248,7 @@ ServerLogin::Step ServerLogin::on_auth_request(std::span<const std::uint8_t> bod
                 return cannot("SCRAM-SHA-256");
             }
             std::string first = scram_->client_first();
-            std::string payload(kScramMechanism);
+            std::string payload(protocol::kScramMechanism);
             payload.push_back('\0');
             Bytes len;
             ByteWriter(len).u32(static_cast<std::uint32_t>(first.size()));

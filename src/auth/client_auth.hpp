@@ -34,13 +34,18 @@ struct AuthResult {
     std::string error;
 };
 
+// Makes the secret key the made-up SCRAM salts of unknown users (and of
+// users with a plain-text password) are derived from: a keyed hash of the user name, so a name gets the same salt at every
+// attempt and in every worker, as a real user's does, yet nobody can compute
+// it. The master calls it once before it forks.
+void init_mock_salt_key();
+
 class ClientAuth {
 public:
-    // `known` is the user's credentials, or nullptr for a user pggate does not
-    // know. `mock_key` makes up the SCRAM salt of a user without a SCRAM
-    // secret (scram_mock_salt); empty: a random salt each time.
-    ClientAuth(config::AuthType type, std::string user, const Credentials* known,
-               std::span<const std::uint8_t> mock_key = {});
+    // `known` is the user's credentials, or nullptr for a user pggate does
+    // not know. `endpoint_hash` is the client's TLS session's channel
+    // binding data (empty without TLS): with it SCRAM-SHA-256-PLUS is offered.
+    ClientAuth(config::AuthType type, std::string user, const Credentials* known, Bytes endpoint_hash = {});
 
     // The first message(s) to send; Done at once for trust.
     AuthResult begin();
@@ -64,8 +69,8 @@ private:
     std::string user_;
     std::string secret_;
     bool known_;
-    Bytes mock_key_;
     std::uint8_t salt_[4] = {0, 0, 0, 0};
+    Bytes endpoint_hash_;
     std::unique_ptr<protocol::ScramServer> scram_;
     bool scram_started_ = false;
 };

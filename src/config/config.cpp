@@ -190,6 +190,17 @@ std::string set_unix_socket_dir(Config& c, std::string_view value) {
     return {};
 }
 
+// Permissions in octal, as chmod(1) takes them ("0770", "660").
+std::string set_unix_socket_mode(Config& c, std::string_view value) {
+    int mode = 0;
+    const char* last = value.data() + value.size();
+    auto [ptr, ec] = std::from_chars(value.data(), last, mode, 8);
+    if (value.empty() || ptr != last || ec != std::errc() || mode < 0 || mode > 0777)
+        return quoted(value) + " is not a file mode (octal, 0 to 0777)";
+    c.unix_socket_mode = mode;
+    return {};
+}
+
 std::string set_syslog_facility(Config& c, std::string_view value) {
     static constexpr std::string_view kFacilities[] = {
         "daemon", "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
@@ -284,6 +295,51 @@ std::string set_name_list(std::string_view value, bool lower, std::vector<std::s
     return {};
 }
 
+std::string set_sslmode(std::string_view value, SslMode& out) {
+    return set_choice<SslMode>(value,
+                               {{"disable", SslMode::Disable},
+                                {"allow", SslMode::Allow},
+                                {"prefer", SslMode::Prefer},
+                                {"require", SslMode::Require},
+                                {"verify-ca", SslMode::VerifyCa},
+                                {"verify-full", SslMode::VerifyFull}},
+                               "an sslmode", out);
+}
+
+// "secure" (TLS 1.2 and 1.3), "all" (1.0 to 1.3), or a list of versions
+// ("tlsv1.2, tlsv1.3"), which must have no gaps: OpenSSL takes a range.
+std::string set_tls_protocols(std::string_view value, TlsSettings& out) {
+    if (iequals(trim(value), "secure")) {
+        out.min_version = 12, out.max_version = 13;
+        return {};
+    }
+    if (iequals(trim(value), "all")) {
+        out.min_version = 10, out.max_version = 13;
+        return {};
+    }
+    static constexpr std::string_view kNames[] = {"tlsv1.0", "tlsv1.1", "tlsv1.2", "tlsv1.3"};
+    bool seen[4] = {false, false, false, false};
+    for (std::string_view rest = value; !rest.empty();) {
+        const auto sep = rest.find_first_of(", ");
+        std::string_view word = trim(rest.substr(0, sep));
+        rest = sep == std::string_view::npos ? std::string_view() : rest.substr(sep + 1);
+        if (word.empty()) continue;
+        const auto* it = std::find_if(std::begin(kNames), std::end(kNames), [&](std::string_view n) { return iequals(n, word); });
+        if (it == std::end(kNames))
+            return quoted(word) + " is not a TLS version (use secure, all, or tlsv1.0, tlsv1.1, tlsv1.2, tlsv1.3)";
+        seen[std::distance(std::begin(kNames), it)] = true;
+    }
+    int lo = 0, hi = 3;
+    while (lo < 4 && !seen[lo]) ++lo;
+    if (lo == 4) return "no TLS version given";
+    while (!seen[hi]) --hi;
+    for (int v = lo; v <= hi; ++v)
+        if (!seen[v]) return "the TLS versions must form a range without gaps";
+    out.min_version = 10 + lo;
+    out.max_version = 10 + hi;
+    return {};
+}
+
 // The one list of accepted keys: the loader, known_keys() and through it the
 // man page test all read it.
 constexpr KeySpec kKeys[] = {
@@ -292,6 +348,9 @@ constexpr KeySpec kKeys[] = {
     {"pggate.listen_backlog", [](Config& c, std::string_view v) { return set_int(v, 1, 65535, c.listen_backlog); },
      nullptr},
     {"pggate.unix_socket_dir", set_unix_socket_dir, nullptr},
+    {"pggate.unix_socket_mode", set_unix_socket_mode, nullptr},
+    {"pggate.unix_socket_group", [](Config& c, std::string_view v) { return set_string(v, c.unix_socket_group); },
+     nullptr},
     {"pggate.workers", [](Config& c, std::string_view v) { return set_int(v, 0, kMaxWorkers, c.workers); }, nullptr},
     {"pggate.max_client_conn", [](Config& c, std::string_view v) { return set_int(v, 1, 1000000, c.max_client_conn); },
      nullptr},
@@ -331,6 +390,7 @@ constexpr KeySpec kKeys[] = {
                                       {"plain", AuthType::Plain},
                                       {"md5", AuthType::Md5},
                                       {"scram-sha-256", AuthType::ScramSha256},
+                                      {"cert", AuthType::Cert},
                                       {"hba", AuthType::Hba}},
                                      "an auth type", c.auth_type);
      },
@@ -384,6 +444,30 @@ constexpr KeySpec kKeys[] = {
     {"pggate.stats_users", [](Config& c, std::string_view v) { return set_name_list(v, false, c.stats_users); },
      nullptr},
     {"pggate.admin_listen_tcp", [](Config& c, std::string_view v) { return set_bool(v, c.admin_listen_tcp); }, nullptr},
+    {"pggate.client_tls_sslmode", [](Config& c, std::string_view v) { return set_sslmode(v, c.client_tls.sslmode); },
+     nullptr},
+    {"pggate.client_tls_cert_file", [](Config& c, std::string_view v) { return set_string(v, c.client_tls.cert_file); },
+     nullptr},
+    {"pggate.client_tls_key_file", [](Config& c, std::string_view v) { return set_string(v, c.client_tls.key_file); },
+     nullptr},
+    {"pggate.client_tls_ca_file", [](Config& c, std::string_view v) { return set_string(v, c.client_tls.ca_file); },
+     nullptr},
+    {"pggate.client_tls_protocols", [](Config& c, std::string_view v) { return set_tls_protocols(v, c.client_tls); },
+     nullptr},
+    {"pggate.client_tls_ciphers", [](Config& c, std::string_view v) { return set_non_empty(v, c.client_tls.ciphers); },
+     nullptr},
+    {"pggate.server_tls_sslmode", [](Config& c, std::string_view v) { return set_sslmode(v, c.server_tls.sslmode); },
+     nullptr},
+    {"pggate.server_tls_cert_file", [](Config& c, std::string_view v) { return set_string(v, c.server_tls.cert_file); },
+     nullptr},
+    {"pggate.server_tls_key_file", [](Config& c, std::string_view v) { return set_string(v, c.server_tls.key_file); },
+     nullptr},
+    {"pggate.server_tls_ca_file", [](Config& c, std::string_view v) { return set_string(v, c.server_tls.ca_file); },
+     nullptr},
+    {"pggate.server_tls_protocols", [](Config& c, std::string_view v) { return set_tls_protocols(v, c.server_tls); },
+     nullptr},
+    {"pggate.server_tls_ciphers", [](Config& c, std::string_view v) { return set_non_empty(v, c.server_tls.ciphers); },
+     nullptr},
     {"pggate.max_replica_lag",
      [](Config& c, std::string_view v) { return set_seconds(v, kMaxShutdownTimeout, c.max_replica_lag); }, nullptr},
     {"pggate.max_replica_lag_bytes",
@@ -652,15 +736,22 @@ struct Parser {
         config_.nodes.push_back(std::move(node));
     }
 
+    // A line without a name ("= pool_size=3") could never match a client,
+    // whose database and user names are never empty.
+    bool named(std::string_view section, std::string_view name) {
+        if (name.empty()) fail_line("[" + std::string(section) + "]: an entry needs a name before '='");
+        return !name.empty();
+    }
+
     void on_database(std::string_view name, std::string_view value) {
-        if (!first_time("databases", name)) return;
+        if (!named("databases", name) || !first_time("databases", name)) return;
         Database db;
         db.name = name;
         if (read_fields("databases", name, value, db)) config_.databases.push_back(std::move(db));
     }
 
     void on_user(std::string_view name, std::string_view value) {
-        if (!first_time("users", name)) return;
+        if (!named("users", name) || !first_time("users", name)) return;
         User user;
         user.name = name;
         if (read_fields("users", name, value, user)) config_.users.push_back(std::move(user));
@@ -758,9 +849,25 @@ Config parse_config(std::string_view text, const std::string& source) {
     const bool auth_source = !config.auth_file.empty() || !config.auth_user.empty();
     // hba rules may all be trust or reject, which need no secrets.
     if (!auth_source && config.auth_type != AuthType::Trust && config.auth_type != AuthType::Passthrough &&
-        config.auth_type != AuthType::Hba)
-        throw ConfigError(source + ": [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust)");
+        config.auth_type != AuthType::Hba && config.auth_type != AuthType::Cert)
+        throw ConfigError(source + ": [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust or cert)");
     if (auth_source && config.auth_type == AuthType::Passthrough) config.auth_type = AuthType::Md5;
+    const TlsSettings& ct = config.client_tls;
+    if (ct.sslmode != SslMode::Disable && (ct.cert_file.empty() || ct.key_file.empty()))
+        throw ConfigError(source + ": [pggate]: client_tls_sslmode: TLS for clients needs client_tls_cert_file and client_tls_key_file");
+    if ((ct.sslmode == SslMode::VerifyCa || ct.sslmode == SslMode::VerifyFull) && ct.ca_file.empty())
+        throw ConfigError(source + ": [pggate]: client_tls_sslmode: " +
+                          (ct.sslmode == SslMode::VerifyCa ? "verify-ca" : "verify-full") +
+                          " checks client certificates against client_tls_ca_file, which is not set");
+    if (config.auth_type == AuthType::Cert && (ct.sslmode == SslMode::Disable || ct.ca_file.empty()))
+        throw ConfigError(source + ": [pggate]: auth_type: cert needs client_tls_sslmode and client_tls_ca_file");
+    const TlsSettings& st = config.server_tls;
+    if ((st.sslmode == SslMode::VerifyCa || st.sslmode == SslMode::VerifyFull) && st.ca_file.empty())
+        throw ConfigError(source + ": [pggate]: server_tls_sslmode: " +
+                          (st.sslmode == SslMode::VerifyCa ? "verify-ca" : "verify-full") +
+                          " checks server certificates against server_tls_ca_file, which is not set");
+    if (st.cert_file.empty() != st.key_file.empty())
+        throw ConfigError(source + ": [pggate]: server_tls_cert_file and server_tls_key_file go together");
     if (config.auth_type == AuthType::Passthrough) {
         const char* needs = "transaction pooling needs auth_file, auth_user or auth_type = trust";
         if (config.pool_mode == PoolMode::Transaction) throw ConfigError(source + ": [pggate]: pool_mode: " + needs);

@@ -21,7 +21,26 @@ enum class LoadBalance { RoundRobin, Random, LeastConnections };
 // How pggate checks a client's password; Passthrough leaves it to the server
 // (session mode only, when no auth source is configured).
 // Hba picks one of the others per connection from auth_hba_file.
-enum class AuthType { Passthrough, Trust, Plain, Md5, ScramSha256, Hba };
+// Cert takes the user from the client's TLS certificate (its CN).
+enum class AuthType { Passthrough, Trust, Plain, Md5, ScramSha256, Cert, Hba };
+
+// TLS on one side of pggate, as libpq's sslmode: for clients what pggate
+// accepts and asks of them, for servers what pggate asks of them.
+enum class SslMode { Disable, Allow, Prefer, Require, VerifyCa, VerifyFull };
+
+// The client_tls_* or server_tls_* settings. Versions are 10..13 for TLS
+// 1.0..1.3; `ciphers` is an OpenSSL cipher list for TLS 1.2 and older.
+struct TlsSettings {
+    SslMode sslmode = SslMode::Disable;
+    std::string cert_file;
+    std::string key_file;
+    std::string ca_file;
+    int min_version = 12;
+    int max_version = 13;
+    std::string ciphers = "HIGH:MEDIUM:+3DES:!aNULL";
+
+    bool operator==(const TlsSettings&) const = default;
+};
 
 // The user's secret from pg_authid: no row for a role that cannot log in, a
 // NULL secret once its password has expired (VALID UNTIL in the past).
@@ -95,6 +114,8 @@ struct Config {
     int listen_port = 6432;
     int listen_backlog = 128;
     std::string unix_socket_dir = "/tmp";  // empty: no Unix socket
+    int unix_socket_mode = 0777;           // the socket file's permissions
+    std::string unix_socket_group;         // its group; empty: pggate's own
     int workers = 0;                       // 0: one per CPU
     int max_client_conn = 100;
     int max_login_clients = 1000;  // connections not logged in yet, over all workers (TCP only)
@@ -192,6 +213,15 @@ struct Config {
     std::vector<std::string> admin_users;
     std::vector<std::string> stats_users;
     bool admin_listen_tcp = false;
+
+    // TLS toward clients (pggate is the TLS server) and toward the nodes
+    // (pggate is the TLS client, also for health checks and auth_query).
+    TlsSettings client_tls;
+    TlsSettings server_tls = [] {
+        TlsSettings prefer;
+        prefer.sslmode = SslMode::Prefer;
+        return prefer;
+    }();
 
     // [nodes]
     std::vector<Node> nodes;

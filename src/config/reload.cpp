@@ -5,6 +5,7 @@
 #include "auth/auth_file.hpp"
 #include "auth/hba.hpp"
 #include "config/settings.hpp"
+#include "net/tls.hpp"
 
 namespace pggate::config {
 
@@ -19,6 +20,7 @@ Reloadable check_reloadable(std::string text, const std::string& path) {
     if (std::string error;
         r.config.auth_type == AuthType::Hba && !auth::load_hba_file(r.config.auth_hba_file, error))
         throw ConfigError("auth_hba_file: " + error);
+    net::check_tls_files(r.config);
     return r;
 }
 
@@ -38,6 +40,8 @@ std::vector<std::string> carry_restart_settings(const Config& running, Config& n
     carry("listen_port", running.listen_port, next.listen_port, changed);
     carry("listen_backlog", running.listen_backlog, next.listen_backlog, changed);
     carry("unix_socket_dir", running.unix_socket_dir, next.unix_socket_dir, changed);
+    carry("unix_socket_mode", running.unix_socket_mode, next.unix_socket_mode, changed);
+    carry("unix_socket_group", running.unix_socket_group, next.unix_socket_group, changed);
     carry("workers", running.workers, next.workers, changed);
     carry("max_client_conn", running.max_client_conn, next.max_client_conn, changed);
     carry("user", running.user, next.user, changed);

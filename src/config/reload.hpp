@@ -14,7 +14,8 @@ struct Reloadable {
     std::string text;  // the bytes the children are sent
     Config config;
 };
-// Reads `path` and validates it, its auth_file and its auth_hba_file.
+// Reads `path` and validates it, its auth_file, its auth_hba_file and its
+// TLS certificates and keys.
 // Throws ConfigError saying why a reload would keep the running configuration.
 Reloadable load_reloadable(const std::string& path);
 // The same checks of configuration text (a file with a runtime SET added).

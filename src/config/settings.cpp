@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <utility>
 
 namespace pggate::config {
@@ -19,6 +20,8 @@ constexpr Default kDefaults[] = {
     {"listen_port", "6432"},
     {"listen_backlog", "128"},
     {"unix_socket_dir", "/tmp"},
+    {"unix_socket_mode", "0777"},
+    {"unix_socket_group", ""},
     {"workers", "0"},
     {"max_client_conn", "100"},
     {"max_login_clients", "1000"},
@@ -66,6 +69,18 @@ constexpr Default kDefaults[] = {
     {"admin_users", ""},
     {"stats_users", ""},
     {"admin_listen_tcp", "off"},
+    {"client_tls_sslmode", "disable"},
+    {"client_tls_cert_file", ""},
+    {"client_tls_key_file", ""},
+    {"client_tls_ca_file", ""},
+    {"client_tls_protocols", "secure"},
+    {"client_tls_ciphers", "HIGH:MEDIUM:+3DES:!aNULL"},
+    {"server_tls_sslmode", "prefer"},
+    {"server_tls_cert_file", ""},
+    {"server_tls_key_file", ""},
+    {"server_tls_ca_file", ""},
+    {"server_tls_protocols", "secure"},
+    {"server_tls_ciphers", "HIGH:MEDIUM:+3DES:!aNULL"},
     {"max_replica_lag", "0"},
     {"max_replica_lag_bytes", "0"},
     {"replica_fallback", "primary"},
@@ -84,8 +99,8 @@ constexpr Default kDefaults[] = {
 
 // Bound once at startup (sockets, processes, privileges): a reload keeps
 // the running values of these.
-constexpr std::array<std::string_view, 10> kRestartKeys{
-    "listen_addr", "listen_port", "listen_backlog", "unix_socket_dir", "workers",
+constexpr std::array<std::string_view, 12> kRestartKeys{
+    "listen_addr", "listen_port", "listen_backlog", "unix_socket_dir", "unix_socket_mode", "unix_socket_group", "workers",
     "max_client_conn", "user", "pidfile", "metrics_addr", "metrics_port",
 };
 
@@ -119,10 +134,20 @@ std::string with_setting(std::string_view text, std::string_view key, std::strin
     if (!out.empty() && out.back() != '\n') out += '\n';
     out += "[pggate]\n";
     out += key;
-    out += " = ";
+    // No blank after '=': inih would take a value starting with ';' for a comment.
+    out += " =";
     out += value;
     out += '\n';
     return out;
+}
+
+bool is_writable_value(std::string_view value) {
+    auto blank = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) return false;
+    if (!value.empty() && (blank(value.front()) || blank(value.back()))) return false;
+    for (std::size_t i = 1; i < value.size(); ++i)
+        if (value[i] == ';' && blank(value[i - 1])) return false;
+    return true;
 }
 
 }  // namespace pggate::config

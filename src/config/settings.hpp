@@ -34,7 +34,13 @@ bool needs_restart(std::string_view key);
 bool is_setting(std::string_view key);
 
 // Configuration text that is `text` with [pggate] `key` set to `value`
-// (later lines win), as a runtime SET applies it.
+// (later lines win), as a runtime SET applies it. The value reads back as
+// given only if is_writable_value(value).
 std::string with_setting(std::string_view text, std::string_view key, std::string_view value);
+
+// Whether a line of pggate.ini can hold `value` so that it reads back the
+// same: one line without NUL, no blank at either end (the parser trims
+// them) and none before a ';' (the parser takes the rest for a comment).
+bool is_writable_value(std::string_view value);
 
 }  // namespace pggate::config

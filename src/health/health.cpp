@@ -335,6 +335,7 @@ void Health::apply_config(config::Config config) {
         t.user = config_.health_check_user;
         t.password = password;
         t.application_name = "pggate health";
+        t.tls = config_.server_tls;
         probes_[i]->configure(node, std::move(t));
     }
     learn_functions();

@@ -9,8 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -21,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/client_auth.hpp"
 #include "config/log_target.hpp"
 #include "config/reload.hpp"
 #include "config/settings.hpp"
@@ -81,10 +80,7 @@ void Master::prepare() {
     unsetenv(kListenFdsEnv);
     unsetenv(kReadyFdEnv);
     shm_ = shm::Segment::create(workers_, static_cast<std::uint32_t>(config_.max_client_conn));
-    // Before any fork: every worker, a respawned one too, offers a user it
-    // does not know the same made-up SCRAM salt.
-    if (RAND_bytes(shm_.header().mock_auth_key, sizeof shm_.header().mock_auth_key) != 1)
-        throw std::runtime_error("RAND_bytes() failed (the key of made-up SCRAM salts)");
+    auth::init_mock_salt_key();
 }
 
 int Master::run() {

@@ -2,6 +2,7 @@
 #include "net/listeners.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -58,7 +59,7 @@ UniqueFd open_tcp(const sockaddr_storage& ss, int backlog, const std::string& co
     return fd;
 }
 
-UniqueFd open_unix(const std::string& path, int backlog) {
+UniqueFd open_unix(const std::string& path, const config::Config& config) {
     sockaddr_un sun{};
     sun.sun_family = AF_UNIX;
     if (path.size() >= sizeof sun.sun_path) throw std::runtime_error("unix socket path too long: " + path);
@@ -74,8 +75,13 @@ UniqueFd open_unix(const std::string& path, int backlog) {
     UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) fail("socket", path);
     if (bind(fd.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) < 0) fail("bind", path);
-    chmod(path.c_str(), 0777);
-    if (listen(fd.get(), backlog) < 0) fail("listen", path);
+    if (chmod(path.c_str(), static_cast<mode_t>(config.unix_socket_mode)) < 0) fail("chmod", path);
+    if (!config.unix_socket_group.empty()) {
+        const group* g = getgrnam(config.unix_socket_group.c_str());
+        if (g == nullptr) throw std::runtime_error("unix_socket_group: no group named \"" + config.unix_socket_group + "\"");
+        if (chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) < 0) fail("chown", path + " to group " + config.unix_socket_group);
+    }
+    if (listen(fd.get(), config.listen_backlog) < 0) fail("listen", path);
     return fd;
 }
 
@@ -175,7 +181,7 @@ Listeners open_listeners(const config::Config& config, int workers, std::string_
     if (!config.unix_socket_dir.empty()) {
         l.unix_path = config.unix_socket_dir + "/.s.PGSQL." + std::to_string(config.listen_port);
         l.unix_socket = in.unix_socket && in.unix_path == l.unix_path ? std::move(in.unix_socket)
-                                                                       : open_unix(l.unix_path, config.listen_backlog);
+                                                                       : open_unix(l.unix_path, config);
     }
     if (!inherited.empty())
         log_info("took over the listening sockets of the pggate being upgraded (TCP: %s, Unix: %s)",

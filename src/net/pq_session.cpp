@@ -55,6 +55,20 @@ void PqSession::connect(const PqTarget& t, double timeout, Connected done) {
         keys.push_back("password");
         values.push_back(t.password->c_str());
     }
+    static constexpr const char* kSslModes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+    static constexpr const char* kVersions[] = {"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"};
+    keys.push_back("sslmode");
+    values.push_back(kSslModes[static_cast<int>(t.tls.sslmode)]);
+    keys.push_back("ssl_min_protocol_version");
+    values.push_back(kVersions[t.tls.min_version - 10]);
+    keys.push_back("ssl_max_protocol_version");
+    values.push_back(kVersions[t.tls.max_version - 10]);
+    for (const auto& [key, file] : {std::pair{"sslrootcert", &t.tls.ca_file}, std::pair{"sslcert", &t.tls.cert_file},
+                                    std::pair{"sslkey", &t.tls.key_file}}) {
+        if (file->empty()) continue;
+        keys.push_back(key);
+        values.push_back(file->c_str());
+    }
     keys.push_back(nullptr);
     values.push_back(nullptr);
     conn_.reset(PQconnectStartParams(keys.data(), values.data(), 0));

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
 #include "net/event_ptr.hpp"
 
 namespace pggate::net {
@@ -37,6 +38,8 @@ struct PqTarget {
     std::string user;                     // empty: libpq's default
     std::optional<std::string> password;  // nullopt: whatever libpq finds (trust, a password file)
     std::string application_name;
+    // server_tls_*: libpq's sslmode, sslrootcert, sslcert and sslkey.
+    config::TlsSettings tls;
 
     bool operator==(const PqTarget&) const = default;
 };

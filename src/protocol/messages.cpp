@@ -96,6 +96,12 @@ void build_cancel_request(Bytes& out, std::uint32_t pid, std::uint32_t secret) {
     w.u32(secret);
 }
 
+void build_ssl_request(Bytes& out) {
+    ByteWriter w(out);
+    w.u32(8);
+    w.u32(kSslRequestCode);
+}
+
 std::optional<BackendKey> parse_backend_key_data(std::span<const std::uint8_t> body) {
     ByteReader r(body.data(), body.size());
     BackendKey key{r.u32(), r.u32()};

@@ -31,6 +31,7 @@ void build_error(Bytes& out, std::string_view severity, std::string_view sqlstat
                  std::string_view message);
 void build_backend_key_data(Bytes& out, std::uint32_t pid, std::uint32_t secret);
 void build_cancel_request(Bytes& out, std::uint32_t pid, std::uint32_t secret);
+void build_ssl_request(Bytes& out);
 
 struct BackendKey {
     std::uint32_t pid = 0;

@@ -183,16 +183,6 @@ ScramSecret scram_secret_from_password(std::string_view password, std::span<cons
     return out;
 }
 
-Bytes scram_mock_salt(std::span<const std::uint8_t> key, std::string_view user) {
-    ScramKey mac{};
-    if (!hmac_sha256(key, user, mac)) {
-        // Without HMAC no SCRAM exchange can succeed anyway; the salt only has to look like one.
-        auto random = random_bytes(kScramDefaultSaltLength);
-        return random ? *random : Bytes(kScramDefaultSaltLength, 0);
-    }
-    return Bytes(mac.begin(), mac.begin() + kScramDefaultSaltLength);
-}
-
 // ---- server ----------------------------------------------------------------
 
 ScramServer::ScramServer(ScramSecret secret, std::string server_nonce) : secret_(std::move(secret)) {
@@ -245,6 +235,11 @@ std::optional<std::string> ScramServer::fail(std::string& error, std::string why
     return std::nullopt;
 }
 
+void ScramServer::set_channel_binding(Bytes endpoint_hash, bool plus) {
+    endpoint_hash_ = std::move(endpoint_hash);
+    plus_ = plus && !endpoint_hash_.empty();
+}
+
 std::optional<std::string> ScramServer::client_first(std::string_view msg, std::string& error) {
     if (state_ == State::Failed) return fail(error, failure_);
     if (state_ != State::ExpectClientFirst) return fail(error, "unexpected SCRAM client-first-message");
@@ -253,15 +248,36 @@ std::optional<std::string> ScramServer::client_first(std::string_view msg, std::
 
     // gs2-header: cbind-flag "," [authzid] ","
     if (msg.empty()) return fail(error, "empty SCRAM client-first-message");
-    if (msg[0] == 'p')
-        return fail(error, "SCRAM channel binding was requested but is not supported");
-    if ((msg[0] != 'n' && msg[0] != 'y') || msg.size() < 2 || msg[1] != ',')
+    std::size_t at = 0;  // where the authzid field starts
+    if (msg[0] == 'p') {
+        if (endpoint_hash_.empty()) return fail(error, "SCRAM channel binding was requested but is not supported");
+        if (!plus_)
+            return fail(error, "the client selected SCRAM-SHA-256 without channel binding, but the SCRAM message "
+                               "includes channel binding data");
+        const std::size_t comma = msg.find(',');
+        if (msg.size() < 2 || msg[1] != '=' || comma == std::string_view::npos)
+            return fail(error, "malformed SCRAM message (invalid channel-binding flag)");
+        if (msg.substr(2, comma - 2) != kChannelBindingType)
+            return fail(error, "unsupported SCRAM channel-binding type \"" + std::string(msg.substr(2, comma - 2)) + "\"");
+        at = comma + 1;
+    } else if (msg[0] == 'n' || msg[0] == 'y') {
+        if (msg.size() < 2 || msg[1] != ',')
+            return fail(error, "malformed SCRAM message (unexpected channel-binding flag)");
+        if (plus_)
+            return fail(error, "the client selected SCRAM-SHA-256-PLUS, but the SCRAM message does not include "
+                               "channel binding data");
+        if (msg[0] == 'y' && !endpoint_hash_.empty())
+            return fail(error, "SCRAM channel binding negotiation error: the client supports channel binding and "
+                               "thinks the server does not, but it does");
+        at = 2;
+    } else {
         return fail(error, "malformed SCRAM message (unexpected channel-binding flag)");
-    if (msg.substr(2, 2) == "a=")
+    }
+    if (msg.substr(at, 2) == "a=")
         return fail(error, "SCRAM authorization identity is not supported");
-    if (msg.size() < 3 || msg[2] != ',')
+    if (msg.size() <= at || msg[at] != ',')
         return fail(error, "malformed SCRAM message (invalid GS2 header)");
-    std::string_view bare = msg.substr(3);
+    std::string_view bare = msg.substr(at + 1);
 
     auto attrs = split_attrs(bare);
     if (!attrs) return fail(error, "malformed SCRAM client-first-message");
@@ -277,7 +293,7 @@ std::optional<std::string> ScramServer::client_first(std::string_view msg, std::
     if (!extensions_ok(std::span(a).subspan(2), "mnr"))
         return fail(error, "malformed SCRAM client-first-message (bad extension)");
 
-    gs2_header_.assign(msg.substr(0, 3));
+    gs2_header_.assign(msg.substr(0, at + 1));
     client_first_bare_.assign(bare);
     client_nonce_.assign(nonce);
     server_first_ = "r=" + client_nonce_ + server_nonce_ + ",s=" + base64_encode(secret_.salt) +
@@ -301,8 +317,10 @@ std::optional<std::string> ScramServer::client_final(std::string_view msg, std::
 
     auto cbind = base64_decode(a[0].value);
     if (!cbind) return fail(error, "malformed SCRAM channel binding (invalid base64)");
-    if (std::string_view(reinterpret_cast<const char*>(cbind->data()), cbind->size()) != gs2_header_)
-        return fail(error, "SCRAM channel binding check failed");
+    // The header again, then with PLUS the TLS session's own binding data.
+    Bytes expected(gs2_header_.begin(), gs2_header_.end());
+    if (plus_) expected.insert(expected.end(), endpoint_hash_.begin(), endpoint_hash_.end());
+    if (*cbind != expected) return fail(error, "SCRAM channel binding check failed");
     if (a[1].value != client_nonce_ + server_nonce_) return fail(error, "SCRAM nonce mismatch");
     auto proof = base64_decode(a.back().value);
     if (!proof) return fail(error, "malformed SCRAM proof (invalid base64)");

@@ -19,6 +19,9 @@ constexpr std::size_t kScramKeyLength = 32;  // SHA-256 output
 using ScramKey = std::array<std::uint8_t, kScramKeyLength>;
 
 constexpr std::string_view kScramMechanism = "SCRAM-SHA-256";
+constexpr std::string_view kScramPlusMechanism = "SCRAM-SHA-256-PLUS";
+// The one channel binding type PostgreSQL defines (RFC 5929).
+constexpr std::string_view kChannelBindingType = "tls-server-end-point";
 constexpr int kScramDefaultIterations = 4096;  // PostgreSQL's default
 constexpr std::size_t kScramDefaultSaltLength = 16;
 constexpr std::size_t kScramNonceRandomBytes = 18;  // 24 base64 characters
@@ -51,12 +54,6 @@ std::string format_scram_secret(const ScramSecret& secret);
 ScramSecret scram_secret_from_password(std::string_view password, std::span<const std::uint8_t> salt,
                                        int iterations);
 
-// The salt offered to a user without a SCRAM secret of its own (one pggate
-// does not know, or one with a plain-text password): kScramDefaultSaltLength
-// bytes made from the user name and `key`, so that, like a real secret's, it
-// stays the same from one attempt to the next (PostgreSQL's scram_mock_salt).
-Bytes scram_mock_salt(std::span<const std::uint8_t> key, std::string_view user);
-
 // pggate as the SCRAM server, verifying a connecting client. One object per
 // exchange: client_first, then client_final. Any error (malformed message,
 // wrong proof, call out of order) fails the exchange for good.
@@ -68,6 +65,14 @@ public:
     // For a plain-text password: derives a secret with a random 16-byte salt
     // and 4096 iterations. An empty password fails every exchange.
     explicit ScramServer(std::string_view password, std::string server_nonce = {});
+
+    // Channel binding, set before client_first: `endpoint_hash` is the
+    // tls-server-end-point data of the client's TLS session (empty: no TLS,
+    // so SCRAM-SHA-256-PLUS was not offered) and `plus` says whether the
+    // client chose SCRAM-SHA-256-PLUS. A client that says it could bind but
+    // thinks the server cannot ("y") while PLUS was offered is refused: that
+    // is a downgrade.
+    void set_channel_binding(Bytes endpoint_hash, bool plus);
 
     // Takes the client-first-message (the SASLInitialResponse data) and
     // returns the server-first-message, or nullopt with `error` set.
@@ -97,7 +102,9 @@ private:
     bool malformed_ = false;
     ScramSecret secret_;
     std::string server_nonce_;
-    std::string gs2_header_;         // "n,," or "y,,"
+    Bytes endpoint_hash_;            // empty: PLUS not offered
+    bool plus_ = false;              // the client chose SCRAM-SHA-256-PLUS
+    std::string gs2_header_;         // "n,,", "y,," or "p=tls-server-end-point,,"
     std::string client_first_bare_;  // for the AuthMessage
     std::string server_first_;
     std::string client_nonce_;

@@ -8,8 +8,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "core/log.hpp"
+#include "net/tls.hpp"
 #include "pool/pool.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/messages.hpp"
@@ -33,6 +35,8 @@ constexpr timeval kRefusalWait{1, 0};
 constexpr std::size_t kMaxInspected = 64 * 1024;
 // A PasswordMessage is for authentication only, as PostgreSQL says.
 constexpr const char* kPasswordAfterLogin = "invalid frontend message type 0x70 (a password message after login)";
+// The first byte of a TLS handshake record (a ClientHello).
+constexpr std::uint8_t kTlsHandshakeRecord = 0x16;
 
 const char* state_name(ClientState s) {
     switch (s) {
@@ -235,6 +239,15 @@ void ClientConn::disconnect(const char* reason) {
     if (bev_) {
         bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
         bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+        // A last error sits encrypted below a TLS bufferevent when its own
+        // output has drained: one write sends it before the socket closes
+        // (peeked at: a socket bufferevent's output cannot be drained by others).
+        if (bufferevent* socket = bufferevent_get_underlying(bev_.get())) {
+            bufferevent_disable(socket, EV_READ | EV_WRITE);  // it must not send the same bytes again
+            iovec parts[8];
+            const int n = evbuffer_peek(bufferevent_get_output(socket), -1, nullptr, parts, 8);
+            if (n > 0) writev(bufferevent_getfd(socket), parts, std::min(n, 8));
+        }
     }
     evtimer_del(flush_timer_.get());
     worker_.retire(this);
@@ -328,10 +341,46 @@ void ClientConn::on_write(bufferevent*, void* arg) {
 
 void ClientConn::on_event(bufferevent*, short events, void* arg) {
     auto* c = static_cast<ClientConn*>(arg);
+    if (events & BEV_EVENT_CONNECTED) {
+        c->on_tls_ready();
+        return;
+    }
+    if (c->tls_ && (events & BEV_EVENT_ERROR) && c->state_ == ClientState::Startup) {
+        const std::string why = "TLS handshake failed: " + net::tls_failure(c->bev_.get());
+        log_info("C-%u %s: %s", c->id_, c->peer_.c_str(), why.c_str());
+        c->disconnect("TLS handshake failed");
+        return;
+    }
     if (events & BEV_EVENT_EOF)
         c->disconnect("client closed the connection");
     else if (events & BEV_EVENT_ERROR)
         c->disconnect(evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+void ClientConn::start_tls(bool direct) {
+    bufferevent* tls = net::tls_accept(worker_.base(), bev_.release(), worker_.client_tls());
+    if (tls == nullptr) {
+        log_info("C-%u %s: TLS handshake failed: %s", id_, peer_.c_str(), direct ? "not a TLS ClientHello" : "no TLS session");
+        disconnect("TLS handshake failed");
+        return;
+    }
+    bev_.reset(tls);
+    tls_ = true;
+    tls_direct_ = direct;
+    bufferevent_setcb(bev_.get(), on_read, on_write, on_event, this);
+    bufferevent_setwatermark(bev_.get(), EV_WRITE, kRelayHighWater / 2, 0);
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+}
+
+void ClientConn::on_tls_ready() {
+    SSL* ssl = net::tls_session(bev_.get());
+    // Direct TLS has no SSLRequest to say what follows; ALPN must.
+    if (tls_direct_ && !net::alpn_is_postgresql(ssl)) {
+        log_info("C-%u %s: direct TLS connection without ALPN \"postgresql\"", id_, peer_.c_str());
+        disconnect("no ALPN in direct TLS");
+        return;
+    }
+    log_debug("C-%u %s: TLS established (%s)", id_, peer_.c_str(), net::tls_description(ssl).c_str());
 }
 
 void ClientConn::read_startup() {
@@ -341,6 +390,12 @@ void ClientConn::read_startup() {
         if (len == 0) return;
         std::size_t take = std::min<std::size_t>(len, protocol::kMaxStartupPacket);
         const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(take));
+        // A TLS handshake record where a packet length should be: a client
+        // that starts TLS at once (PostgreSQL 17's sslnegotiation=direct).
+        if (p[0] == kTlsHandshakeRecord && !tls_ && worker_.client_tls() != nullptr && address_.family() != AF_UNIX) {
+            start_tls(true);
+            return;
+        }
         protocol::StartupPacket pkt;
         protocol::DecodeError err;
         Decode d = protocol::decode_startup({p, take}, pkt, err);
@@ -351,6 +406,24 @@ void ClientConn::read_startup() {
         }
         switch (pkt.kind) {
             case protocol::StartupKind::SslRequest:
+                evbuffer_drain(in, pkt.frame_len);
+                if (tls_) {
+                    fail_client("08P01", "SSLRequest inside a TLS session");
+                    return;
+                }
+                if (worker_.client_tls() == nullptr || address_.family() == AF_UNIX) {
+                    bufferevent_write(bev_.get(), "N", 1);
+                    break;
+                }
+                // Bytes behind the request were sent before the handshake:
+                // whoever sent them, they must not count as if encrypted.
+                if (evbuffer_get_length(in) > 0) {
+                    fail_client("08P01", "received unencrypted data after SSL request");
+                    return;
+                }
+                bufferevent_write(bev_.get(), "S", 1);
+                start_tls(false);
+                return;
             case protocol::StartupKind::GssEncRequest:
                 evbuffer_drain(in, pkt.frame_len);
                 bufferevent_write(bev_.get(), "N", 1);
@@ -367,6 +440,11 @@ void ClientConn::read_startup() {
                 user_ = pkt.param("user");
                 database_ = pkt.param("database");
                 if (database_.empty()) database_ = user_;
+                if (!tls_ && address_.family() != AF_UNIX &&
+                    worker_.config().client_tls.sslmode >= config::SslMode::Require) {
+                    fail_client("28000", "SSL required");
+                    return;
+                }
                 const auto max_clients = static_cast<std::uint32_t>(worker_.config().max_client_conn);
                 if (!worker_.shm().try_admit_client(worker_.index(), max_clients)) {
                     fail_client("53300", "no more connections allowed (max_client_conn)");
@@ -459,7 +537,7 @@ bool ClientConn::choose_auth_method() {
     const auth::HbaRules* rules = worker_.hba();
     const auth::HbaRule* rule =
         rules == nullptr ? nullptr
-                         : auth::match_hba(*rules, {local, false, local ? nullptr : address_.get(), database_, user_});
+                         : auth::match_hba(*rules, {local, tls_, local ? nullptr : address_.get(), database_, user_});
     // The connection as PostgreSQL names it in a refusal.
     auto who = [&] {
         char host[INET6_ADDRSTRLEN] = "[local]";
@@ -470,7 +548,7 @@ bool ClientConn::choose_auth_method() {
         return "host \"" + std::string(host) + "\", user \"" + user_ + "\", database \"" + database_ + "\"";
     };
     if (rule == nullptr) {
-        fail_client("28000", "no pg_hba.conf entry for " + who() + ", no encryption");
+        fail_client("28000", "no pg_hba.conf entry for " + who() + (tls_ ? ", SSL encryption" : ", no encryption"));
         return false;
     }
     switch (rule->method) {
@@ -479,9 +557,7 @@ bool ClientConn::choose_auth_method() {
         case auth::HbaMethod::Md5: auth_type_ = config::AuthType::Md5; return true;
         case auth::HbaMethod::ScramSha256: auth_type_ = config::AuthType::ScramSha256; return true;
         case auth::HbaMethod::Reject: fail_client("28000", "pg_hba.conf rejects connection for " + who()); return false;
-        case auth::HbaMethod::Cert:
-            fail_client("28000", "certificate authentication failed for user \"" + user_ + "\": the connection does not use TLS");
-            return false;
+        case auth::HbaMethod::Cert: auth_type_ = config::AuthType::Cert; return true;
     }
     return false;
 }
@@ -490,8 +566,9 @@ void ClientConn::begin_login() {
     if (!choose_auth_method()) return;
     const auth::Credentials* listed = worker_.listed(user_);
     auth::AuthQuery& lookups = worker_.auth_query();
-    // A user the auth_file lists never costs a query; trust checks nothing.
-    if (listed != nullptr || !lookups.enabled() || auth_type_ == config::AuthType::Trust) {
+    // A user the auth_file lists never costs a query; trust and cert check no secret.
+    if (listed != nullptr || !lookups.enabled() || auth_type_ == config::AuthType::Trust ||
+        auth_type_ == config::AuthType::Cert) {
         begin_auth(listed);
         return;
     }
@@ -525,7 +602,25 @@ void ClientConn::on_lookup(const auth::LookupResult& answer) {
 }
 
 void ClientConn::begin_auth(const auth::Credentials* known) {
-    auth_.emplace(auth_type_, user_, known, worker_.shm().mock_auth_key());
+    SSL* ssl = tls_ ? net::tls_session(bev_.get()) : nullptr;
+    if (auth_type_ == config::AuthType::Cert) {
+        // The certificate was checked against client_tls_ca_file in the
+        // handshake; its CN names the user, as PostgreSQL's cert method does.
+        const std::optional<std::string> cn = ssl != nullptr ? net::verified_peer_cn(ssl) : std::nullopt;
+        if (!cn) {
+            fail_client("28000", "connection requires a valid client certificate");
+            return;
+        }
+        if (*cn != user_) {
+            fail_client("28000", "certificate authentication failed for user \"" + user_ + "\"");
+            return;
+        }
+        auth_.emplace(config::AuthType::Trust, user_, known);
+        finish_auth();
+        return;
+    }
+    // SCRAM-SHA-256-PLUS binds the exchange to this TLS session.
+    auth_.emplace(auth_type_, user_, known, ssl != nullptr ? net::server_end_point_hash(ssl) : Bytes());
     auth::AuthResult r = auth_->begin();
     bufferevent_write(bev_.get(), r.out.data(), r.out.size());
     if (r.step == auth::AuthStep::Failed) {

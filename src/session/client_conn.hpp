@@ -114,6 +114,10 @@ private:
     void publish_client();
     // Over max_login_clients: the StartupMessage is answered with 53300.
     void refuse_over_login_cap();
+    // TLS agreed (`direct`: the client began with a ClientHello, no
+    // SSLRequest): bev_ becomes a TLS bufferevent over the socket.
+    void start_tls(bool direct);
+    void on_tls_ready();
     void read_startup();
     void take_startup_settings(const std::vector<std::pair<std::string, std::string>>& params);
     void begin_login();
@@ -274,6 +278,8 @@ private:
     config::AuthType auth_type_ = config::AuthType::Passthrough;
     ClientState state_ = ClientState::Startup;
     net::BuffereventPtr bev_;
+    bool tls_ = false;
+    bool tls_direct_ = false;
     net::EventPtr flush_timer_;
     net::ScanState scan_;
     bool paused_[2] = {false, false};  // reading from that side stopped for backpressure

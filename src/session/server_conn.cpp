@@ -10,6 +10,7 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "net/tls.hpp"
 #include "protocol/codec.hpp"
 #include "session/client_conn.hpp"
 #include "session/shadow_read.hpp"
@@ -205,7 +206,9 @@ void ServerConn::note_param(std::span<const std::uint8_t> body) {
 
 void ServerConn::on_read(bufferevent*, void* arg) {
     auto* s = static_cast<ServerConn*>(arg);
-    if (s->client_ != nullptr)
+    if (s->tls_ == Tls::Asked)
+        s->read_tls_answer();
+    else if (s->client_ != nullptr)
         s->client_->on_server_readable();
     else
         s->read_own();
@@ -219,16 +222,32 @@ void ServerConn::on_write(bufferevent*, void* arg) {
 void ServerConn::on_event(bufferevent*, short events, void* arg) {
     auto* s = static_cast<ServerConn*>(arg);
     if (events & BEV_EVENT_CONNECTED) {
+        if (s->tls_ == Tls::Handshake) {
+            s->tls_ = Tls::On;
+            log_debug("S-%u %s: TLS established (%s)", s->id_, s->worker_.node(s->node_).name.c_str(),
+                      net::tls_description(net::tls_session(s->bev_.get())).c_str());
+            s->send_startup();
+            return;
+        }
         const auto& addr = s->worker_.node_address(s->node_);
         if (addr && addr->family() != AF_UNIX) {
             int on = 1;
             setsockopt(bufferevent_getfd(s->bev_.get()), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+            // TLS is asked for first, as libpq does: SSLRequest, then one byte of answer.
+            if (s->worker_.server_tls() != nullptr) {
+                s->tls_ = Tls::Asked;
+                Bytes request;
+                protocol::build_ssl_request(request);
+                bufferevent_write(s->bev_.get(), request.data(), request.size());
+                bufferevent_enable(s->bev_.get(), EV_READ | EV_WRITE);
+                return;
+            }
         }
-        s->set_state(s->client_ != nullptr ? ServerState::Active : ServerState::Login);
-        bufferevent_write(s->bev_.get(), s->startup_.data(), s->startup_.size());
-        Bytes().swap(s->startup_);
-        bufferevent_enable(s->bev_.get(), EV_READ | EV_WRITE);
-        if (s->client_ != nullptr) s->client_->on_server_connected();
+        s->send_startup();
+        return;
+    }
+    if (s->tls_ == Tls::Handshake && (events & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
+        s->fail_tls("TLS handshake with the server failed: " + net::tls_failure(s->bev_.get()));
         return;
     }
     if (events & BEV_EVENT_EOF) {
@@ -238,6 +257,61 @@ void ServerConn::on_event(bufferevent*, short events, void* arg) {
     } else if (events & BEV_EVENT_ERROR) {
         s->disconnect(evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     }
+}
+
+void ServerConn::send_startup() {
+    set_state(client_ != nullptr ? ServerState::Active : ServerState::Login);
+    bufferevent_write(bev_.get(), startup_.data(), startup_.size());
+    Bytes().swap(startup_);
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+    if (client_ != nullptr) client_->on_server_connected();
+}
+
+void ServerConn::read_tls_answer() {
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    char answer = 0;
+    if (evbuffer_remove(in, &answer, 1) != 1) return;
+    const config::SslMode mode = worker_.config().server_tls.sslmode;
+    // Anything behind the answer came before the handshake, unprotected.
+    if (evbuffer_get_length(in) > 0) {
+        fail_tls("the server sent unencrypted data after its answer to SSLRequest");
+        return;
+    }
+    if (answer == 'N') {
+        tls_ = Tls::None;
+        if (mode >= config::SslMode::Require) {
+            fail_tls("the server does not support TLS, and server_tls_sslmode requires it");
+            return;
+        }
+        send_startup();
+        return;
+    }
+    if (answer != 'S') {
+        fail_tls(std::string("invalid answer to SSLRequest: ") + (answer == 'E' ? "an error" : "an unknown byte"));
+        return;
+    }
+    bufferevent* tls = net::tls_connect(worker_.base(), bev_.release(), worker_.server_tls(), worker_.node(node_).host,
+                                        mode == config::SslMode::VerifyFull);
+    if (tls == nullptr) {
+        fail_tls("could not start TLS with the server");
+        return;
+    }
+    bev_.reset(tls);
+    tls_ = Tls::Handshake;
+    bufferevent_setcb(bev_.get(), on_read, on_write, on_event, this);
+    bufferevent_setwatermark(bev_.get(), EV_WRITE, kRelayHighWater / 2, 0);
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+}
+
+void ServerConn::fail_tls(const std::string& why) {
+    log_error("S-%u %s: %s", id_, worker_.node(node_).name.c_str(), why.c_str());
+    if (pool_ != nullptr && client_ == nullptr) {
+        Bytes e;
+        protocol::build_error(e, "FATAL", "08006", "pggate could not connect to the server: " + why);
+        pool_->server_login_failed(this, e);
+        return;
+    }
+    disconnect(why.c_str());
 }
 
 void ServerConn::read_own() {

@@ -103,6 +103,13 @@ private:
     static void on_event(bufferevent*, short events, void* arg);
 
     void set_state(ServerState next);
+    // Sends the StartupMessage once the connection is up (and TLS agreed).
+    void send_startup();
+    // The one-byte answer to pggate's SSLRequest: 'S' starts the handshake.
+    void read_tls_answer();
+    // TLS could not be had as server_tls_sslmode asks: the connection fails
+    // like a login (pooled) or closes its client (pass-through).
+    void fail_tls(const std::string& why);
     void publish_activity();
     // Messages of a server with no client: login, reset, or stray ones while idle.
     void read_own();
@@ -115,6 +122,8 @@ private:
     ServerState state_ = ServerState::Connecting;
     std::optional<auth::ServerLogin> login_;
     net::BuffereventPtr bev_;
+    // TLS toward the server: not used, SSLRequest sent, handshake running, on.
+    enum class Tls { None, Asked, Handshake, On } tls_ = Tls::None;
     ClientConn* client_ = nullptr;
     ShadowRead* shadow_ = nullptr;
     Bytes startup_;

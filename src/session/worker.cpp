@@ -98,6 +98,7 @@ void Worker::apply_config(config::Config config) {
     for (const config::Node& n : config_.nodes) node_addresses_.push_back(net::resolve_node(n));
     load_credentials();
     load_hba();
+    load_tls();
     load_functions();
     node_idents_.clear();
     for (const config::Node& n : config_.nodes) node_idents_.push_back(shm::node_ident(n.host, n.port));
@@ -297,6 +298,20 @@ void Worker::load_hba() {
         return;
     }
     hba_ = std::move(rules);
+}
+
+void Worker::load_tls() {
+    std::string error;
+    net::SslCtxPtr clients = net::make_client_side_context(config_.client_tls, error);
+    if (!clients && !error.empty())
+        log_error("worker %u: client TLS not reloaded, keeping the previous certificate: %s", index_, error.c_str());
+    else
+        client_tls_ = std::move(clients);
+    net::SslCtxPtr servers = net::make_server_side_context(config_.server_tls, error);
+    if (!servers && !error.empty())
+        log_error("worker %u: server TLS not reloaded, keeping the previous files: %s", index_, error.c_str());
+    else
+        server_tls_ = std::move(servers);
 }
 
 void Worker::load_credentials() {
@@ -610,6 +625,8 @@ std::optional<Worker::Refusal> Worker::set_setting(const std::string& key, const
         return Refusal{"55P02", "parameter \"" + key + "\" cannot be changed without restarting pggate"};
     if (value.find_first_of("\r\n") != std::string::npos)
         return Refusal{"22023", "a setting's value is one line"};
+    if (!config::is_writable_value(value))
+        return Refusal{"22023", "pggate.ini cannot hold this value: no blank at its ends or before a ';'"};
     std::string text = config::with_setting(config_text_, key, value);
     try {
         config::check_reloadable(text, config_.source);

@@ -23,6 +23,7 @@
 #include "core/fd.hpp"
 #include "net/address.hpp"
 #include "net/event_ptr.hpp"
+#include "net/tls.hpp"
 #include "route/classifier.hpp"
 #include "route/primary.hpp"
 #include "session/prepared.hpp"
@@ -153,6 +154,9 @@ public:
     auth::AuthQuery& auth_query() { return *auth_query_; }
     // The auth_hba_file rules (auth_type = hba); nullptr if none could be loaded.
     const auth::HbaRules* hba() const { return hba_ ? &*hba_ : nullptr; }
+    // TLS toward clients and toward the nodes; nullptr: that side is off.
+    SSL_CTX* client_tls() const { return client_tls_.get(); }
+    SSL_CTX* server_tls() const { return server_tls_.get(); }
     StatementRegistry& statements() { return statements_; }
 
     // Read/write splitting: what a statement text does (cached per worker).
@@ -209,6 +213,9 @@ private:
     void wake_awaiting();
     void load_credentials();
     void load_hba();
+    // Certificates and keys are read again at every reload; a file that
+    // cannot be used keeps the running context.
+    void load_tls();
     // read_only_functions and the names the health process learned.
     void load_functions();
     void begin_shutdown();
@@ -241,6 +248,8 @@ private:
     std::map<std::tuple<std::string, std::string, std::uint32_t>, std::unique_ptr<pool::Pool>> pools_;
     std::unordered_map<std::string, auth::Credentials> credentials_;
     std::optional<auth::HbaRules> hba_;
+    net::SslCtxPtr client_tls_;
+    net::SslCtxPtr server_tls_;
     // Secrets auth_query found, kept past the cache's TTL for server logins.
     std::unordered_map<std::string, auth::Credentials> queried_;
     StatementRegistry statements_;

@@ -11,8 +11,9 @@ std::optional<std::uint32_t> ControlTable::find(std::string_view database, bool 
     auto search = [&]() -> std::optional<std::uint32_t> {
         for (std::uint32_t i = 0; i < kMaxControls; ++i) {
             const DatabaseControl& e = entries[i];
+            // As a string_view: "" (every database) may come with no data pointer at all.
             if (e.state.load(std::memory_order_acquire) == 2 && e.name[database.size()] == '\0' &&
-                std::memcmp(e.name, database.data(), database.size()) == 0)
+                std::string_view(e.name, database.size()) == database)
                 return i;
         }
         return std::nullopt;
@@ -27,7 +28,7 @@ std::optional<std::uint32_t> ControlTable::find(std::string_view database, bool 
         DatabaseControl& e = entries[i];
         if (e.state.load(std::memory_order_relaxed) != 0) continue;
         std::memset(e.name, 0, kControlNameSize);
-        std::memcpy(e.name, database.data(), database.size());
+        database.copy(e.name, database.size());
         e.state.store(2, std::memory_order_release);
         made = i;
     }

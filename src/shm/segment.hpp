@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <span>
 #include <string_view>
 
 #include "shm/client_table.hpp"
@@ -34,9 +33,6 @@ struct Header {
     std::uint32_t pad_;
     std::uint64_t size;
     std::int64_t started_at;  // unix seconds the segment was made (pggate started)
-    // Random, written by the master before the first fork: every worker
-    // offers a user it does not know the same SCRAM salt (scram_mock_salt).
-    std::uint8_t mock_auth_key[32];
     // Clients connected across all workers: admission for max_client_conn.
     alignas(64) std::atomic<std::uint32_t> clients_total;
     // Connections not logged in yet across all workers: max_login_clients.
@@ -115,9 +111,6 @@ public:
     // counts from its accept until it has logged in or gone (login_ended).
     bool try_begin_login(std::uint32_t worker, std::uint32_t max_logins) const;
     void login_ended(std::uint32_t worker) const;
-
-    // The key every worker makes up the SCRAM salts of unknown users from.
-    std::span<const std::uint8_t> mock_auth_key() const { return header_->mock_auth_key; }
 
     // Finds or creates the pool entry for a key; nullopt when the table is full.
     std::optional<std::uint32_t> pool_index(std::string_view database, std::string_view user,

@@ -29,7 +29,8 @@ import zoneinfo
 import asyncpg
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from workload_common import SETTINGS_QUERY, Checks, ClientBase, parse_args, start_watchdog, zone_for
+from workload_common import (SETTINGS_QUERY, WHERE_QUERY, Checks, ClientBase, Main, parse_args, replica_ports_seen,
+                             start_watchdog, zone_for)
 
 DRIVER = "asyncpg"
 ROWS_PER_ROUND = 70  # rows each client round leaves in the main table
@@ -100,6 +101,7 @@ class Client(ClientBase):
         peer_expect = {"TimeZone": zone_for(self.w + 3)[0], "application_name": self.app + "-peer"}
         steps = [
             ("startup settings", lambda: self.verify(conn, label="startup settings")),
+            ("reads outside a transaction", lambda: self.step_where(conn)),
             ("ddl", lambda: self.step_ddl(conn, r)),
             ("commit", lambda: self.step_commit(conn, other, r)),
             ("rollback", lambda: self.step_rollback(conn, other, r)),
@@ -149,6 +151,29 @@ class Client(ClientBase):
                     self.checks.exception(self.who, "close", e)
                     c.terminate()
 
+    async def step_where(self, conn):
+        """Before this connection writes anything: with read/write splitting
+        its reads run on replicas; inside a transaction on the primary,
+        unless it is read-only. asyncpg prepares a new statement with Parse,
+        Describe and Flush, and only then sends Bind, Execute and Sync in the
+        same segment: pggate cannot see yet whether that segment writes, so
+        its first execution runs on the primary. Executions of the cached
+        statement are the reads checked here."""
+        first = [await conn.fetchrow(WHERE_QUERY)]
+        cached = [await conn.fetchrow(WHERE_QUERY) for _ in range(4)]
+        first.append(await conn.fetchrow(WHERE_QUERY + " where $1::int > 0", 1))
+        if self.cache_size > 3:
+            cached.append(await conn.fetchrow(WHERE_QUERY + " where $1::int > 0", 2))
+        self.check_where(cached, "fresh connection, cached statements")
+        if not self.cfg.split:
+            self.check_where(first, "fresh connection, first executions")
+        async with conn.transaction():
+            row = await conn.fetchrow(WHERE_QUERY)
+        self.eq("a read inside a transaction ran on the primary", row[0], False)
+        async with conn.transaction(readonly=True):
+            row = await conn.fetchrow(WHERE_QUERY)
+        self.eq("a read in a read-only transaction ran on a replica", row[0], self.cfg.split)
+
     async def step_ddl(self, conn, r):
         t = f"{self.table}_w{self.w}_r{r}"
         await conn.execute(f"create table {t} (k int primary key, v text not null)")
@@ -168,17 +193,17 @@ class Client(ClientBase):
                 await conn.execute(f"insert into {self.table} (id, worker, round, n, note) values ($1, $2, $3, $4, $5)",
                                    self.rid(r, k), self.w, r, k, f"commit {k}")
             await self.verify(conn, label="inside a transaction")
-        self.eq("rows after commit", await self.count(conn, r), (5, 10))
-        self.eq("rows after commit, seen by another connection", await self.count(other, r), (5, 10))
+        await self.eq_read_async("rows after commit", lambda: self.count(conn, r), (5, 10))
+        await self.eq_read_async("rows after commit, seen by another connection", lambda: self.count(other, r), (5, 10))
         # (Nothing else may wait for a server while the peer's transaction is
         # open: with more clients than servers that could deadlock.)
         tx = other.transaction()
         await tx.start()
         await other.execute(f"insert into {self.table} (id, worker, round, n) values ($1, $2, $3, 5)",
                             self.rid(r, 5), self.w, r)
-        self.eq("peer's row inside its transaction", await self.count(other, r), (6, 15))
+        await self.eq_read_async("peer's row inside its transaction", lambda: self.count(other, r), (6, 15))
         await tx.commit()
-        self.eq("peer's row seen after its commit", await self.count(conn, r), (6, 15))
+        await self.eq_read_async("peer's row seen after its commit", lambda: self.count(conn, r), (6, 15))
 
     async def step_rollback(self, conn, other, r):
         class Undo(Exception):
@@ -188,18 +213,18 @@ class Client(ClientBase):
                 for k in range(6, 10):
                     await conn.execute(f"insert into {self.table} (id, worker, round, n) values ($1, $2, $3, $4)",
                                        self.rid(r, k), self.w, r, k)
-                self.eq("rows inside the transaction", await self.count(conn, r), (10, 45))
+                await self.eq_read_async("rows inside the transaction", lambda: self.count(conn, r), (10, 45))
                 raise Undo()
         except Undo:
             pass
-        self.eq("rows after rollback", await self.count(conn, r), (6, 15))
-        self.eq("rows after rollback, seen by another connection", await self.count(other, r), (6, 15))
+        await self.eq_read_async("rows after rollback", lambda: self.count(conn, r), (6, 15))
+        await self.eq_read_async("rows after rollback, seen by another connection", lambda: self.count(other, r), (6, 15))
         tx = other.transaction()
         await tx.start()
         await other.execute(f"insert into {self.table} (id, worker, round, n) values ($1, $2, $3, 99)",
                             self.rid(r, 99), self.w, r)
         await tx.rollback()
-        self.eq("rows after the peer's rollback", await self.count(conn, r), (6, 15))
+        await self.eq_read_async("rows after the peer's rollback", lambda: self.count(conn, r), (6, 15))
 
     async def step_nested(self, conn, r):
         ins = f"insert into {self.table} (id, worker, round, n) values ($1, $2, $3, $4)"
@@ -217,7 +242,7 @@ class Client(ClientBase):
             await sp.start()
             await conn.execute(ins, self.rid(r, 12), self.w, r, 12)
             await sp.rollback()
-        self.eq("rows after the nested transactions", await self.count(conn, r), (8, 36))
+        await self.eq_read_async("rows after the nested transactions", lambda: self.count(conn, r), (8, 36))
 
     async def step_parameters(self, conn):
         moment = datetime.datetime(2021, 3, 4, 5, 6, 7, 123456, tzinfo=datetime.timezone.utc)
@@ -304,8 +329,8 @@ class Client(ClientBase):
             await conn.executemany(ins, [(self.rid(r, k), self.w, r, 1, None) for k in range(200, 220)])
         stmt = await conn.prepare(ins)
         await stmt.executemany([(self.rid(r, k), self.w, r, 1, "stmt") for k in range(300, 312)])
-        self.eq("rows after executemany", await self.count(conn, r), (70, 98))
-        self.eq("rows after executemany, seen by another connection", await self.count(other, r), (70, 98))
+        await self.eq_read_async("rows after executemany", lambda: self.count(conn, r), (70, 98))
+        await self.eq_read_async("rows after executemany, seen by another connection", lambda: self.count(other, r), (70, 98))
 
     async def step_copy(self, conn, r):
         rows = [(self.rid(r, k), self.w, r, f'note {k}, "quoted" é\tx\\y') for k in range(200)]
@@ -382,7 +407,7 @@ class Client(ClientBase):
                 await conn.execute(ins, self.rid(r, 1), self.w, r, 0)
         except asyncpg.UniqueViolationError:
             pass
-        self.eq("rows after the failed transactions", await self.count(conn, r), (70, 98))
+        await self.eq_read_async("rows after the failed transactions", lambda: self.count(conn, r), (70, 98))
 
     async def step_set(self, conn):
         await conn.execute("set time zone 'Asia/Kolkata'")
@@ -511,13 +536,21 @@ async def amain(cfg, checks):
     try:
         clients = [Client(cfg, checks, i, table) for i in range(cfg.clients)]
         await asyncio.gather(*(c.run() for c in clients))
-        step = "totals"
-        rows = await main_conn.fetch(f"select worker, count(*) from {table} group by worker order by worker")
-        checks.eq(who, step, "rows per client in the main table", [tuple(x) for x in rows],
-                  [(i, ROWS_PER_ROUND * cfg.rounds) for i in range(cfg.clients)])
-        rows = await main_conn.fetch(f"select worker, count(*) from {table}_copy group by worker order by worker")
-        checks.eq(who, step, "rows per client in the copy table", [tuple(x) for x in rows],
-                  [(i, COPY_ROWS_PER_ROUND * cfg.rounds) for i in range(cfg.clients)])
+        main = Main(cfg, checks)
+        reader = await asyncpg.connect(**connect_kwargs(cfg), server_settings={"application_name": f"{DRIVER}-totals"})
+        try:
+            def totals(t):
+                async def read():
+                    return [tuple(x) for x in await reader.fetch(main.totals_query(t))]
+                return read
+            await main.eq_read_async("rows per client in the main table", totals(table),
+                                     main.totals_expected(ROWS_PER_ROUND * cfg.rounds))
+            await main.eq_read_async("rows per client in the copy table", totals(f"{table}_copy"),
+                                     main.totals_expected(COPY_ROWS_PER_ROUND * cfg.rounds))
+        finally:
+            await reader.close()
+        if cfg.split:
+            checks.note(f"reads outside transactions ran on the replicas on ports {replica_ports_seen()}")
         pids = set().union(*(c.pids for c in clients))
         checks.note(f"{cfg.clients} clients x {cfg.rounds} rounds were served by {len(pids)} backends")
     except Exception as e:

@@ -26,7 +26,8 @@ import psycopg2.errors
 import psycopg2.extras
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from workload_common import SETTINGS_QUERY, Checks, ClientBase, parse_args, start_watchdog, zone_for
+from workload_common import (SETTINGS_QUERY, WHERE_QUERY, Checks, ClientBase, Main, parse_args, replica_ports_seen,
+                             start_watchdog, zone_for)
 
 DRIVER = "psycopg2"
 ROWS_PER_ROUND = 67  # rows each client round leaves in the main table
@@ -77,6 +78,7 @@ class Client(ClientBase):
         peer_expect = {"TimeZone": zone_for(self.w + 3)[0], "application_name": self.app + "-peer"}
         steps = [
             ("startup settings", lambda: self.verify(conn, label="startup settings")),
+            ("reads outside a transaction", lambda: self.step_where(conn)),
             ("ddl", lambda: self.step_ddl(conn, r)),
             ("commit", lambda: self.step_commit(conn, other, r)),
             ("rollback", lambda: self.step_rollback(conn, other, r)),
@@ -116,6 +118,32 @@ class Client(ClientBase):
             conn.close()
             other.close()
 
+    def step_where(self, conn):
+        """Before this connection writes anything: psycopg2 opens a
+        transaction for every statement, which runs on the primary; in
+        autocommit, and in read-only transactions, reads run on replicas when
+        pggate splits them."""
+        cur = conn.cursor()
+        cur.execute(WHERE_QUERY)
+        self.eq("a read in psycopg2's implicit transaction ran on the primary", cur.fetchone()[0], False)
+        conn.commit()
+        conn.autocommit = True
+        try:
+            rows = []
+            for _ in range(4):
+                cur.execute(WHERE_QUERY)
+                rows.append(cur.fetchone())
+            self.check_where(rows, "autocommit")
+        finally:
+            conn.autocommit = False
+        conn.set_session(readonly=True)
+        try:
+            cur.execute(WHERE_QUERY)
+            self.eq("a read in a read-only transaction ran on a replica", cur.fetchone()[0], self.cfg.split)
+            conn.commit()
+        finally:
+            conn.set_session(readonly=False)
+
     def step_ddl(self, conn, r):
         t = f"{self.table}_w{self.w}_r{r}"
         cur = conn.cursor()
@@ -141,9 +169,9 @@ class Client(ClientBase):
                         (self.rid(r, k), self.w, r, k, f"commit {k}"))
         self.verify(conn, in_tx=True, label="inside a transaction")
         conn.commit()
-        self.eq("rows after commit", self.count(conn, r), (5, 10))
+        self.eq_read("rows after commit", lambda: self.count(conn, r), (5, 10))
         conn.commit()
-        self.eq("rows after commit, seen by another connection", self.count(other, r), (5, 10))
+        self.eq_read("rows after commit, seen by another connection", lambda: self.count(other, r), (5, 10))
         other.commit()
 
     def step_rollback(self, conn, other, r):
@@ -151,11 +179,11 @@ class Client(ClientBase):
         for k in range(5, 10):
             cur.execute(f"insert into {self.table} (id, worker, round, n) values (%s, %s, %s, %s)",
                         (self.rid(r, k), self.w, r, k))
-        self.eq("rows inside the transaction", self.count(conn, r), (10, 45))
+        self.eq_read("rows inside the transaction", lambda: self.count(conn, r), (10, 45))
         conn.rollback()
-        self.eq("rows after rollback", self.count(conn, r), (5, 10))
+        self.eq_read("rows after rollback", lambda: self.count(conn, r), (5, 10))
         conn.commit()
-        self.eq("rows after rollback, seen by another connection", self.count(other, r), (5, 10))
+        self.eq_read("rows after rollback, seen by another connection", lambda: self.count(other, r), (5, 10))
         other.commit()
 
     def step_savepoint(self, conn, r):
@@ -173,7 +201,7 @@ class Client(ClientBase):
         cur.execute(f"insert into {self.table} (id, worker, round, n) values (%s, %s, %s, 11)",
                     (self.rid(r, 11), self.w, r))
         conn.commit()
-        self.eq("rows after the savepoint transaction", self.count(conn, r), (7, 31))
+        self.eq_read("rows after the savepoint transaction", lambda: self.count(conn, r), (7, 31))
         conn.commit()
 
     def step_parameters(self, conn):
@@ -217,9 +245,9 @@ class Client(ClientBase):
         psycopg2.extras.execute_batch(cur, ins, [(self.rid(r, k), self.w, r, 1, None) for k in range(300, 320)],
                                       page_size=6)
         conn.commit()
-        self.eq("rows after executemany", self.count(conn, r), (67, 91))
+        self.eq_read("rows after executemany", lambda: self.count(conn, r), (67, 91))
         conn.commit()
-        self.eq("rows after executemany, seen by another connection", self.count(other, r), (67, 91))
+        self.eq_read("rows after executemany, seen by another connection", lambda: self.count(other, r), (67, 91))
         other.commit()
 
     def step_copy(self, conn, r):
@@ -246,7 +274,7 @@ class Client(ClientBase):
                         f"and id >= {self.rid(r, 1000)} order by id) to stdout", out)
         self.eq("COPY TO text rows", out.getvalue().splitlines(), [f"tab {k}" for k in range(1000, 1050)])
         conn.commit()
-        self.eq("rows in the copy table", self.count(conn, r, self.copy_table)[0], COPY_ROWS_PER_ROUND)
+        self.eq_read("rows in the copy table", lambda: self.count(conn, r, self.copy_table)[0], COPY_ROWS_PER_ROUND)
         conn.commit()
 
     def step_named_cursor(self, conn, r):
@@ -295,7 +323,7 @@ class Client(ClientBase):
         except psycopg2.errors.DivisionByZero:
             pass
         conn.rollback()
-        self.eq("rows after the failed transactions", self.count(conn, r), (67, 91))
+        self.eq_read("rows after the failed transactions", lambda: self.count(conn, r), (67, 91))
         conn.commit()
 
     def step_set(self, conn):
@@ -431,14 +459,24 @@ def main():
             t.start()
         for t in threads:
             t.join()
-        step = "totals"
-        cur.execute(f"select worker, count(*) from {table} group by worker order by worker")
-        checks.eq(who, step, "rows per client in the main table", cur.fetchall(),
-                  [(i, ROWS_PER_ROUND * cfg.rounds) for i in range(cfg.clients)])
-        cur.execute(f"select worker, count(*) from {table}_copy group by worker order by worker")
-        checks.eq(who, step, "rows per client in the copy table", cur.fetchall(),
-                  [(i, COPY_ROWS_PER_ROUND * cfg.rounds) for i in range(cfg.clients)])
-        main_conn.commit()
+        main = Main(cfg, checks)
+        reader = psycopg2.connect(cfg.dsn, application_name=f"{DRIVER}-totals")
+        reader.autocommit = True
+        try:
+            def totals(t):
+                def read():
+                    c = reader.cursor()
+                    c.execute(main.totals_query(t))
+                    return c.fetchall()
+                return read
+            main.eq_read("rows per client in the main table", totals(table),
+                         main.totals_expected(ROWS_PER_ROUND * cfg.rounds))
+            main.eq_read("rows per client in the copy table", totals(f"{table}_copy"),
+                         main.totals_expected(COPY_ROWS_PER_ROUND * cfg.rounds))
+        finally:
+            reader.close()
+        if cfg.split:
+            checks.note(f"reads outside transactions ran on the replicas on ports {replica_ports_seen()}")
         pids = set().union(*(c.pids for c in clients))
         checks.note(f"{cfg.clients} clients x {cfg.rounds} rounds were served by {len(pids)} backends")
     except Exception as e:

@@ -28,7 +28,8 @@ from psycopg import sql as pgsql
 from psycopg.types.json import Jsonb
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from workload_common import SETTINGS_QUERY, Checks, ClientBase, parse_args, start_watchdog, zone_for
+from workload_common import (SETTINGS_QUERY, WHERE_QUERY, Checks, ClientBase, Main, parse_args, replica_ports_seen,
+                             start_watchdog, zone_for)
 
 DRIVER = "psycopg3"
 ROWS_PER_ROUND = 70  # rows each client round leaves in the main table
@@ -81,6 +82,7 @@ class Client(ClientBase):
         peer_expect = {"TimeZone": zone_for(self.w + 3)[0], "application_name": self.app + "-peer"}
         steps = [
             ("startup settings", lambda: self.verify(conn, label="startup settings")),
+            ("reads outside a transaction", lambda: self.step_where(conn)),
             ("ddl", lambda: self.step_ddl(conn, r)),
             ("commit", lambda: self.step_commit(conn, other, r)),
             ("rollback", lambda: self.step_rollback(conn, other, r)),
@@ -124,6 +126,15 @@ class Client(ClientBase):
             conn.close()
             other.close()
 
+    def step_where(self, conn):
+        """Before this connection writes anything: with read/write splitting
+        its reads run on replicas, prepared or not."""
+        rows = [conn.execute(WHERE_QUERY, prepare=i % 2 == 1).fetchone() for i in range(4)]
+        self.check_where(rows, "fresh connection")
+        with conn.transaction():
+            row = conn.execute(WHERE_QUERY).fetchone()
+        self.eq("a read inside a transaction block ran on the primary", row[0], False)
+
     def step_ddl(self, conn, r):
         t = f"{self.table}_w{self.w}_r{r}"
         conn.execute(f"create table {t} (k int primary key, v text not null)")
@@ -143,32 +154,32 @@ class Client(ClientBase):
                 conn.execute(f"insert into {self.table} (id, worker, round, n, note) values (%s, %s, %s, %s, %s)",
                              (self.rid(r, k), self.w, r, k, f"commit {k}"))
             self.verify(conn, label="inside a transaction")
-        self.eq("rows after commit", self.count(conn, r), (5, 10))
-        self.eq("rows after commit, seen by another connection", self.count(other, r), (5, 10))
+        self.eq_read("rows after commit", lambda: self.count(conn, r), (5, 10))
+        self.eq_read("rows after commit, seen by another connection", lambda: self.count(other, r), (5, 10))
         other.commit()
         # The peer is not in autocommit: its statements open a transaction
         # that lasts until commit(). (Nothing else may wait for a server
         # meanwhile: with more clients than servers that could deadlock.)
         other.execute(f"insert into {self.table} (id, worker, round, n) values (%s, %s, %s, 5)",
                       (self.rid(r, 5), self.w, r))
-        self.eq("peer's row inside its transaction", self.count(other, r), (6, 15))
+        self.eq_read("peer's row inside its transaction", lambda: self.count(other, r), (6, 15))
         other.commit()
-        self.eq("peer's row seen after its commit", self.count(conn, r), (6, 15))
+        self.eq_read("peer's row seen after its commit", lambda: self.count(conn, r), (6, 15))
 
     def step_rollback(self, conn, other, r):
         with conn.transaction():
             for k in range(6, 10):
                 conn.execute(f"insert into {self.table} (id, worker, round, n) values (%s, %s, %s, %s)",
                              (self.rid(r, k), self.w, r, k))
-            self.eq("rows inside the transaction", self.count(conn, r), (10, 45))
+            self.eq_read("rows inside the transaction", lambda: self.count(conn, r), (10, 45))
             raise psycopg.Rollback()
-        self.eq("rows after rollback", self.count(conn, r), (6, 15))
-        self.eq("rows after rollback, seen by another connection", self.count(other, r), (6, 15))
+        self.eq_read("rows after rollback", lambda: self.count(conn, r), (6, 15))
+        self.eq_read("rows after rollback, seen by another connection", lambda: self.count(other, r), (6, 15))
         other.commit()
         other.execute(f"insert into {self.table} (id, worker, round, n) values (%s, %s, %s, 99)",
                       (self.rid(r, 99), self.w, r))
         other.rollback()
-        self.eq("rows after the peer's rollback", self.count(conn, r), (6, 15))
+        self.eq_read("rows after the peer's rollback", lambda: self.count(conn, r), (6, 15))
 
     def step_nested(self, conn, r):
         with conn.transaction():
@@ -188,7 +199,7 @@ class Client(ClientBase):
                 conn.execute(f"insert into {self.table} (id, worker, round, n) values (%s, %s, %s, 12)",
                              (self.rid(r, 12), self.w, r))
                 raise psycopg.Rollback()
-        self.eq("rows after the nested transactions", self.count(conn, r), (8, 36))
+        self.eq_read("rows after the nested transactions", lambda: self.count(conn, r), (8, 36))
 
     def step_parameters(self, conn):
         tz = zoneinfo.ZoneInfo(self.expect["TimeZone"])
@@ -292,8 +303,8 @@ class Client(ClientBase):
             c2 = conn.execute("select %s::int * 3", (self.w,))
             results = [c1.fetchone(), c2.fetchone()]
         self.eq("results from a pipeline", results, [(70,), (self.w * 3,)])
-        self.eq("rows after executemany", self.count(conn, r), (70, 98))
-        self.eq("rows after executemany, seen by another connection", self.count(other, r), (70, 98))
+        self.eq_read("rows after executemany", lambda: self.count(conn, r), (70, 98))
+        self.eq_read("rows after executemany, seen by another connection", lambda: self.count(other, r), (70, 98))
         other.commit()
 
     def step_copy(self, conn, r):
@@ -325,10 +336,10 @@ class Client(ClientBase):
         with cur.copy(f"copy {self.copy_table} (id, worker, round, note) from stdin (format csv)") as copy:
             for i in range(0, len(raw), 333):
                 copy.write(raw[i:i + 333])
-        self.eq("rows in the copy table", self.count(conn, r, self.copy_table)[0], 350)
+        self.eq_read("rows in the copy table", lambda: self.count(conn, r, self.copy_table)[0], 350)
         conn.execute(f"delete from {self.copy_table} where worker = %s and round = %s and id >= %s",
                      (self.w, r, self.rid(r, 2025)))
-        self.eq("rows in the copy table after delete", self.count(conn, r, self.copy_table)[0],
+        self.eq_read("rows in the copy table after delete", lambda: self.count(conn, r, self.copy_table)[0],
                 COPY_ROWS_PER_ROUND + 25)
         conn.execute(f"delete from {self.copy_table} where worker = %s and round = %s and id >= %s",
                      (self.w, r, self.rid(r, 2000)))
@@ -375,7 +386,7 @@ class Client(ClientBase):
                              (self.rid(r, 1), self.w, r))
         except psycopg.errors.UniqueViolation:
             pass
-        self.eq("rows after the failed transactions", self.count(conn, r), (70, 98))
+        self.eq_read("rows after the failed transactions", lambda: self.count(conn, r), (70, 98))
 
     def step_set(self, conn):
         conn.execute("set time zone 'Asia/Kolkata'")
@@ -492,14 +503,16 @@ def main():
             t.start()
         for t in threads:
             t.join()
-        step = "totals"
-        rows = main_conn.execute(f"select worker, count(*) from {table} group by worker order by worker").fetchall()
-        checks.eq(who, step, "rows per client in the main table", rows,
-                  [(i, ROWS_PER_ROUND * cfg.rounds) for i in range(cfg.clients)])
-        rows = main_conn.execute(f"select worker, count(*) from {table}_copy group by worker "
-                                 "order by worker").fetchall()
-        checks.eq(who, step, "rows per client in the copy table", rows,
-                  [(i, COPY_ROWS_PER_ROUND * cfg.rounds) for i in range(cfg.clients)])
+        main = Main(cfg, checks)
+        with psycopg.connect(cfg.dsn, autocommit=True, application_name=f"{DRIVER}-totals") as reader:
+            def totals(t):
+                return lambda: [tuple(x) for x in reader.execute(main.totals_query(t)).fetchall()]
+            main.eq_read("rows per client in the main table", totals(table),
+                         main.totals_expected(ROWS_PER_ROUND * cfg.rounds))
+            main.eq_read("rows per client in the copy table", totals(f"{table}_copy"),
+                         main.totals_expected(COPY_ROWS_PER_ROUND * cfg.rounds))
+        if cfg.split:
+            checks.note(f"reads outside transactions ran on the replicas on ports {replica_ports_seen()}")
         pids = set().union(*(c.pids for c in clients))
         checks.note(f"{cfg.clients} clients x {cfg.rounds} rounds were served by {len(pids)} backends")
     except Exception as e:

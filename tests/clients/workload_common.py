@@ -107,6 +107,7 @@ class Config:
         self.rounds = args.rounds
         self.mode = args.mode
         self.timeout = args.timeout
+        self.split = args.split
         self.run_id = f"{os.getpid()}_{secrets.token_hex(3)}"
 
     @property
@@ -128,6 +129,8 @@ def parse_args(driver, description):
                    help="connections each client opens one after the other (default 3)")
     p.add_argument("--mode", choices=["transaction", "session", "direct"], default="transaction",
                    help="how the server side is pooled; LISTEN is only tried outside transaction mode")
+    p.add_argument("--split", action="store_true",
+                   help="pggate splits reads from writes: reads outside a transaction are expected on replicas")
     p.add_argument("--timeout", type=float, default=240,
                    help="seconds before the workload gives up and reports (default 240)")
     args = p.parse_args()
@@ -226,10 +229,110 @@ class Checks:
             return 1
 
 
+# ---- reads that may run on replicas ------------------------------------------
+
+
+# Where a read ran, and the server's port (both listed in pggate's
+# read_only_functions, so they do not make a read look like a write).
+WHERE_QUERY = "select pg_is_in_recovery(), inet_server_port()"
+# How long a read through a replica may take to show what another connection
+# committed (replication on loopback takes milliseconds).
+REPLICA_WAIT = 15
+
+
+_NOT_YET = object()  # what a read that failed while waiting for a replica stands for
+
+
+class ReadChecks:
+    """The checks of reads that read-write splitting may send to a replica,
+    shared by ClientBase and the workloads' main functions."""
+
+    def check_where(self, rows, label):
+        """rows: WHERE_QUERY results of reads outside a transaction on a
+        connection that has written nothing yet. With splitting they all ran
+        on replicas, otherwise all on the primary."""
+        on_replica = [bool(r[0]) for r in rows]
+        self.eq(f"{label}: reads ran on a replica", on_replica, [self.cfg.split] * len(rows),
+                key=("where", label))
+        if self.cfg.split:
+            self.note_ports(r[1] for r in rows)
+
+    def note_ports(self, ports):
+        with _ports_lock:
+            _replica_ports.update(ports)
+
+    def eq_read(self, what, read, expected, key=None):
+        """Checks the result of read() against `expected`. With splitting the
+        read may run on a replica that has not yet replayed a commit of
+        another connection (or reach the other replica next time): it is
+        asked again until it agrees, for REPLICA_WAIT seconds at most; an
+        error (a table the replica does not have yet) counts as not yet."""
+        if not self.cfg.split:
+            return self.eq(what, read(), expected, key)
+        deadline = time.monotonic() + REPLICA_WAIT
+        while True:
+            try:
+                actual = read()
+            except Exception:
+                if time.monotonic() >= deadline:
+                    raise
+                actual = _NOT_YET
+            if actual == expected or time.monotonic() >= deadline:
+                return self.eq(what, actual, expected, key)
+            time.sleep(0.02)
+
+    async def eq_read_async(self, what, read, expected, key=None):
+        """eq_read for a coroutine function `read` (asyncpg)."""
+        import asyncio
+        if not self.cfg.split:
+            return self.eq(what, await read(), expected, key)
+        deadline = time.monotonic() + REPLICA_WAIT
+        while True:
+            try:
+                actual = await read()
+            except Exception:
+                if time.monotonic() >= deadline:
+                    raise
+                actual = _NOT_YET
+            if actual == expected or time.monotonic() >= deadline:
+                return self.eq(what, actual, expected, key)
+            await asyncio.sleep(0.02)
+
+    def totals_query(self, table):
+        """Rows per client of `table`, and where they were read."""
+        return f"select pg_is_in_recovery(), worker, count(*) from {table} group by worker order by worker"
+
+    def totals_expected(self, per_client):
+        return [(self.cfg.split, w, per_client) for w in range(self.cfg.clients)]
+
+
+class Main(ReadChecks):
+    """The checks the main function of a workload makes, as client "main"."""
+
+    def __init__(self, cfg, checks, step="totals"):
+        self.cfg = cfg
+        self.checks = checks
+        self.who = "main"
+        self.step = step
+
+    def eq(self, what, actual, expected, key=None):
+        return self.checks.eq(self.who, self.step, what, actual, expected, key)
+
+
+_ports_lock = threading.Lock()
+_replica_ports = set()
+
+
+def replica_ports_seen():
+    """The server ports of every read that check_where saw on a replica."""
+    with _ports_lock:
+        return sorted(_replica_ports)
+
+
 # ---- clients ----------------------------------------------------------------
 
 
-class ClientBase:
+class ClientBase(ReadChecks):
     """What every workload client keeps (its index, tables, the settings it
     expects) and the checks it reports through, with the step it is in."""
 

@@ -1,11 +1,13 @@
 // COPY through pggate: 100 MB in each direction with pggate's memory staying
-// flat (it must stream, not buffer), CopyFail, and bad data mid-COPY.
+// flat (it must stream, not buffer; also to a TLS client), CopyFail, and bad
+// data mid-COPY.
 #include <doctest/doctest.h>
 #include <poll.h>
 
 #include <algorithm>
 
 #include "harness.hpp"
+#include "tls_support.hpp"
 
 using namespace pggate::test;
 
@@ -123,9 +125,12 @@ TEST_CASE("copy: COPY FROM STDIN of 100 MB streams through with flat memory") {
     rss.check("COPY FROM STDIN");
 }
 
-TEST_CASE("copy: COPY TO STDOUT of 100 MB to a slow reader with flat memory") {
-    Pggate gate;
-    PgConn c(gate.conninfo());
+namespace {
+
+// 100 MB of COPY TO STDOUT read slower than the server writes it, through
+// `gate` with `extra` conninfo; pggate's memory must stay flat.
+void copy_to_slow_reader(const Pggate& gate, const std::string& extra) {
+    PgConn c(gate.conninfo(extra));
     PGconn* conn = c.get();
     RssWatch rss(gate);
 
@@ -170,6 +175,21 @@ TEST_CASE("copy: COPY TO STDOUT of 100 MB to a slow reader with flat memory") {
     CHECK(bytes >= 100LL * 1000 * 1000);
     rss.check("COPY TO STDOUT");
     CHECK(c.scalar("select 'after copy'") == "after copy");
+}
+
+}  // namespace
+
+TEST_CASE("copy: COPY TO STDOUT of 100 MB to a slow reader with flat memory") {
+    Pggate gate;
+    copy_to_slow_reader(gate, "");
+}
+
+TEST_CASE("copy: COPY TO STDOUT of 100 MB to a slow TLS reader with flat memory") {
+    PGGATE_ONLY();
+    TestCa ca("pggate test CA");
+    ca.issue("gate", "localhost", "DNS:localhost,IP:127.0.0.1");
+    Pggate gate(client_tls(ca, "require"));
+    copy_to_slow_reader(gate, std::string("sslmode=require password=") + Cluster::kAdminPassword);
 }
 
 TEST_CASE("copy: CopyFail from the client ends the COPY with an error") {

@@ -201,11 +201,16 @@ bool fake_write(int fd, std::string_view bytes) {
     return true;
 }
 
-// Reads the StartupMessage (or anything framed like one); false on EOF or silence.
+// Reads the StartupMessage (or anything framed like one), after an
+// SSLRequest answered 'N' as a server without TLS does; false on EOF or silence.
 bool fake_read_startup(int fd) {
-    std::string len;
-    std::string rest;
-    return fake_read(fd, len, 4) && fake_read(fd, rest, wire::read_be32(len, 0) - 4);
+    for (;;) {
+        std::string len;
+        std::string rest;
+        if (!fake_read(fd, len, 4) || !fake_read(fd, rest, wire::read_be32(len, 0) - 4)) return false;
+        if (rest.size() != 4 || wire::read_be32(rest, 0) != wire::kSslRequestCode) return true;
+        if (!fake_write(fd, "N")) return false;
+    }
 }
 
 // Reads one typed message from pggate: its type and body.

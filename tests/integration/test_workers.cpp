@@ -1,7 +1,10 @@
-// pggate's processes: one master and N workers, a global max_client_conn, and
-// a worker killed with SIGKILL costing only its own clients before it is respawned.
+// pggate's processes: one master and N workers, a global max_client_conn, a
+// worker killed with SIGKILL costing only its own clients before it is
+// respawned, and the Unix socket they share (its mode and group).
 #include <doctest/doctest.h>
+#include <grp.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <map>
@@ -126,4 +129,25 @@ TEST_CASE("workers: kill -9 of a worker costs only its own clients and it is res
     }
     CHECK(gate.master_pid() != 0);
     CHECK(process_alive(gate.master_pid()));
+}
+
+TEST_CASE("workers: the Unix socket file gets unix_socket_mode and unix_socket_group") {
+    PGGATE_ONLY();
+    const group* g = getgrnam("postgres");
+    REQUIRE_MESSAGE(g != nullptr, "the postgres group comes with the server package");
+    const gid_t gid = g->gr_gid;
+    Pggate gate({"unix_socket_mode = 0770", "unix_socket_group = postgres"});
+    struct stat st {};
+    const std::string path = gate.unix_socket_dir() + "/.s.PGSQL." + std::to_string(gate.port());
+    REQUIRE(stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0770);
+    CHECK(st.st_gid == gid);
+    PgConn local(gate.unix_conninfo(std::string("password=") + Cluster::kAdminPassword));
+    CHECK(local.scalar("select 1") == "1");
+
+    // A group that does not exist stops start-up with the key named.
+    Pggate broken(PggateOptions{{"unix_socket_group = no_such_group_here"}, {}, "", false, nullptr});
+    CHECK(broken.wait_exit(10) == 1);
+    CHECK_MESSAGE(broken.log_text().find("unix_socket_group: no group named \"no_such_group_here\"") != std::string::npos,
+                  broken.log_text());
 }

@@ -203,6 +203,7 @@ const char* name(AuthType t) {
         case AuthType::ScramSha256: return "scram-sha-256";
         case AuthType::Trust: return "trust";
         case AuthType::Passthrough: return "passthrough";
+        case AuthType::Cert: return "cert";
         case AuthType::Hba: return "hba";
     }
     return "?";
@@ -351,6 +352,28 @@ TEST_CASE("client_auth an unknown user's SCRAM exchange step by step") {
     CHECK(r.step == AuthStep::Failed);
     CHECK(r.error == kFailure);
     CHECK(r.out.empty());
+}
+
+TEST_CASE("client_auth an unknown user's made-up salt is the same at every attempt, like a real user's") {
+    // The salt= of the server-first-message `user`'s SCRAM exchange shows.
+    auto salt_shown = [](const std::string& user, const Credentials* known) {
+        ClientAuth checker(AuthType::ScramSha256, user, known);
+        Frame sasl = only_auth_frame(checker.begin().out, kAuthSasl);
+        ServerLogin login(user, Credentials{std::string(kPassword), std::nullopt});
+        std::vector<Frame> ps = frames(login.on_auth_request(sasl.body).out);
+        REQUIRE(ps.size() == 1);
+        Frame cont = only_auth_frame(checker.on_password_message(ps[0].body).out, kAuthSaslContinue);
+        const std::string text(cont.body.begin() + 4, cont.body.end());
+        const auto at = text.find(",s=");
+        REQUIRE(at != std::string::npos);
+        return text.substr(at + 3, text.find(",i=") - at - 3);
+    };
+    const std::string first = salt_shown("nobody", nullptr);
+    CHECK(first == salt_shown("nobody", nullptr));
+    CHECK(first.size() == 24);  // 16 bytes in base64, as PostgreSQL's own salts
+    CHECK(first != salt_shown("nobody_else", nullptr));
+    const Credentials real{scram_secret(kPassword), std::nullopt};
+    CHECK(salt_shown("alice", &real) == salt_shown("alice", &real));
 }
 
 TEST_CASE("client_auth a known user with an empty secret is unknown") {
@@ -528,8 +551,8 @@ TEST_CASE("client_auth too long to read, or a nonce too long, fails like a wrong
 }
 
 // The salt in the server-first-message a ClientAuth sends for `known`.
-std::string offered_salt(const Credentials* known, std::span<const std::uint8_t> mock_key, std::string_view user = kUser) {
-    ClientAuth c(AuthType::ScramSha256, std::string(user), known, mock_key);
+std::string offered_salt(const Credentials* known, std::string_view user = kUser) {
+    ClientAuth c(AuthType::ScramSha256, std::string(user), known);
     c.begin();
     Bytes body;
     ByteWriter w(body);
@@ -548,26 +571,15 @@ std::string offered_salt(const Credentials* known, std::span<const std::uint8_t>
     return msg.substr(s + 3, end - s - 3);
 }
 
-TEST_CASE("client_auth a user without a SCRAM secret is offered the same salt every time") {
-    const Bytes key(32, 0x42);
-    const Bytes other_key(32, 0x43);
+TEST_CASE("client_auth a user with a plain-text password shows the salt an unknown one would, every time") {
     Credentials plain = known_secret(Kind::Plain, kPassword);
-    Credentials scram = known_secret(Kind::Scram, kPassword);
-    // Unknown and plain-text users: made up from the key and the name, stable.
-    for (const Credentials* known : std::array<const Credentials*, 2>{nullptr, &plain}) {
-        std::string salt = offered_salt(known, key);
-        CHECK(salt == offered_salt(known, key));
-        CHECK(salt != offered_salt(known, key, "someone_else"));
-        CHECK(salt != offered_salt(known, other_key));
-        CHECK(pggate::base64_decode(salt)->size() == pggate::protocol::kScramDefaultSaltLength);
-        CHECK(salt == pggate::base64_encode(pggate::protocol::scram_mock_salt(key, kUser)));
-    }
-    // A real SCRAM secret's own salt.
-    CHECK(offered_salt(&scram, key) == pggate::base64_encode(salt()));
-    // Without a key: a fresh random salt each time.
-    CHECK(offered_salt(nullptr, {}) != offered_salt(nullptr, {}));
-    // And the plain-text user still logs in with that salt.
-    ClientAuth checker(AuthType::ScramSha256, std::string(kUser), &plain, key);
+    const std::string salt = offered_salt(&plain);
+    CHECK(salt == offered_salt(&plain));
+    CHECK(salt == offered_salt(nullptr));
+    CHECK(salt != offered_salt(&plain, "someone_else"));
+    CHECK(pggate::base64_decode(salt)->size() == pggate::protocol::kScramDefaultSaltLength);
+    // And it still logs in with that salt.
+    ClientAuth checker(AuthType::ScramSha256, std::string(kUser), &plain);
     ServerLogin login(std::string(kUser), Credentials{std::string(kPassword), std::nullopt});
     CHECK(play(checker, login).outcome == Outcome::Done);
 }

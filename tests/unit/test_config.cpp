@@ -259,15 +259,15 @@ TEST_CASE("auth_type takes its four words, in any case") {
     CHECK(parse_pggate("auth_type = SCRAM-SHA-256\n" + file).auth_type == AuthType::ScramSha256);
     CHECK(parse_pggate("auth_type = trust\n" + file).auth_type == AuthType::Trust);
     CHECK(pggate_error("auth_type = scram") ==
-          "t.ini:2: auth_type: \"scram\" is not an auth type (use trust, plain, md5, scram-sha-256 or hba)");
+          "t.ini:2: auth_type: \"scram\" is not an auth type (use trust, plain, md5, scram-sha-256, cert or hba)");
     CHECK(pggate_error("auth_type = password") ==
-          "t.ini:2: auth_type: \"password\" is not an auth type (use trust, plain, md5, scram-sha-256 or hba)");
+          "t.ini:2: auth_type: \"password\" is not an auth type (use trust, plain, md5, scram-sha-256, cert or hba)");
     // The spelling of a wrong value is kept as written.
     CHECK(pggate_error("auth_type = Scram-Sha-1") ==
-          "t.ini:2: auth_type: \"Scram-Sha-1\" is not an auth type (use trust, plain, md5, scram-sha-256 or hba)");
+          "t.ini:2: auth_type: \"Scram-Sha-1\" is not an auth type (use trust, plain, md5, scram-sha-256, cert or hba)");
     // A bad value is reported on its own line even when other keys follow.
     CHECK(error_of(std::string("[pggate]\nauth_file = /x\nverbose = 1\nauth_type = pam\n") + kNodes) ==
-          "t.ini:4: auth_type: \"pam\" is not an auth type (use trust, plain, md5, scram-sha-256 or hba)");
+          "t.ini:4: auth_type: \"pam\" is not an auth type (use trust, plain, md5, scram-sha-256, cert or hba)");
 }
 
 TEST_CASE("default_pool_size and query_wait_timeout: numbers in range") {
@@ -319,7 +319,7 @@ TEST_CASE("auth_type and auth_file: what is unset, and what needs what") {
     CHECK(parse_pggate("auth_file = /f\nauth_file =\n").auth_type == AuthType::Passthrough);
 
     // Checking passwords needs something to check them against.
-    const std::string needs_file = "t.ini: [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust)";
+    const std::string needs_file = "t.ini: [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust or cert)";
     for (const char* type : {"plain", "md5", "scram-sha-256"}) {
         CAPTURE(type);
         std::string e = pggate_error(std::string("auth_type = ") + type);
@@ -350,7 +350,7 @@ TEST_CASE("transaction pooling needs pggate to authenticate clients") {
     CHECK(c.auth_type == AuthType::ScramSha256);
     // A missing auth_file is reported as such, not as a pooling problem.
     CHECK(pggate_error("pool_mode = transaction\nauth_type = md5") ==
-          "t.ini: [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust)");
+          "t.ini: [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust or cert)");
 }
 
 TEST_CASE("auth_user is an auth source of its own, with or without auth_file") {
@@ -366,7 +366,7 @@ TEST_CASE("auth_user is an auth source of its own, with or without auth_file") {
     // Emptied again, it is off.
     CHECK(parse_pggate("auth_user = a\nauth_user =\n").auth_type == AuthType::Passthrough);
     CHECK(pggate_error("auth_user = a\nauth_user =\nauth_type = md5") ==
-          "t.ini: [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust)");
+          "t.ini: [pggate]: auth_type: needs auth_file or auth_user (or auth_type = trust or cert)");
     // The other lookup keys alone are no auth source.
     CHECK(parse_pggate("auth_dbname = authdb\nauth_query_cache_ttl = 1\n").auth_type == AuthType::Passthrough);
 }
@@ -601,7 +601,7 @@ TEST_CASE("known_keys(): one entry per accepted key") {
         CAPTURE(k);
         CHECK(unique.count(k) == 1);
     }
-    CHECK(keys.size() == 80);
+    CHECK(keys.size() == 94);
     // Every listed [pggate] key is accepted by the loader (with its default's spelling).
     for (std::string_view key : keys) {
         if (key.substr(0, 7) != "pggate.") continue;
@@ -688,4 +688,56 @@ TEST_CASE("the examples in man/pggate.ini.5 parse") {
     CHECK(c.auth_type == AuthType::Md5);
     CHECK(c.auth_file == "/etc/pggate/userlist.txt");
     CHECK(c.query_wait_timeout == doctest::Approx(30.0));
+}
+
+TEST_CASE("TLS settings: sslmodes, protocol ranges and the files each mode needs") {
+    const std::string files = "client_tls_cert_file = /c.crt\nclient_tls_key_file = /c.key\n";
+    Config c = parse_pggate(files + "client_tls_sslmode = Verify-Full\nclient_tls_ca_file = /ca.crt\n"
+                                    "client_tls_protocols = tlsv1.3\nserver_tls_sslmode = disable\n");
+    CHECK(c.client_tls.sslmode == SslMode::VerifyFull);
+    CHECK(c.client_tls.min_version == 13);
+    CHECK(c.client_tls.max_version == 13);
+    CHECK(c.server_tls.sslmode == SslMode::Disable);
+    CHECK(parse_pggate("").server_tls.sslmode == SslMode::Prefer);
+    CHECK(parse_pggate("").client_tls.sslmode == SslMode::Disable);
+
+    Config range = parse_pggate("server_tls_protocols = TLSv1.1, tlsv1.2\n");
+    CHECK(range.server_tls.min_version == 11);
+    CHECK(range.server_tls.max_version == 12);
+    CHECK(parse_pggate("server_tls_protocols = all\n").server_tls.min_version == 10);
+    CHECK(pggate_error("server_tls_protocols = tlsv1.1, tlsv1.3") ==
+          "t.ini:2: server_tls_protocols: the TLS versions must form a range without gaps");
+    CHECK(pggate_error("server_tls_protocols = sslv3") ==
+          "t.ini:2: server_tls_protocols: \"sslv3\" is not a TLS version (use secure, all, or tlsv1.0, tlsv1.1, "
+          "tlsv1.2, tlsv1.3)");
+    CHECK(pggate_error("server_tls_protocols = ,") == "t.ini:2: server_tls_protocols: no TLS version given");
+    CHECK(pggate_error("client_tls_sslmode = on") ==
+          "t.ini:2: client_tls_sslmode: \"on\" is not an sslmode (use disable, allow, prefer, require, verify-ca or "
+          "verify-full)");
+
+    CHECK(error_of("[pggate]\nclient_tls_sslmode = require\n" + std::string(kNodes)) ==
+          "t.ini: [pggate]: client_tls_sslmode: TLS for clients needs client_tls_cert_file and client_tls_key_file");
+    CHECK(error_of("[pggate]\n" + files + "client_tls_sslmode = verify-ca\n" + kNodes) ==
+          "t.ini: [pggate]: client_tls_sslmode: verify-ca checks client certificates against client_tls_ca_file, "
+          "which is not set");
+    CHECK(error_of("[pggate]\nserver_tls_sslmode = verify-full\n" + std::string(kNodes)) ==
+          "t.ini: [pggate]: server_tls_sslmode: verify-full checks server certificates against server_tls_ca_file, "
+          "which is not set");
+    CHECK(error_of("[pggate]\nserver_tls_cert_file = /s.crt\n" + std::string(kNodes)) ==
+          "t.ini: [pggate]: server_tls_cert_file and server_tls_key_file go together");
+    CHECK(error_of("[pggate]\n" + files + "client_tls_sslmode = require\nauth_type = cert\n" + kNodes) ==
+          "t.ini: [pggate]: auth_type: cert needs client_tls_sslmode and client_tls_ca_file");
+    Config cert = parse_pggate(files + "client_tls_sslmode = require\nclient_tls_ca_file = /ca.crt\nauth_type = cert\n");
+    CHECK(cert.auth_type == AuthType::Cert);
+}
+
+TEST_CASE("unix_socket_mode is octal; unix_socket_group is a name") {
+    Config c = parse_pggate("unix_socket_mode = 0770\nunix_socket_group = postgres\n");
+    CHECK(c.unix_socket_mode == 0770);
+    CHECK(c.unix_socket_group == "postgres");
+    CHECK(parse_pggate("unix_socket_mode = 600\n").unix_socket_mode == 0600);
+    CHECK(parse_pggate("").unix_socket_mode == 0777);
+    for (const char* bad : {"unix_socket_mode = 0789", "unix_socket_mode = 01777", "unix_socket_mode = rwx",
+                            "unix_socket_mode ="})
+        CHECK(pggate_error(bad).find("is not a file mode (octal, 0 to 0777)") != std::string::npos);
 }

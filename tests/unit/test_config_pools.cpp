@@ -82,6 +82,9 @@ TEST_CASE("[databases] and [users] lines are checked field by field") {
           "t.ini:4: app.host: unknown key (use dbname, pool_mode, pool_size, min_pool_size, reserve_pool_size, "
           "read_write_split, max_db_connections)");
     CHECK(error_of("[databases]\napp = dbname=\n") == "t.ini:4: app.dbname: must not be empty");
+    // Found by the config fuzz target: a line without a name was taken as the pool of database "".
+    CHECK(error_of("[databases]\n= pool_size=3\n") == "t.ini:4: [databases]: an entry needs a name before '='");
+    CHECK(error_of("[users]\n = pool_size=3\n") == "t.ini:4: [users]: an entry needs a name before '='");
     CHECK(error_of("[users]\nalice = max_db_connections=3\n") ==
           "t.ini:4: alice.max_db_connections: unknown key (use pool_mode, pool_size, read_write_split, "
           "max_user_connections)");

@@ -105,6 +105,24 @@ ScramClient rfc_client_after_first(bool with_password = false) {
     return client;
 }
 
+// A client-final-message with the RFC 7677 keys and nonces whose channel
+// binding attribute is `cbind` (base64 of the gs2 header and any binding data).
+std::string rfc_client_final(const std::string& cbind) {
+    const ScramKey client_key = rfc_client_key();
+    const ScramSecret secret = rfc_secret();
+    const std::string without_proof = "c=" + cbind + ",r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+    const std::string auth_message =
+        "n=user,r=rOprNGfwEbeRWgbNEkqO," + std::string(kRfcServerFirst) + "," + without_proof;
+    ScramKey signature{};
+    unsigned int len = 0;
+    REQUIRE(HMAC(EVP_sha256(), secret.stored_key.data(), static_cast<int>(secret.stored_key.size()),
+                 reinterpret_cast<const unsigned char*>(auth_message.data()), auth_message.size(), signature.data(),
+                 &len) != nullptr);
+    ScramKey proof{};
+    for (std::size_t i = 0; i < proof.size(); ++i) proof[i] = static_cast<std::uint8_t>(client_key[i] ^ signature[i]);
+    return without_proof + ",p=" + base64_encode(proof);
+}
+
 // Runs a whole exchange; returns the server's error or "" on success of both.
 std::string exchange(ScramClient& client, ScramServer& server) {
     std::string error;
@@ -324,23 +342,9 @@ TEST_CASE("SCRAM client and server agree with a password, a stored secret and th
     SUBCASE("y,, gs2 header (client supports channel binding, thinks we do not)") {
         // ScramClient always sends "n,,", so build this proof by hand: the RFC
         // keys, with c=eSws (base64 of "y,,") in the AuthMessage.
-        ScramServer rfc = rfc_server_after_first();
         std::string error;
-        REQUIRE(rfc.client_final(kRfcClientFinal, error).has_value());
-        const ScramKey client_key = rfc.client_key();
-        const ScramSecret secret = rfc_secret();
-        const std::string without_proof = "c=eSws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
-        const std::string auth_message =
-            "n=user,r=rOprNGfwEbeRWgbNEkqO," + std::string(kRfcServerFirst) + "," + without_proof;
-        ScramKey signature{};
-        unsigned int len = 0;
-        REQUIRE(HMAC(EVP_sha256(), secret.stored_key.data(), static_cast<int>(secret.stored_key.size()),
-                     reinterpret_cast<const unsigned char*>(auth_message.data()), auth_message.size(),
-                     signature.data(), &len) != nullptr);
-        ScramKey proof{};
-        for (std::size_t i = 0; i < proof.size(); ++i)
-            proof[i] = static_cast<std::uint8_t>(client_key[i] ^ signature[i]);
-        const std::string client_final = without_proof + ",p=" + base64_encode(proof);
+        const ScramKey client_key = rfc_client_key();
+        const std::string client_final = rfc_client_final("eSws");
 
         ScramServer server(rfc_secret(), std::string(kRfcServerNonce));
         REQUIRE(server.client_first("y,,n=user,r=rOprNGfwEbeRWgbNEkqO", error).has_value());
@@ -539,17 +543,6 @@ TEST_CASE("SCRAM server rejects malformed client-first-messages") {
     }
 }
 
-TEST_CASE("SCRAM mock salts are stable per key and user, and look like real ones") {
-    const pggate::Bytes key(32, 1);
-    const pggate::Bytes other(32, 2);
-    const pggate::Bytes salt = pggate::protocol::scram_mock_salt(key, "alice");
-    CHECK(salt.size() == pggate::protocol::kScramDefaultSaltLength);
-    CHECK(pggate::protocol::scram_mock_salt(key, "alice") == salt);
-    CHECK(pggate::protocol::scram_mock_salt(key, "alicf") != salt);
-    CHECK(pggate::protocol::scram_mock_salt(key, "") != salt);
-    CHECK(pggate::protocol::scram_mock_salt(other, "alice") != salt);
-}
-
 TEST_CASE("SCRAM calls out of order are errors") {
     std::string error;
     SUBCASE("server: final before first") {
@@ -734,3 +727,64 @@ TEST_CASE("SCRAM parsers survive random and mutated input") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("SCRAM-SHA-256-PLUS: the TLS session's tls-server-end-point data is checked; downgrades are refused") {
+    const Bytes hash(32, 0xab);  // the server certificate's hash, as net::server_end_point_hash gives it
+    const std::string header = "p=tls-server-end-point,,";
+    Bytes bound(header.begin(), header.end());
+    bound.insert(bound.end(), hash.begin(), hash.end());
+    const std::string bare = "n=user,r=rOprNGfwEbeRWgbNEkqO";
+    std::string error;
+    auto server_for = [&](bool offered, bool plus) {
+        ScramServer server(rfc_secret(), std::string(kRfcServerNonce));
+        server.set_channel_binding(offered ? hash : Bytes(), plus);
+        return server;
+    };
+
+    SUBCASE("bound to this session: accepted") {
+        ScramServer server = server_for(true, true);
+        REQUIRE(server.client_first(header + bare, error).has_value());
+        auto final_msg = server.client_final(rfc_client_final(base64_encode(bound)), error);
+        REQUIRE_MESSAGE(final_msg.has_value(), error);
+        CHECK(server.succeeded());
+    }
+    SUBCASE("bound to another session (a man in the middle): refused") {
+        ScramServer server = server_for(true, true);
+        REQUIRE(server.client_first(header + bare, error).has_value());
+        Bytes other = bound;
+        other.back() ^= 1;
+        CHECK_FALSE(server.client_final(rfc_client_final(base64_encode(other)), error).has_value());
+        CHECK(error == "SCRAM channel binding check failed");
+        // The header alone, without the data, is no binding either.
+        ScramServer again = server_for(true, true);
+        REQUIRE(again.client_first(header + bare, error).has_value());
+        const std::string header_only = base64_encode(Bytes(header.begin(), header.end()));
+        CHECK_FALSE(again.client_final(rfc_client_final(header_only), error).has_value());
+    }
+    SUBCASE("y while PLUS was offered: a downgrade") {
+        ScramServer server = server_for(true, false);
+        CHECK_FALSE(server.client_first("y,," + bare, error).has_value());
+        CHECK(error.find("channel binding negotiation error") != std::string::npos);
+    }
+    SUBCASE("n while PLUS was offered: a client that cannot bind") {
+        ScramServer server = server_for(true, false);
+        REQUIRE(server.client_first("n,," + bare, error).has_value());
+        CHECK(server.client_final(rfc_client_final("biws"), error).has_value());
+    }
+    SUBCASE("the mechanism and the gs2 header disagree") {
+        ScramServer plus_without_data = server_for(true, true);
+        CHECK_FALSE(plus_without_data.client_first("n,," + bare, error).has_value());
+        CHECK(error.find("does not include channel binding data") != std::string::npos);
+        ScramServer data_without_plus = server_for(true, false);
+        CHECK_FALSE(data_without_plus.client_first(header + bare, error).has_value());
+        CHECK(error.find("without channel binding") != std::string::npos);
+    }
+    SUBCASE("other binding types, and p without TLS") {
+        ScramServer unique = server_for(true, true);
+        CHECK_FALSE(unique.client_first("p=tls-unique,," + bare, error).has_value());
+        CHECK(error == "unsupported SCRAM channel-binding type \"tls-unique\"");
+        ScramServer plain = server_for(false, true);
+        CHECK_FALSE(plain.client_first(header + bare, error).has_value());
+        CHECK(error == "SCRAM channel binding was requested but is not supported");
+    }
+}

@@ -104,6 +104,30 @@ TEST_CASE("settings: a runtime SET is a [pggate] line after the file's") {
     CHECK_FALSE(needs_restart("default_pool_size"));
 }
 
+TEST_CASE("settings: a runtime SET reads back the value it was given") {
+    // Found by the config fuzz target: "key = ;x" reads as an empty value,
+    // so a SET of ";select 1" used to turn server_check_query off.
+    const std::string file = "[pggate]\nserver_check_query =;select 1\n[nodes]\ndb1 = host=127.0.0.1\n";
+    Config c = parse(file);
+    REQUIRE(c.server_check_query == ";select 1");
+    CHECK(parse(with_setting(file, "server_check_query", ";select 1")) == c);
+    CHECK(parse(with_setting(file, "server_check_query", ";x")).server_check_query == ";x");
+    CHECK(parse(with_setting(file, "auth_query", "select a;b")).auth_query == "select a;b");
+    CHECK(parse(with_setting(file, "logfile", "")).logfile.empty());
+
+    CHECK(is_writable_value(";select 1"));
+    CHECK(is_writable_value("select a;b"));
+    CHECK(is_writable_value(""));
+    // Values a line of pggate.ini cannot hold, which SET refuses.
+    CHECK_FALSE(is_writable_value("select 1 ; select 2"));
+    CHECK_FALSE(is_writable_value("a\t;b"));
+    CHECK_FALSE(is_writable_value(" x"));
+    CHECK_FALSE(is_writable_value("x "));
+    CHECK_FALSE(is_writable_value("a\nb"));
+    CHECK_FALSE(is_writable_value(std::string("a\0b", 3)));
+    CHECK(parse(with_setting(file, "server_check_query", "select 1 ; select 2")).server_check_query == "select 1");
+}
+
 TEST_CASE("settings: the man page marks exactly the restart-only keys \"Reload: restart\"") {
     const std::string man = read_config_file("man/pggate.ini.5");
     for (const SettingRow& r : setting_rows(parse(kNodes))) {

@@ -203,3 +203,25 @@ TEST_CASE("client records: a worker that died mid-write leaves a record the mast
     shm.client(6).publish(info);
     CHECK(shm.client(6).read()->user == "bob");
 }
+
+TEST_CASE("controls: the all-databases entry and named ones are found by name, and apply together") {
+    Segment shm = Segment::create(1, 1);
+    pggate::shm::ControlTable& controls = shm.controls();
+    CHECK_FALSE(controls.find(std::string_view{}, false).has_value());  // no data pointer at all
+    const auto all = controls.find(std::string_view{}, true);
+    REQUIRE(all.has_value());
+    CHECK(controls.find("", false) == all);
+    const auto app = controls.find("app", true);
+    REQUIRE(app.has_value());
+    CHECK(*app != *all);
+    CHECK(controls.find("ap", false) == std::nullopt);  // a prefix is another name
+    CHECK(controls.find("app", true) == app);
+    CHECK(controls.find(std::string(pggate::shm::kControlNameSize, 'x'), true) == std::nullopt);
+
+    controls.entries[*app].disabled.store(1);
+    CHECK(controls.disabled("app"));
+    CHECK_FALSE(controls.disabled("other"));
+    controls.entries[*all].paused.store(1);
+    CHECK(controls.paused("other"));
+    CHECK(controls.paused("app"));
+}
