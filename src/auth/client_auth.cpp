@@ -84,7 +84,11 @@ ClientAuth::ClientAuth(config::AuthType type, std::string user, const Credential
 }
 
 AuthResult ClientAuth::fail() {
-    return {AuthStep::Failed, {}, "password authentication failed for user \"" + user_ + "\""};
+    return {AuthStep::Failed, {}, "28P01", "password authentication failed for user \"" + user_ + "\""};
+}
+
+AuthResult ClientAuth::violation(std::string message) {
+    return {AuthStep::Failed, {}, "08P01", std::move(message)};
 }
 
 AuthResult ClientAuth::begin() {
@@ -104,7 +108,11 @@ AuthResult ClientAuth::begin() {
             if (known_ && secret_kind(secret_) == SecretKind::Scram) {
                 scram_ = std::make_unique<protocol::ScramServer>(*protocol::parse_scram_secret(secret_));
             } else if (known_) {
-                scram_ = std::make_unique<protocol::ScramServer>(std::string_view(secret_));
+                // A plain-text password: its secret is made with the same
+                // stable salt an unknown user is shown, so that the two look
+                // alike, and like a stored secret, from one attempt to the next.
+                scram_ = std::make_unique<protocol::ScramServer>(
+                    protocol::scram_secret_from_password(secret_, mock_salt(user_), protocol::kScramDefaultIterations));
             } else {
                 // An unknown user gets a made-up secret: the exchange runs and
                 // fails like a wrong password. Random keys, not ones derived
@@ -140,11 +148,15 @@ AuthResult ClientAuth::on_password_message(std::span<const std::uint8_t> body) {
         case Method::Md5: {
             ByteReader rd(body.data(), body.size());
             std::string_view answer = rd.cstring();
-            if (rd.failed() || !rd.at_end() || !known_) return fail();
+            if (rd.failed() || !rd.at_end()) return violation("invalid password packet size");
+            if (!known_) return fail();
             bool ok = method_ == Method::Plain
                           ? plain_password_matches(secret_, user_, answer)
                           : protocol::md5_check_response(secret_, user_, std::span<const std::uint8_t, 4>(salt_, 4), answer);
-            return ok ? AuthResult{AuthStep::Done, {}, {}} : fail();
+            if (!ok) return fail();
+            AuthResult done;
+            done.step = AuthStep::Done;
+            return done;
         }
         case Method::Scram: {
             std::string error;
@@ -153,17 +165,21 @@ AuthResult ClientAuth::on_password_message(std::span<const std::uint8_t> body) {
                 scram_started_ = true;
                 ByteReader rd(body.data(), body.size());
                 std::string_view mechanism = rd.cstring();
-                std::uint32_t len = rd.u32();
+                if (rd.failed()) return violation("malformed SASLInitialResponse: no mechanism name");
                 const bool plus = !endpoint_hash_.empty() && mechanism == protocol::kScramPlusMechanism;
-                if (rd.failed() || (mechanism != protocol::kScramMechanism && !plus) || len != rd.remaining())
-                    return fail();
+                if (mechanism != protocol::kScramMechanism && !plus)
+                    return violation("client selected an invalid SASL authentication mechanism");
+                std::uint32_t len = rd.u32();
+                if (rd.failed() || len != rd.remaining())
+                    return violation("malformed SASLInitialResponse: its length does not match its data");
                 scram_->set_channel_binding(endpoint_hash_, plus);
                 auto reply = scram_->client_first(as_text(body.subspan(body.size() - len)), error);
-                if (!reply) return fail();
+                if (!reply) return scram_->failed_malformed() ? violation(error) : fail();
                 build_auth(r.out, kAuthSaslContinue, *reply);
                 return r;
             }
             auto reply = scram_->client_final(as_text(body), error);
+            if (!reply && scram_->failed_malformed()) return violation(error);
             if (!reply || !known_) return fail();
             build_auth(r.out, kAuthSaslFinal, *reply);
             r.step = AuthStep::Done;
@@ -195,6 +211,10 @@ ServerLogin::Step ServerLogin::on_auth_request(std::span<const std::uint8_t> bod
     };
     switch (code) {
         case kAuthOk:
+            // A SCRAM server proves it knows the secret before letting us in;
+            // one that skips that may be anyone, harvesting our proof.
+            if (scram_ && !scram_->succeeded())
+                return {false, false, {}, "server sent AuthenticationOk before proving it knows the password (no SCRAM server signature)"};
             s.done = true;
             return s;
         case kAuthCleartext:

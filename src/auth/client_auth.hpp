@@ -19,14 +19,23 @@ namespace pggate::auth {
 
 enum class AuthStep { Continue, Done, Failed };
 
+// The longest PasswordMessage or SASL response pggate reads from a client
+// (PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH): what a client that has not proven
+// who it is may make pggate hold.
+constexpr std::uint32_t kMaxAuthMessage = 65535;
+
 struct AuthResult {
     AuthStep step = AuthStep::Continue;
-    Bytes out;          // messages to send the client (for Done: any final SASL message)
-    std::string error;  // for Failed: the message of a 28P01 error
+    Bytes out;  // messages to send the client (for Done: any final SASL message)
+    // For Failed, the error as PostgreSQL reports it: 28P01 "password
+    // authentication failed" for a wrong password, an unknown user or a
+    // message too long to read; 08P01 for a malformed message.
+    const char* sqlstate = "28P01";
+    std::string error;
 };
 
-// Makes the secret key the made-up SCRAM salts of unknown users are derived
-// from: a keyed hash of the user name, so a name gets the same salt at every
+// Makes the secret key the made-up SCRAM salts of unknown users (and of
+// users with a plain-text password) are derived from: a keyed hash of the user name, so a name gets the same salt at every
 // attempt and in every worker, as a real user's does, yet nobody can compute
 // it. The master calls it once before it forks.
 void init_mock_salt_key();
@@ -42,6 +51,9 @@ public:
     AuthResult begin();
     // A PasswordMessage/SASL response ('p') body from the client.
     AuthResult on_password_message(std::span<const std::uint8_t> body);
+    // A 'p' message longer than kMaxAuthMessage, left unread: it fails the
+    // authentication, as in PostgreSQL.
+    AuthResult on_oversized_message() { return fail(); }
 
     // After a successful SCRAM exchange: the client's ClientKey.
     std::optional<protocol::ScramKey> client_key() const;
@@ -51,6 +63,7 @@ public:
 private:
     enum class Method { Trust, Plain, Md5, Scram, Reject };
     AuthResult fail();
+    static AuthResult violation(std::string message);
 
     Method method_;
     std::string user_;

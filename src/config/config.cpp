@@ -354,6 +354,8 @@ constexpr KeySpec kKeys[] = {
     {"pggate.workers", [](Config& c, std::string_view v) { return set_int(v, 0, kMaxWorkers, c.workers); }, nullptr},
     {"pggate.max_client_conn", [](Config& c, std::string_view v) { return set_int(v, 1, 1000000, c.max_client_conn); },
      nullptr},
+    {"pggate.max_login_clients",
+     [](Config& c, std::string_view v) { return set_int(v, 1, 1000000, c.max_login_clients); }, nullptr},
     {"pggate.max_packet_size",
      [](Config& c, std::string_view v) { return set_int(v, 1024, 2147483647, c.max_packet_size); }, nullptr},
     {"pggate.shutdown_timeout",

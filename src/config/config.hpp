@@ -118,6 +118,7 @@ struct Config {
     std::string unix_socket_group;         // its group; empty: pggate's own
     int workers = 0;                       // 0: one per CPU
     int max_client_conn = 100;
+    int max_login_clients = 1000;  // connections not logged in yet, over all workers (TCP only)
     std::uint32_t max_packet_size = 2147483647;
     double shutdown_timeout = 30.0;  // seconds
     std::string logfile;             // empty: stderr (or nothing when daemonized)

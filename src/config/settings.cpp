@@ -24,6 +24,7 @@ constexpr Default kDefaults[] = {
     {"unix_socket_group", ""},
     {"workers", "0"},
     {"max_client_conn", "100"},
+    {"max_login_clients", "1000"},
     {"max_packet_size", "2147483647"},
     {"shutdown_timeout", "30"},
     {"logfile", ""},

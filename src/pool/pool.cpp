@@ -19,6 +19,22 @@ double seconds_between(Clock::time_point from, Clock::time_point to) {
     return std::chrono::duration<double>(to - from).count();
 }
 
+// A server's refusal of a login goes to the waiting clients as it is, unless
+// it lacks a SQLSTATE they (and monitors) could act on: then pggate says it
+// itself, with the server's message.
+Bytes with_sqlstate(const Bytes& error_frame) {
+    std::optional<protocol::ErrorFields> f;
+    if (error_frame.size() >= protocol::kHeaderSize)
+        f = protocol::parse_error_fields(
+            {error_frame.data() + protocol::kHeaderSize, error_frame.size() - protocol::kHeaderSize});
+    if (f && protocol::valid_sqlstate(f->sqlstate)) return error_frame;
+    Bytes frame;
+    protocol::build_error(frame, "FATAL", "08006",
+                          "pggate could not log in to the server: " +
+                              (f && !f->message.empty() ? f->message : std::string("it refused without saying why")));
+    return frame;
+}
+
 }  // namespace
 
 Pool::Pool(session::Worker& worker, std::string database, std::string user, std::uint32_t node, Entries entries,
@@ -246,7 +262,7 @@ void Pool::hand_over(session::ServerConn* server) {
 }
 
 void Pool::server_login_failed(session::ServerConn* server, const Bytes& error_frame) {
-    login_error_ = error_frame;
+    login_error_ = with_sqlstate(error_frame);
     server->disconnect("login failed");
 }
 

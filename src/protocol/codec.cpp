@@ -28,6 +28,15 @@ bool parse_startup_params(ByteReader& r, StartupPacket& out) {
     }
 }
 
+// The longest declared length PostgreSQL (for a client's message) or libpq
+// (for a server's) takes for a message of this type.
+std::uint32_t type_limit(char type, Direction dir) {
+    constexpr auto npos = std::string_view::npos;
+    if (dir == Direction::Frontend)
+        return std::string_view("SHXCDEcf").find(type) != npos ? kMaxSmallFrontendMessage : kMaxFrontendMessage;
+    return std::string_view("TDdVENAt").find(type) != npos ? kMaxWireLength : kMaxShortBackendMessage;
+}
+
 }  // namespace
 
 std::string_view StartupPacket::param(std::string_view name) const {
@@ -119,6 +128,7 @@ Decode decode_header(std::span<const std::uint8_t> in, Direction dir, std::uint3
         return fail(err, "08P01",
                     "message of " + std::to_string(len) + " bytes exceeds max_packet_size (" +
                         std::to_string(max_length) + ")");
+    if (len > type_limit(type, dir)) return fail(err, "08P01", "invalid message length");
     out.type = type;
     out.length = len;
     return Decode::Ok;

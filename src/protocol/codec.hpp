@@ -21,6 +21,17 @@ constexpr std::uint32_t kGssEncRequestCode = 80877104;
 constexpr std::uint32_t kMaxStartupPacket = 10000;
 // Message lengths are int32 on the wire; anything above this is negative.
 constexpr std::uint32_t kMaxWireLength = 0x7fffffff;
+// What PostgreSQL lets a client declare, length word included
+// (PQ_LARGE_MESSAGE_LIMIT, and PQ_SMALL_MESSAGE_LIMIT for Sync, Flush,
+// Close, Describe, Execute, Terminate, CopyDone and CopyFail): a server drops
+// a client that declares more, so pggate refuses it before passing it on.
+constexpr std::uint32_t kMaxFrontendMessage = 0x3ffffffe;  // 1 GB - 2
+constexpr std::uint32_t kMaxSmallFrontendMessage = 10000;
+// What libpq takes from a server for any message but the long kinds (rows,
+// row and parameter descriptions, copy data, function results, errors,
+// notices, notifications); a longer one is a server out of sync, or not a
+// PostgreSQL server at all.
+constexpr std::uint32_t kMaxShortBackendMessage = 30000;
 constexpr std::size_t kHeaderSize = 5;  // type byte + int32 length
 
 enum class Decode { NeedMore, Ok, Error };
@@ -59,7 +70,8 @@ struct MessageHeader {
 };
 
 // Decodes a typed message header at the start of `in`: the type byte must be
-// one `dir` may send and the length must be in [4, max_length].
+// one `dir` may send and the length must be in [4, max_length] and within
+// the limits above for its type.
 Decode decode_header(std::span<const std::uint8_t> in, Direction dir, std::uint32_t max_length,
                      MessageHeader& out, DecodeError& err);
 

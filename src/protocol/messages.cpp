@@ -1,6 +1,8 @@
 // Builders and parsers of the protocol messages pggate itself reads or writes.
 #include "protocol/messages.hpp"
 
+#include <algorithm>
+
 #include "protocol/codec.hpp"
 
 namespace pggate::protocol {
@@ -112,6 +114,11 @@ std::optional<char> parse_ready_for_query(std::span<const std::uint8_t> body) {
     char status = static_cast<char>(body[0]);
     if (status != 'I' && status != 'T' && status != 'E') return std::nullopt;
     return status;
+}
+
+bool valid_sqlstate(std::string_view code) {
+    return code.size() == 5 &&
+           std::all_of(code.begin(), code.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'); });
 }
 
 std::optional<ErrorFields> parse_error_fields(std::span<const std::uint8_t> body) {

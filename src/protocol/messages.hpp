@@ -49,5 +49,7 @@ struct ErrorFields {
 };
 // Reads an ErrorResponse/NoticeResponse body; missing fields stay empty.
 std::optional<ErrorFields> parse_error_fields(std::span<const std::uint8_t> body);
+// Five digits or upper-case letters: a SQLSTATE as PostgreSQL sends one.
+bool valid_sqlstate(std::string_view code);
 
 }  // namespace pggate::protocol

@@ -227,7 +227,8 @@ void ScramServer::init(std::string server_nonce) {
     server_nonce_ = std::move(server_nonce);
 }
 
-std::optional<std::string> ScramServer::fail(std::string& error, std::string why) {
+std::optional<std::string> ScramServer::fail(std::string& error, std::string why, bool malformed) {
+    if (state_ != State::Failed) malformed_ = malformed;
     state_ = State::Failed;
     failure_ = why;
     error = std::move(why);
@@ -242,7 +243,7 @@ void ScramServer::set_channel_binding(Bytes endpoint_hash, bool plus) {
 std::optional<std::string> ScramServer::client_first(std::string_view msg, std::string& error) {
     if (state_ == State::Failed) return fail(error, failure_);
     if (state_ != State::ExpectClientFirst) return fail(error, "unexpected SCRAM client-first-message");
-    if (msg.size() > kScramMaxClientMessage) return fail(error, "SCRAM client-first-message too long");
+    if (msg.size() > kScramMaxClientMessage) return fail(error, "SCRAM client-first-message too long", false);
     if (msg.find('\0') != msg.npos) return fail(error, "NUL byte in SCRAM client-first-message");
 
     // gs2-header: cbind-flag "," [authzid] ","
@@ -287,7 +288,7 @@ std::optional<std::string> ScramServer::client_first(std::string_view msg, std::
     if (a[0].name != 'n' || a.size() < 2 || a[1].name != 'r')
         return fail(error, "malformed SCRAM client-first-message (expected n= and r=)");
     std::string_view nonce = a[1].value;
-    if (nonce.size() > kScramMaxNonceLength) return fail(error, "SCRAM client nonce too long");
+    if (nonce.size() > kScramMaxNonceLength) return fail(error, "SCRAM client nonce too long", false);
     if (!is_printable_nonce(nonce)) return fail(error, "invalid SCRAM client nonce");
     if (!extensions_ok(std::span(a).subspan(2), "mnr"))
         return fail(error, "malformed SCRAM client-first-message (bad extension)");
@@ -304,7 +305,7 @@ std::optional<std::string> ScramServer::client_first(std::string_view msg, std::
 std::optional<std::string> ScramServer::client_final(std::string_view msg, std::string& error) {
     if (state_ == State::Failed) return fail(error, failure_);
     if (state_ != State::ExpectClientFinal) return fail(error, "unexpected SCRAM client-final-message");
-    if (msg.size() > kScramMaxClientMessage) return fail(error, "SCRAM client-final-message too long");
+    if (msg.size() > kScramMaxClientMessage) return fail(error, "SCRAM client-final-message too long", false);
 
     auto attrs = split_attrs(msg);
     if (!attrs || attrs->size() < 3) return fail(error, "malformed SCRAM client-final-message");
@@ -333,14 +334,14 @@ std::optional<std::string> ScramServer::client_final(std::string_view msg, std::
     ScramKey recovered_stored{};
     ScramKey server_signature{};
     if (!hmac_sha256(secret_.stored_key, auth_message, client_signature))
-        return fail(error, "SCRAM HMAC computation failed");
+        return fail(error, "SCRAM HMAC computation failed", false);
     for (std::size_t i = 0; i < kScramKeyLength; ++i)
         recovered[i] = static_cast<std::uint8_t>((*proof)[i] ^ client_signature[i]);
-    if (!sha256(recovered, recovered_stored)) return fail(error, "SCRAM hash computation failed");
+    if (!sha256(recovered, recovered_stored)) return fail(error, "SCRAM hash computation failed", false);
     if (CRYPTO_memcmp(recovered_stored.data(), secret_.stored_key.data(), kScramKeyLength) != 0)
-        return fail(error, "SCRAM proof verification failed (wrong password)");
+        return fail(error, "SCRAM proof verification failed (wrong password)", false);
     if (!hmac_sha256(secret_.server_key, auth_message, server_signature))
-        return fail(error, "SCRAM HMAC computation failed");
+        return fail(error, "SCRAM HMAC computation failed", false);
 
     client_key_ = recovered;
     state_ = State::Done;

@@ -82,6 +82,10 @@ public:
     std::optional<std::string> client_final(std::string_view msg, std::string& error);
 
     bool succeeded() const { return state_ == State::Done; }
+    // The exchange failed on a malformed or out-of-order message (a protocol
+    // violation), not on a proof that does not check out, a message too long
+    // to read or an unusable secret.
+    bool failed_malformed() const { return state_ == State::Failed && malformed_; }
     // The ClientKey recovered from the client's proof; all zeros until
     // succeeded(). With secret() it lets pggate log in to a backend that
     // holds the same secret without knowing the password (ScramClient).
@@ -91,10 +95,11 @@ public:
 private:
     enum class State { ExpectClientFirst, ExpectClientFinal, Done, Failed };
     void init(std::string server_nonce);
-    std::optional<std::string> fail(std::string& error, std::string why);
+    std::optional<std::string> fail(std::string& error, std::string why, bool malformed = true);
 
     State state_ = State::ExpectClientFirst;
     std::string failure_;  // why the exchange failed, repeated to late callers
+    bool malformed_ = false;
     ScramSecret secret_;
     std::string server_nonce_;
     Bytes endpoint_hash_;            // empty: PLUS not offered

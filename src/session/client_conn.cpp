@@ -29,8 +29,12 @@ using protocol::Direction;
 // Server messages pggate reads whole during a pass-through login are small.
 constexpr std::uint32_t kMaxLoginMessage = 1024 * 1024;
 constexpr timeval kFlushTimeout{5, 0};
+// A connection over max_login_clients gets this long to send its first packet.
+constexpr timeval kRefusalWait{1, 0};
 // Longer Query/Parse messages stream through unread; the client is pinned.
 constexpr std::size_t kMaxInspected = 64 * 1024;
+// A PasswordMessage is for authentication only, as PostgreSQL says.
+constexpr const char* kPasswordAfterLogin = "invalid frontend message type 0x70 (a password message after login)";
 // The first byte of a TLS handshake record (a ClientHello).
 constexpr std::uint8_t kTlsHandshakeRecord = 0x16;
 
@@ -64,7 +68,44 @@ ClientConn::ClientConn(Worker& worker, evutil_socket_t fd, std::string peer, net
     log_debug("C-%u %s: connected", id_, peer_.c_str());
 }
 
+void ClientConn::start() {
+    // The Unix socket is not counted: the admin console stays within an
+    // operator's reach under a flood of connections that never log in.
+    if (address_.family() == AF_UNIX) return;
+    if (worker_.shm().try_begin_login(worker_.index(), static_cast<std::uint32_t>(worker_.config().max_login_clients))) {
+        logging_in_ = true;
+        return;
+    }
+    // Refused in answer to its StartupMessage (after an 'N' to an
+    // SSLRequest), the one answer clients show an error in, and given only a
+    // moment to send it.
+    over_login_cap_ = true;
+    evtimer_add(flush_timer_.get(), &kRefusalWait);
+}
+
+void ClientConn::refuse_over_login_cap() {
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    for (;;) {
+        if (evbuffer_get_length(in) < 8) return;
+        const std::uint8_t* p = evbuffer_pullup(in, 8);
+        const std::uint32_t length = load_be32(p);
+        const std::uint32_t code = load_be32(p + 4);
+        if (length == 16 && code == protocol::kCancelRequestCode) {
+            // A cancel costs no login: a flood must not keep queries from being cancelled.
+            evtimer_del(flush_timer_.get());
+            over_login_cap_ = false;
+            read_startup();
+            return;
+        }
+        if (length != 8 || (code != protocol::kSslRequestCode && code != protocol::kGssEncRequestCode)) break;
+        evbuffer_drain(in, 8);
+        bufferevent_write(bev_.get(), "N", 1);
+    }
+    fail_client("53300", "too many connections still logging in (max_login_clients)");
+}
+
 ClientConn::~ClientConn() {
+    if (logging_in_) worker_.shm().login_ended(worker_.index());
     if (state_ == ClientState::Lookup) worker_.auth_query().cancel(id_);
     if (slot_) {
         worker_.shm().client(*slot_).clear();
@@ -83,6 +124,12 @@ void ClientConn::set_state(ClientState next) {
     log_noise("C-%u %s: %s -> %s", id_, peer_.c_str(), state_name(state_), state_name(next));
     // However the wait ends, the lookup must not call back a client that moved on.
     if (state_ == ClientState::Lookup && next != ClientState::Lookup) worker_.auth_query().cancel(id_);
+    // Logged in, or on its way out: its place among those logging in is free.
+    if (logging_in_ && next != ClientState::Startup && next != ClientState::Lookup && next != ClientState::Auth &&
+        next != ClientState::Login) {
+        logging_in_ = false;
+        worker_.shm().login_ended(worker_.index());
+    }
     state_ = next;
     state_since_ = pool::Clock::now();
     if (slot_)
@@ -263,7 +310,9 @@ void ClientConn::close_after_flush() {
 }
 
 void ClientConn::on_flush_deadline(evutil_socket_t, short, void* arg) {
-    static_cast<ClientConn*>(arg)->disconnect("timed out sending the last bytes");
+    auto* c = static_cast<ClientConn*>(arg);
+    c->disconnect(c->over_login_cap_ && c->state_ == ClientState::Startup ? "over max_login_clients and silent"
+                                                                          : "timed out sending the last bytes");
 }
 
 // ---- client socket ---------------------------------------------------------
@@ -271,7 +320,12 @@ void ClientConn::on_flush_deadline(evutil_socket_t, short, void* arg) {
 void ClientConn::on_read(bufferevent*, void* arg) {
     auto* c = static_cast<ClientConn*>(arg);
     switch (c->state_) {
-        case ClientState::Startup: c->read_startup(); break;
+        case ClientState::Startup:
+            if (c->over_login_cap_)
+                c->refuse_over_login_cap();
+            else
+                c->read_startup();
+            break;
         case ClientState::Auth: c->read_auth(); break;
         case ClientState::Idle: c->read_idle(); break;
         case ClientState::Admin: c->read_admin(); break;
@@ -570,7 +624,7 @@ void ClientConn::begin_auth(const auth::Credentials* known) {
     auth::AuthResult r = auth_->begin();
     bufferevent_write(bev_.get(), r.out.data(), r.out.size());
     if (r.step == auth::AuthStep::Failed) {
-        fail_client("28P01", r.error);
+        fail_client(r.sqlstate, r.error);
         return;
     }
     if (r.step == auth::AuthStep::Done) {
@@ -592,17 +646,25 @@ void ClientConn::read_auth() {
             fail_client(err.sqlstate, err.message);
             return;
         }
-        if (d == Decode::NeedMore || evbuffer_get_length(in) < h.frame_len()) return;
+        if (d == Decode::NeedMore) return;
         if (h.type != 'p') {
             fail_client("08P01", std::string("expected a password message, got message type '") + h.type + "'");
             return;
         }
-        const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(h.frame_len()));
-        auth::AuthResult r = auth_->on_password_message({p + protocol::kHeaderSize, h.body_len()});
-        evbuffer_drain(in, h.frame_len());
+        auth::AuthResult r;
+        if (h.length > auth::kMaxAuthMessage) {
+            // Refused on its header: a client not logged in must not make
+            // pggate hold what it declares.
+            r = auth_->on_oversized_message();
+        } else {
+            if (evbuffer_get_length(in) < h.frame_len()) return;
+            const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(h.frame_len()));
+            r = auth_->on_password_message({p + protocol::kHeaderSize, h.body_len()});
+            evbuffer_drain(in, h.frame_len());
+        }
         bufferevent_write(bev_.get(), r.out.data(), r.out.size());
         if (r.step == auth::AuthStep::Failed) {
-            fail_client("28P01", r.error);
+            fail_client(r.sqlstate, r.error);
             return;
         }
         if (r.step == auth::AuthStep::Done) finish_auth();
@@ -722,6 +784,10 @@ void ClientConn::read_idle() {
     if (d == Decode::NeedMore) return;
     if (h.type == 'X') {
         disconnect("client terminated");
+        return;
+    }
+    if (h.type == 'p') {
+        fail_client("08P01", kPasswordAfterLogin);
         return;
     }
     if (!lost_error_.empty()) {
@@ -961,7 +1027,7 @@ void ClientConn::pump(Side from) {
                     return true;
                 }
                 at += h.frame_len();
-                if (h.type == 'X' || inspects(h)) return true;
+                if (h.type == 'X' || (h.type == 'p' && !login) || inspects(h)) return true;
                 if ((h.type == 'Q' || h.type == 'P') && transaction_mode && pinned_ == nullptr)
                     pin("a statement too long to inspect");
                 tracker.on_frontend(h.type);
@@ -983,6 +1049,10 @@ void ClientConn::pump(Side from) {
         if (r.stop == net::ScanStop::More) break;
         if (r.stop == net::ScanStop::Error) {
             protocol_error(from, r.error.sqlstate, r.error.message);
+            return;
+        }
+        if (client && !login && r.header.type == 'p') {
+            protocol_error(from, "08P01", kPasswordAfterLogin);
             return;
         }
         std::size_t frame_len = r.header.frame_len();

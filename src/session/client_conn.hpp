@@ -56,6 +56,10 @@ public:
     ClientConn(const ClientConn&) = delete;
     ClientConn& operator=(const ClientConn&) = delete;
 
+    // Once the worker owns it: counts the connection among those logging in
+    // (max_login_clients) until it has logged in or gone, or refuses it.
+    void start();
+
     ClientState state() const { return state_; }
     const std::string& user() const { return user_; }
     const std::string& database() const { return database_; }
@@ -108,6 +112,8 @@ private:
     // SHOW STATS: a statement's ReadyForQuery, counted in its server's pool.
     void count_pool_statement(pool::Clock::time_point now, bool transaction_ended);
     void publish_client();
+    // Over max_login_clients: the StartupMessage is answered with 53300.
+    void refuse_over_login_cap();
     // TLS agreed (`direct`: the client began with a ClientHello, no
     // SSLRequest): bev_ becomes a TLS bufferevent over the socket.
     void start_tls(bool direct);
@@ -347,6 +353,8 @@ private:
     // Why the client keeps its server until it leaves (nullptr: not pinned).
     const char* pinned_ = nullptr;
     bool admitted_ = false;
+    bool logging_in_ = false;      // counted in max_login_clients
+    bool over_login_cap_ = false;  // beyond it: refused at its StartupMessage
     std::optional<std::uint32_t> slot_;
     std::uint32_t client_secret_ = 0;
 

@@ -364,7 +364,8 @@ int Worker::run() {
     bufferevent_enable(channel_.get(), EV_READ);
 
     for (UniqueFd& fd : listen_fds_) {
-        evconnlistener* l = evconnlistener_new(base_.get(), on_accept, this, LEV_OPT_CLOSE_ON_EXEC, -1, fd.get());
+        // 0: the master already listens with listen_backlog; -1 would listen() again with 128.
+        evconnlistener* l = evconnlistener_new(base_.get(), on_accept, this, LEV_OPT_CLOSE_ON_EXEC, 0, fd.get());
         if (l == nullptr) {
             log_error("evconnlistener_new() failed (worker %u)", index_);
             return 2;
@@ -399,7 +400,7 @@ void Worker::on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int 
     net::SocketAddress address;
     address.length = static_cast<socklen_t>(std::min<std::size_t>(static_cast<std::size_t>(len), sizeof address.storage));
     std::memcpy(&address.storage, addr, address.length);
-    w->clients_.add(std::make_unique<ClientConn>(*w, fd, describe_peer(addr, len), address));
+    w->clients_.add(std::make_unique<ClientConn>(*w, fd, describe_peer(addr, len), address))->start();
 }
 
 void Worker::on_accept_error(evconnlistener*, void* arg) {

@@ -141,6 +141,21 @@ void Segment::client_left(std::uint32_t worker) const {
     header_->clients_total.fetch_sub(1, std::memory_order_acq_rel);
 }
 
+bool Segment::try_begin_login(std::uint32_t worker, std::uint32_t max_logins) const {
+    std::atomic<std::uint32_t>& total = header_->logins_total;
+    std::uint32_t now = total.load(std::memory_order_relaxed);
+    do {
+        if (now >= max_logins) return false;
+    } while (!total.compare_exchange_weak(now, now + 1, std::memory_order_acq_rel));
+    workers_[worker].logins.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+void Segment::login_ended(std::uint32_t worker) const {
+    workers_[worker].logins.fetch_sub(1, std::memory_order_relaxed);
+    header_->logins_total.fetch_sub(1, std::memory_order_acq_rel);
+}
+
 std::optional<std::size_t> make_pool_key(std::string_view database, std::string_view user, std::uint32_t node,
                                          char (&out)[kPoolKeySize]) {
     std::string node_text = std::to_string(node);
@@ -209,6 +224,7 @@ void Segment::reclaim_worker(std::uint32_t worker) const {
     WorkerSlot& w = workers_[worker];
     std::uint32_t held = w.clients.exchange(0, std::memory_order_acq_rel);
     header_->clients_total.fetch_sub(held, std::memory_order_acq_rel);
+    header_->logins_total.fetch_sub(w.logins.exchange(0, std::memory_order_acq_rel), std::memory_order_acq_rel);
     w.pid.store(0, std::memory_order_relaxed);
     std::size_t first = std::size_t{worker} * slots_per_worker();
     for (std::size_t i = 0; i < slots_per_worker(); ++i) {

@@ -19,7 +19,7 @@
 namespace pggate::shm {
 
 constexpr std::uint64_t kMagic = 0x7067676174650001ULL;  // "pggate" + 1
-constexpr std::uint32_t kLayoutVersion = 5;
+constexpr std::uint32_t kLayoutVersion = 6;
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -35,6 +35,8 @@ struct Header {
     std::int64_t started_at;  // unix seconds the segment was made (pggate started)
     // Clients connected across all workers: admission for max_client_conn.
     alignas(64) std::atomic<std::uint32_t> clients_total;
+    // Connections not logged in yet across all workers: max_login_clients.
+    std::atomic<std::uint32_t> logins_total;
 };
 
 // Written by its worker only (and by the master when it reclaims the slot of
@@ -43,6 +45,7 @@ struct alignas(64) WorkerSlot {
     std::atomic<std::int32_t> pid;
     std::atomic<std::uint32_t> clients;
     std::atomic<std::uint32_t> restarts;  // written by the master
+    std::atomic<std::uint32_t> logins;    // its part of Header::logins_total
     std::atomic<std::int64_t> started_at;  // unix seconds
     std::atomic<std::uint64_t> cancels_forwarded;
     // The controls().generation this worker has acted on (PAUSE waits for all).
@@ -104,6 +107,10 @@ public:
     // Admission against max_client_conn across all workers.
     bool try_admit_client(std::uint32_t worker, std::uint32_t max_clients) const;
     void client_left(std::uint32_t worker) const;
+    // Admission against max_login_clients across all workers: a connection
+    // counts from its accept until it has logged in or gone (login_ended).
+    bool try_begin_login(std::uint32_t worker, std::uint32_t max_logins) const;
+    void login_ended(std::uint32_t worker) const;
 
     // Finds or creates the pool entry for a key; nullopt when the table is full.
     std::optional<std::uint32_t> pool_index(std::string_view database, std::string_view user,

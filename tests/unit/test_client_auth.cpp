@@ -19,6 +19,7 @@
 
 #include "auth/client_auth.hpp"
 #include "auth/credentials.hpp"
+#include "core/base64.hpp"
 #include "config/config.hpp"
 #include "core/bytes.hpp"
 #include "protocol/md5_auth.hpp"
@@ -429,14 +430,26 @@ TEST_CASE("client_auth request frames") {
     }
 }
 
-TEST_CASE("client_auth malformed password messages fail") {
+// A malformed message is a protocol violation (08P01), as PostgreSQL reports
+// it, whether the user is known or not.
+void check_violation(const AuthResult& r) {
+    CHECK(r.step == AuthStep::Failed);
+    CHECK(std::string_view(r.sqlstate) == "08P01");
+    CHECK_FALSE(r.error.empty());
+    CHECK(r.out.empty());
+}
+
+TEST_CASE("client_auth malformed password messages are protocol violations") {
     Credentials k = known_secret(Kind::Plain, kPassword);
-    SUBCASE("cleartext without its NUL") {
+    SUBCASE("cleartext without its NUL, known user or not") {
         ClientAuth c(AuthType::Plain, std::string(kUser), &k);
         c.begin();
         AuthResult r = c.on_password_message(text_bytes(kPassword));
-        CHECK(r.step == AuthStep::Failed);
-        CHECK(r.error == kFailure);
+        check_violation(r);
+        CHECK(r.error == "invalid password packet size");
+        ClientAuth unknown(AuthType::Plain, std::string(kUser), nullptr);
+        unknown.begin();
+        check_violation(unknown.on_password_message(text_bytes(kPassword)));
     }
     SUBCASE("cleartext with bytes after the NUL") {
         ClientAuth c(AuthType::Plain, std::string(kUser), &k);
@@ -444,7 +457,7 @@ TEST_CASE("client_auth malformed password messages fail") {
         Bytes body = text_bytes(kPassword);
         body.push_back(0);
         body.push_back('x');
-        CHECK(c.on_password_message(body).step == AuthStep::Failed);
+        check_violation(c.on_password_message(body));
     }
     SUBCASE("cleartext, right password") {
         ClientAuth c(AuthType::Plain, std::string(kUser), &k);
@@ -459,7 +472,7 @@ TEST_CASE("client_auth malformed password messages fail") {
         for (AuthType type : kTypes) {
             ClientAuth c(type, std::string(kUser), &k);
             c.begin();
-            CHECK(c.on_password_message({}).step == AuthStep::Failed);
+            check_violation(c.on_password_message({}));
         }
     }
     SUBCASE("SASL with another mechanism") {
@@ -470,7 +483,26 @@ TEST_CASE("client_auth malformed password messages fail") {
         w.cstring("SCRAM-SHA-256-PLUS");
         w.u32(3);
         w.raw("n,,");
-        CHECK(c.on_password_message(body).step == AuthStep::Failed);
+        AuthResult r = c.on_password_message(body);
+        check_violation(r);
+        CHECK(r.error == "client selected an invalid SASL authentication mechanism");
+    }
+    SUBCASE("a SASLResponse in place of the SASLInitialResponse") {
+        ClientAuth c(AuthType::ScramSha256, std::string(kUser), nullptr);
+        c.begin();
+        check_violation(c.on_password_message(text_bytes("c=biws,r=abcdef,p=AAAA")));
+    }
+    SUBCASE("a malformed client-first-message, known user or not") {
+        for (const Credentials* known : std::array<const Credentials*, 2>{&k, nullptr}) {
+            ClientAuth c(AuthType::ScramSha256, std::string(kUser), known);
+            c.begin();
+            Bytes body;
+            ByteWriter w(body);
+            w.cstring("SCRAM-SHA-256");
+            w.u32(7);
+            w.raw("garbage");
+            check_violation(c.on_password_message(body));
+        }
     }
     SUBCASE("SASL with a wrong length") {
         ClientAuth c(AuthType::ScramSha256, std::string(kUser), &k);
@@ -480,7 +512,7 @@ TEST_CASE("client_auth malformed password messages fail") {
         w.cstring("SCRAM-SHA-256");
         w.u32(100);
         w.raw("n,,n=,r=abc");
-        CHECK(c.on_password_message(body).step == AuthStep::Failed);
+        check_violation(c.on_password_message(body));
     }
     SUBCASE("SASL with no initial response") {
         ClientAuth c(AuthType::ScramSha256, std::string(kUser), &k);
@@ -489,8 +521,67 @@ TEST_CASE("client_auth malformed password messages fail") {
         ByteWriter w(body);
         w.cstring("SCRAM-SHA-256");
         w.u32(0xffffffffu);
-        CHECK(c.on_password_message(body).step == AuthStep::Failed);
+        check_violation(c.on_password_message(body));
     }
+}
+
+TEST_CASE("client_auth too long to read, or a nonce too long, fails like a wrong password") {
+    Credentials k = known_secret(Kind::Scram, kPassword);
+    for (const Credentials* known : std::array<const Credentials*, 2>{&k, nullptr}) {
+        ClientAuth c(AuthType::ScramSha256, std::string(kUser), known);
+        c.begin();
+        AuthResult r = c.on_oversized_message();
+        CHECK(r.step == AuthStep::Failed);
+        CHECK(std::string_view(r.sqlstate) == "28P01");
+        CHECK(r.error == kFailure);
+
+        ClientAuth n(AuthType::ScramSha256, std::string(kUser), known);
+        n.begin();
+        const std::string first = "n,,n=,r=" + std::string(2000, 'x');
+        Bytes body;
+        ByteWriter w(body);
+        w.cstring("SCRAM-SHA-256");
+        w.u32(static_cast<std::uint32_t>(first.size()));
+        w.raw(first);
+        r = n.on_password_message(body);
+        CHECK(r.step == AuthStep::Failed);
+        CHECK(std::string_view(r.sqlstate) == "28P01");
+        CHECK(r.error == kFailure);
+    }
+}
+
+// The salt in the server-first-message a ClientAuth sends for `known`.
+std::string offered_salt(const Credentials* known, std::string_view user = kUser) {
+    ClientAuth c(AuthType::ScramSha256, std::string(user), known);
+    c.begin();
+    Bytes body;
+    ByteWriter w(body);
+    w.cstring("SCRAM-SHA-256");
+    const std::string first = "n,,n=,r=abcdef";
+    w.u32(static_cast<std::uint32_t>(first.size()));
+    w.raw(first);
+    AuthResult r = c.on_password_message(body);
+    REQUIRE(r.step == AuthStep::Continue);
+    Frame f = only_auth_frame(r.out, kAuthSaslContinue);
+    std::string msg(f.body.begin() + 4, f.body.end());
+    auto s = msg.find(",s=");
+    REQUIRE(s != std::string::npos);
+    auto end = msg.find(',', s + 3);
+    CHECK(msg.substr(end) == ",i=4096");
+    return msg.substr(s + 3, end - s - 3);
+}
+
+TEST_CASE("client_auth a user with a plain-text password shows the salt an unknown one would, every time") {
+    Credentials plain = known_secret(Kind::Plain, kPassword);
+    const std::string salt = offered_salt(&plain);
+    CHECK(salt == offered_salt(&plain));
+    CHECK(salt == offered_salt(nullptr));
+    CHECK(salt != offered_salt(&plain, "someone_else"));
+    CHECK(pggate::base64_decode(salt)->size() == pggate::protocol::kScramDefaultSaltLength);
+    // And it still logs in with that salt.
+    ClientAuth checker(AuthType::ScramSha256, std::string(kUser), &plain);
+    ServerLogin login(std::string(kUser), Credentials{std::string(kPassword), std::nullopt});
+    CHECK(play(checker, login).outcome == Outcome::Done);
 }
 
 TEST_CASE("client_auth survives random password messages") {
@@ -519,7 +610,10 @@ TEST_CASE("client_auth survives random password messages") {
             AuthResult r = c.on_password_message(body);
             CHECK(r.step != AuthStep::Done);
             if (r.step == AuthStep::Failed) {
-                CHECK(r.error == kFailure);
+                if (std::string_view(r.sqlstate) == "28P01")
+                    CHECK(r.error == kFailure);
+                else
+                    check_violation(r);
                 break;
             }
         }
@@ -717,6 +811,30 @@ TEST_CASE("server_login rejects a forged server signature") {
     s = login.on_auth_request(final_frame.body);
     CHECK_FALSE(s.ok);
     CHECK_FALSE(s.error.empty());
+}
+
+TEST_CASE("server_login refuses AuthenticationOk before the SCRAM server signature") {
+    Credentials k = known_secret(Kind::Scram, kPassword);
+    ClientAuth checker(AuthType::ScramSha256, std::string(kUser), &k);
+    ServerLogin login(std::string(kUser), Credentials{std::string(kPassword), std::nullopt});
+    AuthResult r = checker.begin();
+    ServerLogin::Step s = login.on_auth_request(only_auth_frame(r.out, kAuthSasl).body);
+    REQUIRE(s.ok);
+    // AuthenticationOk right after the SASLInitialResponse, and after the client-final-message.
+    ServerLogin early(std::string(kUser), Credentials{std::string(kPassword), std::nullopt});
+    REQUIRE(early.on_auth_request(only_auth_frame(r.out, kAuthSasl).body).ok);
+    ServerLogin::Step ok = early.on_auth_request(auth_body(kAuthOk));
+    CHECK_FALSE(ok.ok);
+    CHECK_FALSE(ok.done);
+    CHECK(ok.error.find("SCRAM") != std::string::npos);
+
+    r = checker.on_password_message(frames(s.out).at(0).body);
+    s = login.on_auth_request(only_auth_frame(r.out, kAuthSaslContinue).body);
+    REQUIRE(s.ok);
+    ok = login.on_auth_request(auth_body(kAuthOk));
+    CHECK_FALSE(ok.ok);
+    CHECK_FALSE(ok.done);
+    CHECK_FALSE(ok.error.empty());
 }
 
 TEST_CASE("server_login survives random request bodies") {

@@ -662,6 +662,41 @@ TEST_CASE("lengths above max_length are refused before the body arrives") {
     CHECK(proto::decode_frame(view(over), Direction::Frontend, max, f, err) == Decode::Error);
 }
 
+TEST_CASE("PostgreSQL's own length limits hold whatever max_length is") {
+    struct Case {
+        Direction dir;
+        char type;
+        std::uint32_t longest;  // accepted; one more is "invalid message length"
+    };
+    std::vector<Case> cases;
+    for (char t : std::string_view("QFBPdp")) cases.push_back({Direction::Frontend, t, proto::kMaxFrontendMessage});
+    for (char t : std::string_view("SHXCDEcf")) cases.push_back({Direction::Frontend, t, proto::kMaxSmallFrontendMessage});
+    for (char t : std::string_view("TDdVENAt")) cases.push_back({Direction::Backend, t, proto::kMaxWireLength});
+    for (char t : std::string_view("RK23CcGHWIvnS1sZ"))
+        cases.push_back({Direction::Backend, t, proto::kMaxShortBackendMessage});
+    for (const Case& c : cases) {
+        CAPTURE(c.type);
+        CAPTURE(c.dir == Direction::Frontend);
+        MessageHeader h;
+        DecodeError err;
+        Bytes longest = message_with_length(static_cast<std::uint8_t>(c.type), c.longest, "x");
+        CHECK(proto::decode_header(view(longest), c.dir, kLargeMax, h, err) == Decode::Ok);
+        if (c.longest == proto::kMaxWireLength) continue;
+        Bytes over = message_with_length(static_cast<std::uint8_t>(c.type), c.longest + 1, "x");
+        CHECK(proto::decode_header(view(over), c.dir, kLargeMax, h, err) == Decode::Error);
+        CHECK(std::string_view(err.sqlstate) == "08P01");
+        CHECK(err.message == "invalid message length");
+        Frame f;
+        CHECK(proto::decode_frame(view(over), c.dir, kLargeMax, f, err) == Decode::Error);
+    }
+    // A smaller max_packet_size still speaks first, and names itself.
+    MessageHeader h;
+    DecodeError err;
+    Bytes q = message_with_length('Q', 0x40000000u, "x");
+    CHECK(proto::decode_header(view(q), Direction::Frontend, 4096, h, err) == Decode::Error);
+    CHECK(err.message.find("max_packet_size") != std::string::npos);
+}
+
 TEST_CASE("every prefix of a typed message needs more, the whole of it is Ok") {
     const std::vector<std::pair<Direction, Bytes>> msgs{
         {Direction::Frontend, message('Q', "SELECT 1;\0"s)},

@@ -49,6 +49,7 @@ TEST_CASE("a file with only a node gets every default") {
     CHECK(c.unix_socket_dir == "/tmp");
     CHECK(c.workers == 0);
     CHECK(c.max_client_conn == 100);
+    CHECK(c.max_login_clients == 1000);
     CHECK(c.max_packet_size == 2147483647u);
     CHECK(c.shutdown_timeout == doctest::Approx(30.0));
     CHECK(c.logfile.empty());
@@ -96,6 +97,7 @@ TEST_CASE("every [pggate] key is parsed into its field") {
         "unix_socket_dir = /run/pggate\n"
         "workers = 3\n"
         "max_client_conn = 5000\n"
+        "max_login_clients = 250\n"
         "max_packet_size = 1048576\n"
         "shutdown_timeout = 2.5\n"
         "logfile = /var/log/pggate/pggate.log\n"
@@ -121,6 +123,7 @@ TEST_CASE("every [pggate] key is parsed into its field") {
     CHECK(c.unix_socket_dir == "/run/pggate");
     CHECK(c.workers == 3);
     CHECK(c.max_client_conn == 5000);
+    CHECK(c.max_login_clients == 250);
     CHECK(c.max_packet_size == 1048576u);
     CHECK(c.shutdown_timeout == doctest::Approx(2.5));
     CHECK(c.logfile == "/var/log/pggate/pggate.log");
@@ -151,6 +154,8 @@ TEST_CASE("boundary values are accepted") {
     CHECK(parse_pggate("listen_port = 65535\n").listen_port == 65535);
     CHECK(parse_pggate("workers = 256\n").workers == 256);
     CHECK(parse_pggate("max_client_conn = 1000000\n").max_client_conn == 1000000);
+    CHECK(parse_pggate("max_login_clients = 1\n").max_login_clients == 1);
+    CHECK(parse_pggate("max_login_clients = 1000000\n").max_login_clients == 1000000);
     CHECK(parse_pggate("max_packet_size = 1024\n").max_packet_size == 1024u);
     CHECK(parse_pggate("shutdown_timeout = 0\n").shutdown_timeout == doctest::Approx(0.0));
     CHECK(parse_pggate("unix_socket_dir =\n").unix_socket_dir.empty());
@@ -217,6 +222,9 @@ TEST_CASE("numbers that are not numbers or out of range name the line and key") 
     CHECK(pggate_error("workers = -1") == "t.ini:2: workers: -1 is out of range (0..256)");
     CHECK(pggate_error("workers = 257") == "t.ini:2: workers: 257 is out of range (0..256)");
     CHECK(pggate_error("max_client_conn = 0") == "t.ini:2: max_client_conn: 0 is out of range (1..1000000)");
+    CHECK(pggate_error("max_login_clients = 0") == "t.ini:2: max_login_clients: 0 is out of range (1..1000000)");
+    CHECK(pggate_error("max_login_clients = 1000001") ==
+          "t.ini:2: max_login_clients: 1000001 is out of range (1..1000000)");
     CHECK(pggate_error("max_packet_size = 1023") ==
           "t.ini:2: max_packet_size: 1023 is out of range (1024..2147483647)");
     CHECK(pggate_error("max_packet_size = 2147483648") ==
@@ -580,7 +588,7 @@ TEST_CASE("known_keys(): one entry per accepted key") {
     std::set<std::string_view> unique(keys.begin(), keys.end());
     CHECK(unique.size() == keys.size());
     for (const char* k : {"pggate.listen_addr", "pggate.listen_port", "pggate.listen_backlog", "pggate.unix_socket_dir",
-                          "pggate.workers", "pggate.max_client_conn", "pggate.max_packet_size",
+                          "pggate.workers", "pggate.max_client_conn", "pggate.max_login_clients", "pggate.max_packet_size",
                           "pggate.shutdown_timeout", "pggate.logfile", "pggate.syslog", "pggate.syslog_ident",
                           "pggate.syslog_facility", "pggate.verbose", "pggate.pidfile", "pggate.user",
                           "pggate.pool_mode", "pggate.default_pool_size", "pggate.auth_type", "pggate.auth_file",
@@ -593,7 +601,7 @@ TEST_CASE("known_keys(): one entry per accepted key") {
         CAPTURE(k);
         CHECK(unique.count(k) == 1);
     }
-    CHECK(keys.size() == 93);
+    CHECK(keys.size() == 94);
     // Every listed [pggate] key is accepted by the loader (with its default's spelling).
     for (std::string_view key : keys) {
         if (key.substr(0, 7) != "pggate.") continue;

@@ -144,6 +144,17 @@ TEST_CASE("parse_error_fields reads what PostgreSQL sends") {
     }
 }
 
+TEST_CASE("valid_sqlstate takes five digits or upper-case letters") {
+    for (std::string_view code : {"08P01", "28000", "XX000", "00000", "57P03", "HV00R"}) {
+        CAPTURE(code);
+        CHECK(pggate::protocol::valid_sqlstate(code));
+    }
+    for (std::string_view code : {"", "0", "08P0", "08P011", "08p01", "08 01", "08P0\n", "08-01"}) {
+        CAPTURE(code);
+        CHECK_FALSE(pggate::protocol::valid_sqlstate(code));
+    }
+}
+
 TEST_CASE("parse_error_fields rejects malformed bodies") {
     const std::vector<std::string> bad{
         "",                               // not even the terminator

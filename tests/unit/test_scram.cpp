@@ -400,6 +400,7 @@ TEST_CASE("SCRAM wrong password and wrong server are rejected") {
         ScramServer server(rfc_secret());
         CHECK(exchange(client, server).find("server: SCRAM proof verification failed") == 0);
         CHECK_FALSE(server.succeeded());
+        CHECK_FALSE(server.failed_malformed());  // well-formed, only wrong
         CHECK(server.client_key() == ScramKey{});
     }
     SUBCASE("client refuses a server that only knows the StoredKey") {
@@ -482,8 +483,10 @@ TEST_CASE("SCRAM server rejects tampered client-final-messages") {
         CHECK_FALSE(out.has_value());
         CHECK_MESSAGE(error.find(c.error) != std::string::npos, error);
         CHECK_FALSE(server.succeeded());
+        CHECK(server.failed_malformed() == (c.error != "verification failed"));
         // A failed exchange stays failed, even for the right message.
         CHECK_FALSE(server.client_final(kRfcClientFinal, error).has_value());
+        CHECK(server.failed_malformed() == (c.error != "verification failed"));
     }
 }
 
@@ -525,6 +528,8 @@ TEST_CASE("SCRAM server rejects malformed client-first-messages") {
         std::string error;
         CHECK_FALSE(server.client_first(c.msg, error).has_value());
         CHECK_MESSAGE(error.find(c.error) != std::string::npos, error);
+        // Too long to read is not a malformed message: PostgreSQL fails the authentication.
+        CHECK(server.failed_malformed() == (c.error.find("too long") == std::string_view::npos));
     }
 
     // Accepted: the longest nonce, an escaped or absent user name and
@@ -544,6 +549,7 @@ TEST_CASE("SCRAM calls out of order are errors") {
         ScramServer server(rfc_secret(), std::string(kRfcServerNonce));
         CHECK_FALSE(server.client_final(kRfcClientFinal, error).has_value());
         CHECK(error.find("unexpected") != std::string::npos);
+        CHECK(server.failed_malformed());
         CHECK_FALSE(server.client_first(kRfcClientFirst, error).has_value());
     }
     SUBCASE("server: first twice, and anything after success") {

@@ -95,6 +95,24 @@ TEST_CASE("shm: max_client_conn holds across processes and a dead worker's clien
     CHECK(shm.header().clients_total.load() == 2);
 }
 
+TEST_CASE("shm: max_login_clients holds across processes and a dead worker's logins are reclaimed") {
+    Segment shm = Segment::create(2, 8);
+    CHECK(in_child([&] {
+              int begun = 0;
+              for (int i = 0; i < 5; ++i) begun += shm.try_begin_login(1, 6) ? 1 : 0;
+              return begun;
+          }) == 5);
+    CHECK(shm.try_begin_login(0, 6));
+    CHECK_FALSE(shm.try_begin_login(0, 6));
+    shm.login_ended(0);
+    CHECK(shm.try_begin_login(0, 6));
+    shm.reclaim_worker(1);
+    CHECK(shm.header().logins_total.load() == 1);
+    CHECK(shm.worker(1).logins.load() == 0);
+    // Logins and connected clients are counted apart.
+    CHECK(shm.header().clients_total.load() == 0);
+}
+
 TEST_CASE("shm: a pool's server places are shared by all workers and given back by the master") {
     Segment shm = Segment::create(2, 8);
     auto pool = shm.pool_index("db", "alice", 0);
