@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -356,6 +357,21 @@ long process_rss_kb(pid_t pid) {
         if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
     }
     return 0;
+}
+
+void raise_nofile(unsigned long fds) {
+    rlimit lim{};
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+    if (lim.rlim_cur >= fds) return;
+    if (lim.rlim_max < fds) lim.rlim_max = fds;  // works as root
+    lim.rlim_cur = fds;
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+        lim.rlim_cur = lim.rlim_max;
+        REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+    }
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
+    REQUIRE_MESSAGE(lim.rlim_cur >= fds, "RLIMIT_NOFILE is only " << lim.rlim_cur);
 }
 
 int socket_fd_count(pid_t pid) { return static_cast<int>(socket_inodes(pid).size()); }

@@ -56,6 +56,9 @@ std::string process_comm(pid_t pid);
 std::vector<pid_t> child_pids(pid_t parent);  // living children, sorted
 long process_rss_kb(pid_t pid);               // VmRSS, 0 when unknown
 int socket_fd_count(pid_t pid);               // open fds that are sockets
+// Makes room for `fds` open files in this process and in the pggate it
+// starts afterwards (the limit is inherited); REQUIREs that it worked.
+void raise_nofile(unsigned long fds);
 
 // ---- libpq ------------------------------------------------------------------
 

@@ -1,34 +1,12 @@
 // Many clients at once through pggate: 500 connections open together, each
 // gets its own answer, and the connections are spread over both workers.
 #include <doctest/doctest.h>
-#include <sys/resource.h>
 
 #include <set>
 
 #include "harness.hpp"
 
 using namespace pggate::test;
-
-namespace {
-
-// Makes room for `fds` open files in this process and in the pggate it
-// starts afterwards (the limit is inherited).
-void raise_nofile(rlim_t fds) {
-    rlimit lim{};
-    REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
-    if (lim.rlim_cur >= fds) return;
-    if (lim.rlim_max < fds) lim.rlim_max = fds;  // works as root
-    lim.rlim_cur = fds;
-    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
-        REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
-        lim.rlim_cur = lim.rlim_max;
-        REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
-    }
-    REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
-    REQUIRE_MESSAGE(lim.rlim_cur >= 600, "RLIMIT_NOFILE is only " << lim.rlim_cur);
-}
-
-}  // namespace
 
 TEST_CASE("concurrency: 500 concurrent clients each get their own answer") {
     constexpr int kClients = 500;

@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -88,21 +87,6 @@ std::string startup_params() {
     return wire::cstr("user") + wire::cstr("postgres") + wire::cstr("database") + wire::cstr("postgres") + wire::cstr("");
 }
 
-// Makes room for `fds` open files here and in the pggate started afterwards.
-void raise_nofile(rlim_t fds) {
-    rlimit lim{};
-    REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
-    if (lim.rlim_cur >= fds) return;
-    if (lim.rlim_max < fds) lim.rlim_max = fds;  // works as root
-    lim.rlim_cur = fds;
-    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
-        REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
-        lim.rlim_cur = lim.rlim_max;
-        REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
-    }
-    REQUIRE(getrlimit(RLIMIT_NOFILE, &lim) == 0);
-    REQUIRE_MESSAGE(lim.rlim_cur >= fds, "RLIMIT_NOFILE is only " << lim.rlim_cur);
-}
 
 // ---- SCRAM by hand -----------------------------------------------------------
 
