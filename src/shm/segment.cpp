@@ -22,6 +22,15 @@ namespace {
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
 
+// One more of a global count, unless it is at `limit` already.
+bool take_place(std::atomic<std::uint32_t>& total, std::uint32_t limit) {
+    std::uint32_t now = total.load(std::memory_order_relaxed);
+    do {
+        if (now >= limit) return false;
+    } while (!total.compare_exchange_weak(now, now + 1, std::memory_order_acq_rel));
+    return true;
+}
+
 }  // namespace
 
 Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
@@ -127,11 +136,7 @@ bool Segment::unpublish_backend(std::uint32_t slot) const {
 }
 
 bool Segment::try_admit_client(std::uint32_t worker, std::uint32_t max_clients) const {
-    std::atomic<std::uint32_t>& total = header_->clients_total;
-    std::uint32_t now = total.load(std::memory_order_relaxed);
-    do {
-        if (now >= max_clients) return false;
-    } while (!total.compare_exchange_weak(now, now + 1, std::memory_order_acq_rel));
+    if (!take_place(header_->clients_total, max_clients)) return false;
     workers_[worker].clients.fetch_add(1, std::memory_order_relaxed);
     return true;
 }
@@ -142,11 +147,7 @@ void Segment::client_left(std::uint32_t worker) const {
 }
 
 bool Segment::try_begin_login(std::uint32_t worker, std::uint32_t max_logins) const {
-    std::atomic<std::uint32_t>& total = header_->logins_total;
-    std::uint32_t now = total.load(std::memory_order_relaxed);
-    do {
-        if (now >= max_logins) return false;
-    } while (!total.compare_exchange_weak(now, now + 1, std::memory_order_acq_rel));
+    if (!take_place(header_->logins_total, max_logins)) return false;
     workers_[worker].logins.fetch_add(1, std::memory_order_relaxed);
     return true;
 }
