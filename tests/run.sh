@@ -15,6 +15,16 @@ if [ "${1:-}" = "--summary" ]; then
     passed=$((passed + p)); failed=$((failed + fl))
     echo "  $(basename "$f" .count): $p passed, $fl failed"
   done
+  # The failed test cases, each with its first failed check, so that a run
+  # whose log is cut still says what broke.
+  for log in "$results"/*.log; do
+    [ -f "$log" ] || continue
+    awk -v suite="$(basename "$log" .log)" '
+      /^TEST CASE:/ { tc = $0; sub(/^TEST CASE: */, "", tc); shown = 0 }
+      /(ERROR|FATAL ERROR):/ && !shown { print "  FAILED " suite ": " tc; print "    " $0; shown = 1 }
+      /invariant violated|FAILED \(rc/ { print "  FAILED " suite ": " $0 }
+    ' "$log"
+  done
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
   exit
