@@ -15,6 +15,10 @@ namespace pggate::pool {
 
 namespace {
 
+// How long a server stays idle before it is closed for a client waiting in
+// another pool or worker (checked on the 50 ms pool tick).
+constexpr auto kLendAfterIdle = std::chrono::milliseconds(20);
+
 double seconds_between(Clock::time_point from, Clock::time_point to) {
     return std::chrono::duration<double>(to - from).count();
 }
@@ -217,10 +221,10 @@ void Pool::server_ready(session::ServerConn* server) {
     hand_over(server);
 }
 
-// An idle server goes to the first waiting client, or to clients waiting in
-// other pools or workers by closing it (freeing the place), or is closed when
-// the pool is above its size (the reserve, or a smaller size after a
-// reload), or joins the idle list. Above its size and reserve together (a
+// An idle server goes to the first waiting client, or is closed when the
+// pool is above its size (the reserve, or a smaller size after a reload), or
+// joins the idle list; the pool tick closes it there if it stays unused while
+// clients of other pools or workers wait for its place. Above its size and reserve together (a
 // smaller pool after a reload) it is closed even while clients wait, or a
 // pool that is always busy would never shrink.
 void Pool::hand_over(session::ServerConn* server) {
@@ -247,10 +251,6 @@ void Pool::hand_over(session::ServerConn* server) {
         worker_.count_pool_wait(waited_ns);
         shm::bump(counters().wait_time_us, static_cast<std::uint64_t>(waited_ns / 1000));
         c->on_server_assigned(server);
-        return;
-    }
-    if (others_waiting() > 0) {
-        server->disconnect("giving the place to a client waiting in another pool or worker");
         return;
     }
     if (servers > limit_of(Limit::Pool)) {
@@ -383,10 +383,17 @@ void Pool::tick(Clock::time_point now) {
     }
     // Another worker or pool may have freed a place, or the reserve opened.
     if (!waiting_.empty() && !paused_) open_servers();
-    for (std::uint32_t n = others_waiting(); n > 0 && !idle_.empty(); --n) {
-        session::ServerConn* s = idle_.back();
-        idle_.pop_back();
+    // A server that stayed idle for a while here while clients of other pools
+    // or workers wait gives them its place. Only then: under load a server
+    // comes free between two of this worker's transactions, and closing it
+    // at once for a waiter elsewhere would trade one busy server for a new
+    // connection (a backend started) again and again.
+    std::uint32_t lend = others_waiting();
+    while (lend > 0 && !idle_.empty() && now - idle_.front()->state_since() >= kLendAfterIdle) {
+        session::ServerConn* s = idle_.front();
+        idle_.erase(idle_.begin());
         s->disconnect("giving the place to a client waiting in another pool or worker");
+        --lend;
     }
     // min_pool_size: the pool-level limit of these places is the minimum itself,
     // so workers together never open more than it.
