@@ -15,8 +15,14 @@ namespace pggate::pool {
 
 namespace {
 
-// How long a server stays idle before it is closed for a client waiting in
-// another pool or worker (checked on the 50 ms pool tick).
+// A server that comes free with no client of its own pool waiting is closed
+// for a client of another worker waiting for its place only once that client
+// has waited this long: under load a server comes free between two of this
+// worker's transactions, and closing it at once would trade a busy server
+// for a new connection (a backend started) again and again.
+constexpr auto kLendAfterWait = std::chrono::milliseconds(10);
+// An idle server is closed for a client waiting in another pool or worker
+// once it has stayed unused this long (checked on the 10 ms pool tick).
 constexpr auto kLendAfterIdle = std::chrono::milliseconds(20);
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
@@ -184,6 +190,14 @@ void Pool::open_servers() {
     if (settings_.reserve_pool_size > 0 && !waiting_.empty() &&
         seconds_between(waiting_.front().second, now) >= worker_.config().reserve_pool_timeout)
         pool_limit += static_cast<std::uint32_t>(settings_.reserve_pool_size);
+    // A place another worker's client has waited longer for is left to it
+    // (its worker takes it on its next tick): otherwise the place a worker
+    // gives up goes straight back to the worker that gave it.
+    if (!waiting_.empty() && waited_longer_elsewhere(waiting_.front().second)) {
+        blocked_by_ = Limit::Pool;
+        publish_counts();
+        return;
+    }
     while (waiting_.size() > connecting_) {
         Limit blocked = take_place(pool_limit);
         if (blocked != Limit::None) {
@@ -251,6 +265,10 @@ void Pool::hand_over(session::ServerConn* server) {
         worker_.count_pool_wait(waited_ns);
         shm::bump(counters().wait_time_us, static_cast<std::uint64_t>(waited_ns / 1000));
         c->on_server_assigned(server);
+        return;
+    }
+    if (others_waited_long()) {
+        server->disconnect("giving the place to a client waiting in another pool or worker");
         return;
     }
     if (servers > limit_of(Limit::Pool)) {
@@ -367,6 +385,35 @@ std::uint32_t Pool::others_waiting() const {
     return n;
 }
 
+// Whether a client waits for a place this pool's servers hold and should get
+// one now: one of another worker's clients of this pool that has waited
+// kLendAfterWait, or any client of another pool held back by the database's
+// or the user's limit (whose waits are published with their own pools).
+bool Pool::others_waited_long() const {
+    const shm::Segment& shm = worker_.shm();
+    for (Limit level : {Limit::Database, Limit::User}) {
+        const shm::PoolEntry& entry = shm.pool(entry_for(level));
+        if (entry.servers.load(std::memory_order_relaxed) < limit_of(level)) continue;
+        const std::uint32_t mine = published_level_ == level ? published_starved_ : 0;
+        if (entry.starved.load(std::memory_order_relaxed) > mine) return true;
+    }
+    const shm::PoolEntry& entry = shm.pool(entries_.pool);
+    if (entry.servers.load(std::memory_order_relaxed) < limit_of(Limit::Pool)) return false;
+    return waited_longer_elsewhere(Clock::now() - kLendAfterWait);
+}
+
+bool Pool::waited_longer_elsewhere(Clock::time_point since) const {
+    const shm::Segment& shm = worker_.shm();
+    const std::int64_t before = std::chrono::nanoseconds(since.time_since_epoch()).count();
+    for (std::uint32_t w = 0; w < shm.workers(); ++w) {
+        if (w == worker_.index()) continue;
+        const shm::PoolOccupancy& o = shm.occupancy(entries_.pool, w);
+        const std::int64_t oldest = o.oldest_wait_ns.load(std::memory_order_relaxed);
+        if (oldest != 0 && oldest < before && o.starved.load(std::memory_order_relaxed) > 0) return true;
+    }
+    return false;
+}
+
 bool Pool::may_shrink() const {
     return worker_.shm().pool(entries_.pool).servers.load(std::memory_order_relaxed) >
            static_cast<std::uint32_t>(settings_.min_pool_size);
@@ -383,11 +430,8 @@ void Pool::tick(Clock::time_point now) {
     }
     // Another worker or pool may have freed a place, or the reserve opened.
     if (!waiting_.empty() && !paused_) open_servers();
-    // A server that stayed idle for a while here while clients of other pools
-    // or workers wait gives them its place. Only then: under load a server
-    // comes free between two of this worker's transactions, and closing it
-    // at once for a waiter elsewhere would trade one busy server for a new
-    // connection (a backend started) again and again.
+    // A server that stayed idle here while clients of other pools or workers
+    // wait gives them its place.
     std::uint32_t lend = others_waiting();
     while (lend > 0 && !idle_.empty() && now - idle_.front()->state_since() >= kLendAfterIdle) {
         session::ServerConn* s = idle_.front();

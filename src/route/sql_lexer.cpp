@@ -2,17 +2,20 @@
 #include "route/sql_lexer.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 namespace pggate::route {
 
 namespace {
 
-bool ident_start(char c) {
-    return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80;
-}
-bool ident_char(char c) { return ident_start(c) || std::isdigit(static_cast<unsigned char>(c)) || c == '$'; }
-bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
+// ASCII character classes, as PostgreSQL's scanner has them (bytes from
+// 0x80 up start identifiers); not <cctype>'s, which follow the locale and
+// cost a library call per byte.
+bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+bool ident_start(char c) { return is_letter(c) || c == '_' || static_cast<unsigned char>(c) >= 0x80; }
+bool ident_char(char c) { return ident_start(c) || is_digit(c) || c == '$'; }
 bool operator_char(char c) {
     switch (c) {
         case '+': case '-': case '*': case '/': case '<': case '>': case '=': case '~': case '!':
@@ -43,7 +46,9 @@ public:
 
 private:
     void emit(TokenKind kind, std::string text) {
-        if (current_.size() < max_) current_.push_back({kind, std::move(text)});
+        if (current_.size() >= max_) return;
+        if (current_.empty()) current_.reserve(std::min<std::size_t>(max_, 16));
+        current_.push_back({kind, std::move(text)});
     }
     void end_statement() {
         if (!current_.empty()) result_.statements.push_back(std::move(current_));
@@ -104,7 +109,7 @@ private:
     void step() {
         char c = s_[i_];
         char n = at(i_ + 1);
-        if (std::isspace(static_cast<unsigned char>(c))) {
+        if (is_space(c)) {
             ++i_;
         } else if (c == '-' && n == '-') {
             while (i_ < s_.size() && s_[i_] != '\n') ++i_;
@@ -160,7 +165,7 @@ private:
             std::size_t start = i_;
             while (i_ < s_.size() && ident_char(s_[i_])) ++i_;
             std::string word(s_.substr(start, i_ - start));
-            for (char& ch : word) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            for (char& ch : word) ch = to_lower(ch);
             emit(TokenKind::Word, std::move(word));
         } else if (is_digit(c) || (c == '.' && is_digit(n))) {
             std::size_t start = i_;
@@ -168,7 +173,7 @@ private:
                 char ch = s_[i_];
                 bool exponent_sign = (ch == '+' || ch == '-') && (s_[i_ - 1] == 'e' || s_[i_ - 1] == 'E') &&
                                      is_digit(at(i_ + 1));
-                if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && !exponent_sign) break;
+                if (!is_letter(ch) && !is_digit(ch) && ch != '.' && ch != '_' && !exponent_sign) break;
                 ++i_;
             }
             emit(TokenKind::Number, std::string(s_.substr(start, i_ - start)));
@@ -202,7 +207,7 @@ private:
 
 bool mentions(std::string_view sql, std::string_view lower_word) {
     auto it = std::search(sql.begin(), sql.end(), lower_word.begin(), lower_word.end(),
-                          [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+                          [](char a, char b) { return to_lower(a) == b; });
     return it != sql.end();
 }
 

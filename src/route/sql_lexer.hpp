@@ -42,6 +42,9 @@ inline bool is_punct(std::span<const Token> st, std::size_t i, std::string_view 
 // a cheap test before tokenizing text that must name it to matter.
 bool mentions(std::string_view sql, std::string_view lower_word);
 
+// A token limit that keeps every token.
+inline constexpr std::size_t kAllTokens = static_cast<std::size_t>(-1);
+
 // Tokenizes `sql`, stopping after `max_tokens` tokens per statement (the
 // rest of a long statement is skipped, but still split correctly).
 LexResult lex_sql(std::string_view sql, std::size_t max_tokens = 64);

@@ -12,6 +12,7 @@
 
 #include "core/log.hpp"
 #include "net/tls.hpp"
+#include "net/write_now.hpp"
 #include "pool/pool.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/messages.hpp"
@@ -331,6 +332,10 @@ void ClientConn::on_read(bufferevent*, void* arg) {
         case ClientState::Admin: c->read_admin(); break;
         case ClientState::Login:
         case ClientState::Active: c->pump(Side::Client); break;
+        case ClientState::Waiting:
+            if (evbuffer_get_length(bufferevent_get_input(c->bev_.get())) > kRelayHighWater)
+                bufferevent_disable(c->bev_.get(), EV_READ);
+            break;
         default: break;
     }
 }
@@ -719,8 +724,10 @@ void ClientConn::set_home_pool(pool::Pool* home) {
 }
 
 void ClientConn::wait_in(pool::Pool* target) {
+    // Reading goes on (on_read stops it only for a client that keeps
+    // sending): most waits are short, and stopping and restarting it would
+    // cost two epoll_ctl calls each.
     set_state(ClientState::Waiting);
-    bufferevent_disable(bev_.get(), EV_READ);
     wait_pool_ = target;
     target->acquire(this);
 }
@@ -760,8 +767,9 @@ void ClientConn::on_primary_wait_timeout(const std::string& message) {
 
 void ClientConn::send_welcome(const pool::ParamList& server_params) {
     params_.init(server_params, startup_params_);
+    startup_params_ = {};
     Bytes out;
-    for (const auto& [name, value] : params_.values()) protocol::build_parameter_status(out, name, value);
+    for (const auto& [name, value] : params_.welcome(server_params)) protocol::build_parameter_status(out, name, value);
     worker_.shm().publish_backend(*slot_, client_secret_, pool_->node(), 0, 0);
     protocol::build_backend_key_data(out, worker_.shm().key_pid(*slot_), client_secret_);
     protocol::build_ready_for_query(out, 'I');
@@ -1066,6 +1074,7 @@ void ClientConn::pump(Side from) {
             evbuffer_drain(in, frame_len);
         if (!client && r.header.type == 'Z' && transaction_mode && state_ == ClientState::Active &&
             pinned_ == nullptr && tracker.releasable() && scan_.at_boundary()) {
+            net::write_now(dst);
             release_server();
             return;
         }
@@ -1081,8 +1090,15 @@ void ClientConn::pump(Side from) {
         retry_segment_.clear();
         retries_ = 0;
     }
-    if ((state_ == ClientState::Login || state_ == ClientState::Active) &&
-        evbuffer_get_length(out) >= kRelayHighWater && !paused_[int(from)]) {
+    const bool relaying = (state_ == ClientState::Login || state_ == ClientState::Active) &&
+                          bev(client ? Side::Server : Side::Client) == dst;
+    if (relaying && net::write_now(dst) && paused_[int(from)]) {
+        // Written out here, so the loop's write callback that would resume
+        // the paused side does not come.
+        paused_[int(from)] = false;
+        bufferevent_enable(src, EV_READ);
+    }
+    if (relaying && evbuffer_get_length(out) >= kRelayHighWater && !paused_[int(from)]) {
         paused_[int(from)] = true;
         bufferevent_disable(src, EV_READ);
     }
@@ -1123,10 +1139,14 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             std::optional<std::string> rewritten;
             if (rewrites) rewritten = rewrite_sql_statements(sql, true);
             if (rewrites && !rewritten) rewritten = deallocate(sql, false);
-            if (pinned_ == nullptr)
-                if (const char* why = r.failed() ? "a malformed statement" : pin_reason(sql, rewrites)) pin(why);
-            if (!r.failed()) {
-                note_session_ops(sql, {});
+            if (r.failed()) {
+                if (pinned_ == nullptr) pin("a malformed statement");
+            } else {
+                // One lexing serves the pin rules and the session-state readers.
+                const route::LexResult lexed = route::lex_sql(sql, route::kAllTokens);
+                if (pinned_ == nullptr)
+                    if (const char* why = pin_reason(lexed, rewrites)) pin(why);
+                note_session_ops(sql, lexed, {});
                 note_write(sql);
             }
             if (rewritten) {
@@ -1252,9 +1272,10 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
     }
 }
 
-void ClientConn::note_session_ops(std::string_view sql, std::string_view statement_name) {
-    std::vector<std::string> resets = ClientParams::resets(sql);
-    std::vector<SetOp> ops = session_ops(sql);
+void ClientConn::note_session_ops(std::string_view sql, const route::LexResult& lexed,
+                                  std::string_view statement_name) {
+    std::vector<std::string> resets = ClientParams::resets(lexed);
+    std::vector<SetOp> ops = session_ops(sql, lexed);
     if (!statement_name.empty()) {
         // A name used again (after DEALLOCATE or Close) does what its new statement does.
         if (resets.empty() && ops.empty())

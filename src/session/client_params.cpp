@@ -48,17 +48,27 @@ void set(pool::ParamList& list, std::string_view name, std::string_view value) {
 bool ClientParams::tracked(std::string_view name) { return !canonical(name).empty(); }
 
 void ClientParams::init(const pool::ParamList& welcome, const pool::ParamList& startup) {
-    values_ = welcome;
+    values_.clear();
+    for (const auto& [name, value] : welcome)
+        if (tracked(name)) values_.emplace_back(name, value);
     for (const auto& [name, value] : startup) {
         std::string_view c = canonical(name);
         if (!c.empty()) set(values_, c, value);
     }
+    values_.shrink_to_fit();
     initial_ = values_;
 }
 
-std::vector<std::string> ClientParams::resets(std::string_view sql) {
+pool::ParamList ClientParams::welcome(const pool::ParamList& welcome) const {
+    pool::ParamList all = welcome;
+    for (const auto& [name, value] : values_) set(all, name, value);
+    return all;
+}
+
+std::vector<std::string> ClientParams::resets(std::string_view sql) { return resets(route::lex_sql(sql, 8)); }
+
+std::vector<std::string> ClientParams::resets(const route::LexResult& lexed) {
     std::vector<std::string> names;
-    route::LexResult lexed = route::lex_sql(sql, 8);
     for (const route::Statement& st : lexed.statements) {
         auto word = [&](std::size_t i, std::string_view w) { return route::is_word(st, i, w); };
         if ((word(0, "reset") && word(1, "all")) || (word(0, "discard") && word(1, "all"))) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pool/pool.hpp"
+#include "route/sql_lexer.hpp"
 
 namespace pggate::session {
 
@@ -18,8 +19,12 @@ public:
     // Whether a startup/ParameterStatus name is one pggate keeps per client.
     static bool tracked(std::string_view name);
 
-    // The client's startup parameters, on top of the pool's welcome values.
+    // The client's startup parameters, on top of the pool's welcome values;
+    // only the tracked ones are kept (the rest are the pool's for every
+    // client, and an idle client should cost little memory).
     void init(const pool::ParamList& welcome, const pool::ParamList& startup);
+    // The parameters a client is welcomed with: `welcome` with its own values.
+    pool::ParamList welcome(const pool::ParamList& welcome) const;
     // A ParameterStatus the client received from its own statements.
     void note(std::string_view name, std::string_view value);
     const pool::ParamList& values() const { return values_; }
@@ -31,6 +36,7 @@ public:
     // DISCARD ALL): a pooled server resets them to the pool's values, not the
     // client's, so pggate puts the client's connect-time values back.
     static std::vector<std::string> resets(std::string_view sql);
+    static std::vector<std::string> resets(const route::LexResult& lexed);
     // Back to the connect-time values for `names` ("all": every one); returns
     // the (name, value) pairs that changed.
     pool::ParamList restore(const std::vector<std::string>& names);

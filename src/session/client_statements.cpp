@@ -76,13 +76,16 @@ void ClientConn::prepare_stand_in(const StatementPtr& stmt) {
 }
 
 void ClientConn::note_parse(std::string_view name, std::string_view sql, bool malformed) {
-    if (pinned_ == nullptr)
-        if (const char* why = malformed ? "a malformed statement" : pin_reason(sql)) pin(why);
-    if (!malformed) {
-        note_session_ops(sql, name);
-        // A named statement writes when it runs (see Bind); an unnamed one runs now.
-        if (name.empty()) note_write(sql);
+    if (malformed) {
+        if (pinned_ == nullptr) pin("a malformed statement");
+        return;
     }
+    const route::LexResult lexed = route::lex_sql(sql, route::kAllTokens);
+    if (pinned_ == nullptr)
+        if (const char* why = pin_reason(lexed)) pin(why);
+    note_session_ops(sql, lexed, name);
+    // A named statement writes when it runs (see Bind); an unnamed one runs now.
+    if (name.empty()) note_write(sql);
 }
 
 bool ClientConn::answer_parses_locally(bool unvalidated) {

@@ -5,7 +5,6 @@
 #include "session/pin_rules.hpp"
 
 #include <cstddef>
-#include <limits>
 
 #include "route/sql_lexer.hpp"
 #include "session/session_sets.hpp"
@@ -116,7 +115,10 @@ const char* statement_reason(const Statement& st, bool prepare_replayed) {
 }  // namespace
 
 const char* pin_reason(std::string_view sql, bool prepare_replayed) {
-    route::LexResult lexed = route::lex_sql(sql, std::numeric_limits<std::size_t>::max());
+    return pin_reason(route::lex_sql(sql, route::kAllTokens), prepare_replayed);
+}
+
+const char* pin_reason(const route::LexResult& lexed, bool prepare_replayed) {
     if (!lexed.complete) return "a statement pggate could not read to its end";
     for (const Statement& st : lexed.statements)
         if (const char* why = statement_reason(st, prepare_replayed)) return why;

@@ -101,9 +101,10 @@ bool replayable_set_config(const Statement& st) {
     return set_config_ops(st, ops);
 }
 
-std::vector<SetOp> session_ops(std::string_view sql) {
+std::vector<SetOp> session_ops(std::string_view sql) { return session_ops(sql, route::lex_sql(sql, 256)); }
+
+std::vector<SetOp> session_ops(std::string_view sql, const route::LexResult& lexed) {
     std::vector<SetOp> ops;
-    route::LexResult lexed = route::lex_sql(sql, 256);
     for (const Statement& st : lexed.statements) {
         if (st.empty() || st[0].kind != TokenKind::Word) continue;
         const std::string& first = st[0].text;

@@ -1,7 +1,6 @@
 // Name rewriting and completion tracking of SQL-level prepared statements.
 #include "session/sql_prepared.hpp"
 
-#include <limits>
 
 #include "route/sql_lexer.hpp"
 
@@ -36,7 +35,7 @@ std::optional<SqlPrepared::Plan> SqlPrepared::plan_for(std::string_view sql, boo
                                                        const std::function<std::uint64_t()>& new_id,
                                                        std::vector<Pending>& pending) {
     if (by_name_.empty() && !(whole_query && route::mentions(sql, "prepare"))) return std::nullopt;
-    route::LexResult lexed = route::lex_sql(sql, std::numeric_limits<std::size_t>::max());
+    route::LexResult lexed = route::lex_sql(sql, route::kAllTokens);
     if (!lexed.complete) return std::nullopt;
 
     Plan plan;

@@ -265,6 +265,52 @@ TEST_CASE("pooling: a transaction holding the only server makes clients of both 
     CHECK(backends_of(admin, "postgres") <= 1);
 }
 
+TEST_CASE("pooling: a client that keeps the only server busy does not starve a client of the other worker") {
+    PGGATE_ONLY();
+    Pggate gate(pooled({"default_pool_size = 1", "query_wait_timeout = 20"}));
+    PgConn busy(gate.conninfo());
+    CHECK(busy.scalar("select 1") == "1");
+    const pid_t busy_worker = gate.worker_serving(busy);
+    REQUIRE(busy_worker != 0);
+    std::optional<PgConn> other;
+    for (int tries = 0; tries < 40 && !other; ++tries) {
+        PgConn c(gate.conninfo());
+        if (gate.worker_serving(c) != busy_worker) other.emplace(std::move(c));
+    }
+    REQUIRE_MESSAGE(other.has_value(), "no connection out of 40 landed on the other worker");
+
+    // `busy` sends its next query as soon as the last one is answered, so
+    // its worker never sees the server idle; the other worker's client must
+    // still get its turns.
+    std::atomic<bool> stop{false};
+    std::atomic<int> busy_queries{0};
+    std::thread loop([&] {
+        while (!stop.load()) {
+            PgResult r(PQexec(busy.get(), "select pg_sleep(0.002)"));
+            if (r.status() == PGRES_TUPLES_OK) busy_queries.fetch_add(1);
+        }
+    });
+    int other_queries = 0;
+    std::vector<double> waits;
+    const Clock::time_point start = Clock::now();
+    while (seconds_since(start) < 3) {
+        const Clock::time_point sent = Clock::now();
+        CHECK(other->scalar("select 'other'") == "other");
+        waits.push_back(seconds_since(sent));
+        ++other_queries;
+    }
+    stop.store(true);
+    loop.join();
+    std::sort(waits.begin(), waits.end());
+    CAPTURE(busy_queries.load());
+    CAPTURE(other_queries);
+    CAPTURE(waits.back());
+    MESSAGE("median " << waits[waits.size() / 2] << " p90 " << waits[waits.size() * 9 / 10] << " max " << waits.back());
+    CHECK(busy_queries.load() > 20);
+    CHECK(other_queries > 20);
+    CHECK(waits[waits.size() / 2] < 1.0);
+}
+
 TEST_CASE("pooling: transaction status and transaction-local settings in transaction mode") {
     Pggate gate(pooled({"default_pool_size = 2"}));
     PgConn c(gate.conninfo());

@@ -96,6 +96,19 @@ TEST_CASE("client_params init adds a tracked startup value the welcome lacks") {
     CHECK(p.values().size() == 3);
 }
 
+TEST_CASE("client_params welcome: the server's list in its order, with the client's own values") {
+    ClientParams p;
+    p.init(server_welcome(), {{"TimeZone", "Europe/Paris"}, {"application_name", "psql"}});
+    CHECK(p.values().size() == 6);  // the tracked ones only
+    ParamList expected = server_welcome();
+    expected[0].second = "psql";
+    expected[9].second = "Europe/Paris";
+    CHECK(p.welcome(server_welcome()) == expected);
+    p.note("DateStyle", "SQL, DMY");
+    expected[2].second = "SQL, DMY";
+    CHECK(p.welcome(server_welcome()) == expected);
+}
+
 TEST_CASE("client_params init twice starts over") {
     ClientParams p;
     p.init(server_welcome(), {{"application_name", "first"}});
@@ -115,7 +128,7 @@ TEST_CASE("client_params note records tracked values only") {
     CHECK(*value_of(p, "DateStyle") == "SQL, DMY");
     CHECK(count_of(p, "DateStyle") == 1);
     CHECK(*value_of(p, "application_name") == "renamed");
-    CHECK(*value_of(p, "is_superuser") == "off");  // the welcome value, untouched
+    CHECK(value_of(p, "is_superuser") == nullptr);  // untracked: the pool's, not kept per client
     CHECK(value_of(p, "work_mem") == nullptr);
 
     ClientParams q;
