@@ -3,6 +3,7 @@
 #include "session/worker.hpp"
 
 #include <event2/buffer.h>
+#include <malloc.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -467,6 +468,7 @@ void Worker::retire(CancelForward* c) {
 
 void Worker::on_reap(evutil_socket_t, short, void* arg) {
     auto* w = static_cast<Worker*>(arg);
+    w->freed_since_trim_ += w->clients_.retired.size();
     w->clients_.retired.clear();
     w->servers_.retired.clear();
     w->cancels_.retired.clear();
@@ -536,6 +538,12 @@ void Worker::remember_client_key(const std::string& user, const std::string& sec
 void Worker::on_timeout_sweep(evutil_socket_t, short, void* arg) {
     auto* w = static_cast<Worker*>(arg);
     auto now = pool::Clock::now();
+    // After many clients left (a burst of connections is over), the heap
+    // they used goes back to the system rather than staying with the worker.
+    if (w->freed_since_trim_ >= kTrimAfterClients) {
+        w->freed_since_trim_ = 0;
+        malloc_trim(0);
+    }
     // RECONNECT or KILL from an admin console (of any worker).
     const std::uint64_t controls = w->shm_.controls().generation.load(std::memory_order_acquire);
     const bool controls_changed = controls != w->controls_seen_;

@@ -256,6 +256,9 @@ private:
     route::FunctionCatalog functions_;
     std::uint32_t functions_version_ = 0;  // of the learned names in functions_
     std::uint64_t controls_seen_ = 0;      // shm controls().generation last acted on
+    // Clients freed since the heap was last trimmed (on the timeout sweep).
+    std::size_t freed_since_trim_ = 0;
+    static constexpr std::size_t kTrimAfterClients = 1000;
     route::ClassificationCache classifications_;
     // Replica nodes, each as often as its weight (for weighted choice), and
     // where round_robin goes next.
