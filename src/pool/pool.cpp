@@ -235,12 +235,13 @@ void Pool::server_ready(session::ServerConn* server) {
     hand_over(server);
 }
 
-// An idle server goes to the first waiting client, or is closed when the
-// pool is above its size (the reserve, or a smaller size after a reload), or
-// joins the idle list; the pool tick closes it there if it stays unused while
-// clients of other pools or workers wait for its place. Above its size and reserve together (a
-// smaller pool after a reload) it is closed even while clients wait, or a
-// pool that is always busy would never shrink.
+// An idle server goes to the first waiting client, or is closed for a client
+// of another pool or worker that should have its place now, or is closed
+// when the pool is above its size (the reserve, or a smaller size after a
+// reload), or joins the idle list (where the pool tick closes it if it stays
+// unused while others wait). Above its size and reserve together (a smaller
+// pool after a reload) it is closed even while clients wait, or a pool that
+// is always busy would never shrink.
 void Pool::hand_over(session::ServerConn* server) {
     if (server->created_at() < reconnect_before_) {
         server->disconnect("RECONNECT from the admin console");
@@ -374,15 +375,15 @@ void Pool::server_closed(session::ServerConn* server, session::ServerState was, 
 // servers count toward is reached; while there is room they open servers of
 // their own.
 std::uint32_t Pool::others_waiting() const {
-    std::uint32_t n = 0;
-    for (Limit level : {Limit::Pool, Limit::Database, Limit::User}) {
-        const shm::PoolEntry& entry = worker_.shm().pool(entry_for(level));
-        if (entry.servers.load(std::memory_order_relaxed) < limit_of(level)) continue;
-        std::uint32_t all = entry.starved.load(std::memory_order_relaxed);
-        std::uint32_t mine = published_level_ == level ? published_starved_ : 0;
-        n = std::max(n, all > mine ? all - mine : 0);
-    }
-    return n;
+    return std::max({starved_elsewhere(Limit::Pool), starved_elsewhere(Limit::Database), starved_elsewhere(Limit::User)});
+}
+
+std::uint32_t Pool::starved_elsewhere(Limit level) const {
+    const shm::PoolEntry& entry = worker_.shm().pool(entry_for(level));
+    if (entry.servers.load(std::memory_order_relaxed) < limit_of(level)) return 0;
+    const std::uint32_t all = entry.starved.load(std::memory_order_relaxed);
+    const std::uint32_t mine = published_level_ == level ? published_starved_ : 0;
+    return all > mine ? all - mine : 0;
 }
 
 // Whether a client waits for a place this pool's servers hold and should get
@@ -390,16 +391,8 @@ std::uint32_t Pool::others_waiting() const {
 // kLendAfterWait, or any client of another pool held back by the database's
 // or the user's limit (whose waits are published with their own pools).
 bool Pool::others_waited_long() const {
-    const shm::Segment& shm = worker_.shm();
-    for (Limit level : {Limit::Database, Limit::User}) {
-        const shm::PoolEntry& entry = shm.pool(entry_for(level));
-        if (entry.servers.load(std::memory_order_relaxed) < limit_of(level)) continue;
-        const std::uint32_t mine = published_level_ == level ? published_starved_ : 0;
-        if (entry.starved.load(std::memory_order_relaxed) > mine) return true;
-    }
-    const shm::PoolEntry& entry = shm.pool(entries_.pool);
-    if (entry.servers.load(std::memory_order_relaxed) < limit_of(Limit::Pool)) return false;
-    return waited_longer_elsewhere(Clock::now() - kLendAfterWait);
+    return starved_elsewhere(Limit::Database) > 0 || starved_elsewhere(Limit::User) > 0 ||
+           (starved_elsewhere(Limit::Pool) > 0 && waited_longer_elsewhere(Clock::now() - kLendAfterWait));
 }
 
 bool Pool::waited_longer_elsewhere(Clock::time_point since) const {

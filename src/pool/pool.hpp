@@ -122,6 +122,8 @@ private:
     std::uint32_t limit_of(Limit level) const;
     // How many clients of other pools or workers wait for a place this pool's idle servers hold.
     std::uint32_t others_waiting() const;
+    // Those of them held back at `level` (0 while it has room).
+    std::uint32_t starved_elsewhere(Limit level) const;
     // Whether one of them should have this pool's next free server's place now.
     bool others_waited_long() const;
     // Whether another worker's client of this pool, held back by its size,

@@ -65,8 +65,6 @@ pool::ParamList ClientParams::welcome(const pool::ParamList& welcome) const {
     return all;
 }
 
-std::vector<std::string> ClientParams::resets(std::string_view sql) { return resets(route::lex_sql(sql, 8)); }
-
 std::vector<std::string> ClientParams::resets(const route::LexResult& lexed) {
     std::vector<std::string> names;
     for (const route::Statement& st : lexed.statements) {

@@ -32,10 +32,10 @@ public:
     // A query setting every tracked value that differs on `server`; empty if none.
     std::string sync_query(const pool::ParamList& server) const;
 
-    // The tracked parameters `sql` resets (RESET, SET … TO DEFAULT, RESET ALL,
-    // DISCARD ALL): a pooled server resets them to the pool's values, not the
-    // client's, so pggate puts the client's connect-time values back.
-    static std::vector<std::string> resets(std::string_view sql);
+    // The tracked parameters lexed statements reset (RESET, SET … TO
+    // DEFAULT, RESET ALL, DISCARD ALL): a pooled server resets them to the
+    // pool's values, not the client's, so pggate puts the client's
+    // connect-time values back.
     static std::vector<std::string> resets(const route::LexResult& lexed);
     // Back to the connect-time values for `names` ("all": every one); returns
     // the (name, value) pairs that changed.

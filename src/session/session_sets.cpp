@@ -101,7 +101,7 @@ bool replayable_set_config(const Statement& st) {
     return set_config_ops(st, ops);
 }
 
-std::vector<SetOp> session_ops(std::string_view sql) { return session_ops(sql, route::lex_sql(sql, 256)); }
+std::vector<SetOp> session_ops(std::string_view sql) { return session_ops(sql, route::lex_sql(sql, route::kAllTokens)); }
 
 std::vector<SetOp> session_ops(std::string_view sql, const route::LexResult& lexed) {
     std::vector<SetOp> ops;

@@ -44,7 +44,7 @@ struct SetOp {
 // Besides SET, RESET, DISCARD ALL and savepoints, "SELECT set_config('name',
 // '<value>', false)" (several calls in one select list too) counts as a SET.
 std::vector<SetOp> session_ops(std::string_view sql);
-// The same for `sql` already lexed (with at least 256 tokens a statement).
+// The same for `sql` already lexed (with route::kAllTokens, as the relay does).
 std::vector<SetOp> session_ops(std::string_view sql, const route::LexResult& lexed);
 
 // Whether a statement is such a select of session-level set_config() calls,
