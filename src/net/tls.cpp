@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include "net/direct_read.hpp"
+
 namespace pggate::net {
 
 namespace {
@@ -93,6 +95,7 @@ bufferevent* wrap(event_base* base, bufferevent* plain, SSL* ssl, bufferevent_ss
     // rest stays in the TLS bufferevent's own output, where the relay's
     // backpressure sees it.
     bufferevent_setwatermark(plain, EV_WRITE, 0, kSocketQueue);
+    read_by_libevent(plain);
     bufferevent* bev = bufferevent_openssl_filter_new(base, plain, ssl, state, BEV_OPT_CLOSE_ON_FREE);
     if (bev == nullptr) return nullptr;
     // Peers that close without close_notify are common; the protocol's own

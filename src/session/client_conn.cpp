@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 
 #include "core/log.hpp"
+#include "net/direct_read.hpp"
 #include "net/tls.hpp"
 #include "net/write_now.hpp"
 #include "pool/pool.hpp"
@@ -66,6 +67,7 @@ ClientConn::ClientConn(Worker& worker, evutil_socket_t fd, std::string peer, net
     bufferevent_setcb(bev_.get(), on_read, on_write, on_event, this);
     bufferevent_setwatermark(bev_.get(), EV_WRITE, kRelayHighWater / 2, 0);
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+    net::read_directly(bev_.get());
     log_debug("C-%u %s: connected", id_, peer_.c_str());
 }
 

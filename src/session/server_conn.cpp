@@ -10,6 +10,7 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "net/direct_read.hpp"
 #include "net/tls.hpp"
 #include "protocol/codec.hpp"
 #include "session/client_conn.hpp"
@@ -118,8 +119,11 @@ void ServerConn::start(Bytes startup, ClientConn* client) {
     bev_.reset(bufferevent_socket_new(worker_.base(), -1, BEV_OPT_CLOSE_ON_FREE));
     bufferevent_setcb(bev_.get(), on_read, on_write, on_event, this);
     bufferevent_setwatermark(bev_.get(), EV_WRITE, kRelayHighWater / 2, 0);
-    if (!addr || bufferevent_socket_connect(bev_.get(), addr->get(), static_cast<int>(addr->length)) < 0)
+    if (!addr || bufferevent_socket_connect(bev_.get(), addr->get(), static_cast<int>(addr->length)) < 0) {
         disconnect(addr ? evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) : "node address unknown");
+        return;
+    }
+    net::read_directly(bev_.get());
 }
 
 void ServerConn::link(ClientConn* client) {
