@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/text_hash.hpp"
+
 namespace pggate::route {
 
 enum class StatementKind {
@@ -69,7 +71,7 @@ struct Classification {
 // Lets string-keyed containers be searched with a string_view, without a copy.
 struct TextHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const { return text_hash(s); }
 };
 
 // Which functions are known not to write. A call of any other function
