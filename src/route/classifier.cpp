@@ -298,23 +298,6 @@ std::size_t after_name(Tokens st, std::size_t i) {
     return i;
 }
 
-// pg_temp, or pg_temp_<n> as PostgreSQL names a session's temporary schema:
-// temporary objects exist only in the primary backend that made them.
-bool temp_schema(const Token& t) {
-    std::string_view s = t.text;
-    if (!is_name(t) || !s.starts_with("pg_temp")) return false;
-    s.remove_prefix(std::string_view("pg_temp").size());
-    if (s.empty()) return true;
-    return s.size() > 1 && s[0] == '_' &&
-           std::all_of(s.begin() + 1, s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-}
-
-bool names_temp_object(Tokens st) {
-    for (std::size_t i = 0; i + 1 < st.size(); ++i)
-        if (temp_schema(st[i]) && is_punct(st, i + 1, ".")) return true;
-    return false;
-}
-
 // "schema.f" as written before "(" at token `i`, in `buf`; "f" alone if it
 // is not qualified. Empty if longer than any PostgreSQL name can be.
 std::string_view call_name(Tokens q, std::size_t i, std::array<char, 160>& buf) {

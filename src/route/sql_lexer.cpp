@@ -205,6 +205,20 @@ private:
 
 }  // namespace
 
+bool temp_schema(const Token& t) {
+    std::string_view s = t.text;
+    if ((t.kind != TokenKind::Word && t.kind != TokenKind::QuotedIdent) || !s.starts_with("pg_temp")) return false;
+    s.remove_prefix(std::string_view("pg_temp").size());
+    if (s.empty()) return true;
+    return s.size() > 1 && s[0] == '_' && std::all_of(s.begin() + 1, s.end(), is_digit);
+}
+
+bool names_temp_object(std::span<const Token> st) {
+    for (std::size_t i = 0; i + 1 < st.size(); ++i)
+        if (temp_schema(st[i]) && is_punct(st, i + 1, ".")) return true;
+    return false;
+}
+
 bool mentions(std::string_view sql, std::string_view lower_word) {
     auto it = std::search(sql.begin(), sql.end(), lower_word.begin(), lower_word.end(),
                           [](char a, char b) { return to_lower(a) == b; });

@@ -38,6 +38,14 @@ inline bool is_punct(std::span<const Token> st, std::size_t i, std::string_view 
     return i < st.size() && st[i].kind == TokenKind::Punct && st[i].text == p;
 }
 
+// Whether `t` names a session's temporary schema: pg_temp, or pg_temp_<n>
+// as PostgreSQL names it. Temporary objects exist only in the backend that
+// made them.
+bool temp_schema(const Token& t);
+
+// Whether `st` names an object in a temporary schema (pg_temp.t).
+bool names_temp_object(std::span<const Token> st);
+
 // Whether `lower_word` (lower case) appears anywhere in `sql`, in any case:
 // a cheap test before tokenizing text that must name it to matter.
 bool mentions(std::string_view sql, std::string_view lower_word);

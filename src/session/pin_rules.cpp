@@ -92,6 +92,8 @@ const char* statement_reason(const Statement& st, bool prepare_replayed) {
             if (w == "temp" || w == "temporary") return "a temporary object";
             if (w != "or" && w != "replace" && w != "global" && w != "local") break;
         }
+        // CREATE TABLE pg_temp.t makes a temporary table without the keyword.
+        if (route::names_temp_object(st)) return "a temporary object";
     }
     const bool select = first == "select" || first == "with";
     if (first == "select" && replayable_set_config(st)) return nullptr;
@@ -102,7 +104,8 @@ const char* statement_reason(const Statement& st, bool prepare_replayed) {
         if (st[i].kind == TokenKind::Word && first == "declare" && w == "with" && is_word(st, i + 1, "hold"))
             return "a cursor WITH HOLD";
         if (select && st[i].kind == TokenKind::Word && w == "into" &&
-            (is_word(st, i + 1, "temp") || is_word(st, i + 1, "temporary")))
+            (is_word(st, i + 1, "temp") || is_word(st, i + 1, "temporary") ||
+             (i + 1 < st.size() && route::temp_schema(st[i + 1]) && is_punct(st, i + 2, "."))))
             return "a temporary table";
         if (call && (w == "pg_advisory_lock" || w == "pg_advisory_lock_shared" || w == "pg_try_advisory_lock" ||
                      w == "pg_try_advisory_lock_shared"))

@@ -84,6 +84,11 @@ TEST_CASE("pin_rules temporary objects pin") {
         "SELECT 1 AS a INTO TEMP t",
         "select * into temporary table t from u",
         "SELECT a, b INTO TEMP TABLE t FROM u WHERE c",
+        "CREATE TABLE pg_temp.t (a int)",
+        "create table if not exists PG_TEMP.t as select 1",
+        "CREATE VIEW pg_temp_3.v AS SELECT 1",
+        "CREATE SEQUENCE \"pg_temp\".s",
+        "SELECT 1 AS a INTO pg_temp.t",
     };
     for (const char* sql : cases) {
         CAPTURE(sql);
@@ -93,6 +98,9 @@ TEST_CASE("pin_rules temporary objects pin") {
     CHECK_FALSE(pins("CREATE UNLOGGED TABLE t (a int)"));
     CHECK_FALSE(pins("SELECT 1 INTO t"));
     CHECK_FALSE(pins("select * into temp_t from u"));
+    CHECK_FALSE(pins("CREATE TABLE pg_temporary.t (a int)"));
+    CHECK_FALSE(pins("CREATE TABLE pg_temp_x.t (a int)"));
+    CHECK_FALSE(pins("select * into pg_temp_t from u"));
 }
 
 TEST_CASE("pin_rules session advisory locks pin, transaction locks don't") {
