@@ -821,7 +821,9 @@ void ClientConn::read_idle() {
         if (evbuffer_get_length(in) > 0) read_idle();
         return;
     }
-    pool::Pool* target = route_next();
+    bool partial = false;
+    pool::Pool* target = route_next(true, Worker::kNoNode, &partial);
+    if (partial) return;  // on_read comes back with the rest
     if (target == nullptr) {  // answered with an error, or waiting for a primary
         if (state_ == ClientState::Idle && evbuffer_get_length(in) > 0) read_idle();
         return;

@@ -127,8 +127,11 @@ private:
     // `may_refuse` and replica_fallback = error, a read no replica is fit for
     // is answered with an error here instead (nullptr).
     // A read that failed on node `avoid` before its answer began goes
-    // elsewhere. nullptr also when the client now waits for a primary.
-    pool::Pool* route_next(bool may_refuse = true, std::uint32_t avoid = Worker::kNoNode);
+    // elsewhere. nullptr also when the client now waits for a primary, and
+    // (with `partial` set) when what has come of the segment only reads and
+    // the rest is still on its way: drivers that write a segment's messages
+    // one by one would otherwise send every read to the primary.
+    pool::Pool* route_next(bool may_refuse = true, std::uint32_t avoid = Worker::kNoNode, bool* partial = nullptr);
     // The pool of the node that takes writes now (pool_ follows it); nullptr
     // when there is none: `sqlstate` and `refusal` say why, or `refusal` is
     // empty when no node is known to be the primary yet.
@@ -169,7 +172,7 @@ private:
     // ReadyForQuery: the client gets that ReadyForQuery from pggate.
     bool finish_read(std::uint32_t outstanding);
     bool splits_reads() const;
-    // The client's next segment, as next_segment_reads finds it.
+    // The client's next segment, as scan_next_segment finds it.
     struct Segment {
         std::size_t length = 0;
         std::string_view statement;  // the first statement's text
@@ -177,7 +180,9 @@ private:
         bool parses_named = false;   // prepares one
         std::uint32_t completions = 0;  // the replies that end its statements (C, I or s)
     };
-    bool next_segment_reads(Segment& segment);
+    enum class SegmentScan { Reads, Writes, Partial };
+    // Partial: only reads so far, and neither its end nor a Flush has come.
+    SegmentScan scan_next_segment(Segment& segment);
     bool reads_only(std::string_view sql);
     // Remembers that the client sent something that may write, and when its
     // transaction ends, so its later reads see it (read_your_writes).

@@ -84,12 +84,20 @@ bool ClientConn::answer_route_setting(std::string_view sql, char status) {
     return true;
 }
 
-pool::Pool* ClientConn::route_next(bool may_refuse, std::uint32_t avoid) {
+pool::Pool* ClientConn::route_next(bool may_refuse, std::uint32_t avoid, bool* partial) {
     retry_segment_.clear();
     read_length_ = 0;
     read_completions_ = 0;
     Segment segment;
-    if (!splits_reads() || !next_segment_reads(segment)) return writer_pool();
+    if (!splits_reads()) return writer_pool();
+    switch (scan_next_segment(segment)) {
+        case SegmentScan::Reads: break;
+        case SegmentScan::Writes: return writer_pool();
+        case SegmentScan::Partial:
+            if (partial == nullptr) return writer_pool();
+            *partial = true;
+            return nullptr;
+    }
     std::uint64_t min_lsn = 0;
     if (ryw_since_ns_ != 0 && route_mode_ != RouteMode::Replica) {
         route::PrimaryChoice primary = worker_.primary();
@@ -249,20 +257,27 @@ bool ClientConn::reads_only(std::string_view sql) {
 
 // Whether the client's buffered input up to the end of its next segment (a
 // Query, or extended-protocol messages through Sync) only reads, and if so
-// what `segment` it is. A segment not wholly buffered yet counts as writing.
-bool ClientConn::next_segment_reads(Segment& segment) {
+// what `segment` it is. A segment not wholly buffered yet is Partial while
+// what came of it only reads, fits the lookahead and has no Flush (whose
+// answers the client may wait for before it sends the rest).
+ClientConn::SegmentScan ClientConn::scan_next_segment(Segment& segment) {
     evbuffer* in = bufferevent_get_input(bev_.get());
     const std::size_t len = evbuffer_get_length(in);
     std::size_t pos = 0;
     bool parsed = false;  // a Parse in this segment (an unnamed Bind needs one)
     bool runs = false;    // a statement to run: a Parse, or a Bind of an earlier one
+    bool flushed = false;
     while (pos < kMaxLookahead) {
         protocol::MessageHeader h;
         protocol::DecodeError err;
-        if (net::peek_message(in, pos, protocol::Direction::Frontend, worker_.config().max_packet_size, h, err) !=
-                protocol::Decode::Ok ||
-            len - pos < h.frame_len() || pos + h.frame_len() > kMaxLookahead)
-            return false;
+        const protocol::Decode d =
+            net::peek_message(in, pos, protocol::Direction::Frontend, worker_.config().max_packet_size, h, err);
+        if (d == protocol::Decode::Error) return SegmentScan::Writes;
+        if (d == protocol::Decode::NeedMore || len - pos < h.frame_len()) {
+            const bool fits = d == protocol::Decode::NeedMore || pos + h.frame_len() <= kMaxLookahead;
+            return fits && !flushed ? SegmentScan::Partial : SegmentScan::Writes;
+        }
+        if (pos + h.frame_len() > kMaxLookahead) return SegmentScan::Writes;
         const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(pos + h.frame_len())) + pos;
         ByteReader r(p + protocol::kHeaderSize, h.body_len());
         switch (h.type) {
@@ -270,14 +285,14 @@ bool ClientConn::next_segment_reads(Segment& segment) {
                 std::string_view sql = r.cstring();
                 segment.length = h.frame_len();
                 segment.statement = sql;
-                if (pos != 0 || r.failed() || !reads_only(sql)) return false;
+                if (pos != 0 || r.failed() || !reads_only(sql)) return SegmentScan::Writes;
                 segment.completions = std::max<std::uint32_t>(worker_.classify(sql).statements, 1);
-                return true;
+                return SegmentScan::Reads;
             }
             case 'P': {
                 if (!r.cstring().empty()) segment.uses_named = segment.parses_named = true;
                 std::string_view sql = r.cstring();
-                if (r.failed() || !reads_only(sql)) return false;
+                if (r.failed() || !reads_only(sql)) return SegmentScan::Writes;
                 if (segment.statement.empty()) segment.statement = sql;
                 parsed = runs = true;
                 break;
@@ -285,14 +300,14 @@ bool ClientConn::next_segment_reads(Segment& segment) {
             case 'B': {
                 r.cstring();  // the portal
                 std::string name(r.cstring());
-                if (r.failed()) return false;
+                if (r.failed()) return SegmentScan::Writes;
                 // A statement parsed earlier: its text decides. One parsed in
                 // this segment was read above.
                 if (auto it = stmts_.find(name); it != stmts_.end()) {
-                    if (!reads_only(it->second->sql())) return false;
+                    if (!reads_only(it->second->sql())) return SegmentScan::Writes;
                     segment.uses_named = true;
                 } else if (!parsed) {
-                    return false;
+                    return SegmentScan::Writes;
                 }
                 runs = true;
                 break;
@@ -300,17 +315,20 @@ bool ClientConn::next_segment_reads(Segment& segment) {
             case 'E':
                 ++segment.completions;
                 break;
-            case 'D': case 'C': case 'H':
+            case 'D': case 'C':
+                break;
+            case 'H':
+                flushed = true;
                 break;
             case 'S':
                 segment.length = pos + h.frame_len();
-                return runs;
+                return runs ? SegmentScan::Reads : SegmentScan::Writes;
             default:
-                return false;
+                return SegmentScan::Writes;
         }
         pos += h.frame_len();
     }
-    return false;
+    return SegmentScan::Writes;
 }
 
 void ClientConn::note_write(std::string_view sql) {

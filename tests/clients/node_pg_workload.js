@@ -194,8 +194,9 @@ class Client {
   // Before this connection writes anything: with read/write splitting its
   // simple-protocol reads run on replicas. pg writes an extended-protocol
   // query as separate Parse/Bind/Describe/Execute, Flush and Sync writes;
-  // pggate sends a segment it has not wholly received yet to the primary, so
-  // where those run depends on timing: they are counted, not checked.
+  // pggate sends a segment cut after its Flush to the primary (the client
+  // may wait for the Flush's answers), so where those run depends on
+  // timing: they are counted, not checked.
   async stepWhere(c) {
     const simple = [];
     for (let i = 0; i < 3; i++) simple.push((await c.query(WHERE_QUERY)).rows[0]);

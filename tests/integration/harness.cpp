@@ -1136,6 +1136,26 @@ std::map<char, std::string> error_fields(std::string_view body) {
     return fields;
 }
 
+std::string parse(const std::string& name, const std::string& sql) {
+    return message('P', cstr(name) + cstr(sql) + be16(0));
+}
+
+std::string bind(const std::string& portal, const std::string& statement) {
+    return message('B', cstr(portal) + cstr(statement) + be16(0) + be16(0) + be16(0));
+}
+
+std::string describe_portal(const std::string& portal) { return message('D', "P" + cstr(portal)); }
+
+std::string execute(const std::string& portal, std::uint32_t max_rows) {
+    return message('E', cstr(portal) + be32(max_rows));
+}
+
+std::string close_portal(const std::string& portal) { return message('C', "P" + cstr(portal)); }
+
+std::string flush() { return message('H', ""); }
+
+std::string sync() { return message('S', ""); }
+
 }  // namespace wire
 
 // ---- RawClient ------------------------------------------------------------------------

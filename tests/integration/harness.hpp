@@ -373,6 +373,15 @@ std::string cancel_request(std::uint32_t pid, std::uint32_t key);
 // The fields of an ErrorResponse/NoticeResponse body, by field type ('C', 'M', ...).
 std::map<char, std::string> error_fields(std::string_view body);
 
+// Extended-protocol messages: text parameters and results, no parameter types.
+std::string parse(const std::string& name, const std::string& sql);
+std::string bind(const std::string& portal, const std::string& statement);
+std::string describe_portal(const std::string& portal);
+std::string execute(const std::string& portal, std::uint32_t max_rows);
+std::string close_portal(const std::string& portal);
+std::string flush();
+std::string sync();
+
 }  // namespace wire
 
 struct BackendMessage {

@@ -37,21 +37,6 @@ void expect_end_of_query(PGconn* conn) {
     CHECK_MESSAGE(!end, "expected the end of a query's results, got " << end.describe());
 }
 
-namespace msg {
-std::string parse(const std::string& name, const std::string& sql) {
-    return wire::message('P', wire::cstr(name) + wire::cstr(sql) + wire::be16(0));
-}
-std::string bind(const std::string& portal, const std::string& statement) {
-    return wire::message('B', wire::cstr(portal) + wire::cstr(statement) + wire::be16(0) + wire::be16(0) + wire::be16(0));
-}
-std::string describe_portal(const std::string& portal) { return wire::message('D', "P" + wire::cstr(portal)); }
-std::string execute(const std::string& portal, std::uint32_t max_rows) {
-    return wire::message('E', wire::cstr(portal) + wire::be32(max_rows));
-}
-std::string close_portal(const std::string& portal) { return wire::message('C', "P" + wire::cstr(portal)); }
-std::string sync() { return wire::message('S', ""); }
-}  // namespace msg
-
 // The types of the messages read until ReadyForQuery, and the text of each DataRow's single column.
 struct Reply {
     std::string types;
@@ -301,11 +286,11 @@ TEST_CASE("extended: named portals executed in parts (raw protocol)") {
 
     // Two named portals from one named statement, fetched alternately with
     // row limits: each Execute stops with PortalSuspended until the last.
-    std::string batch = msg::parse("stmt_series", "select g::text from generate_series(1, 5) g") +
-                        msg::bind("p1", "stmt_series") + msg::bind("p2", "stmt_series") +
-                        msg::describe_portal("p1") + msg::execute("p1", 2) + msg::execute("p2", 3) +
-                        msg::execute("p1", 2) + msg::execute("p2", 0) + msg::execute("p1", 0) +
-                        msg::close_portal("p1") + msg::close_portal("p2") + msg::sync();
+    std::string batch = wire::parse("stmt_series", "select g::text from generate_series(1, 5) g") +
+                        wire::bind("p1", "stmt_series") + wire::bind("p2", "stmt_series") +
+                        wire::describe_portal("p1") + wire::execute("p1", 2) + wire::execute("p2", 3) +
+                        wire::execute("p1", 2) + wire::execute("p2", 0) + wire::execute("p1", 0) +
+                        wire::close_portal("p1") + wire::close_portal("p2") + wire::sync();
     REQUIRE(raw.send(batch));
     Reply reply = read_until_ready(raw);
     // 1 ParseComplete, 2 BindComplete x2, T RowDescription,

@@ -4,7 +4,9 @@
 // transactions, hints, read_your_writes and pgbench.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -123,6 +125,58 @@ TEST_CASE("routing: a pipeline's read segment goes to a replica and its next seg
         REQUIRE(PQexitPipelineMode(c.get()) == 1);
     }
     CHECK(cluster().admin_scalar("select count(*) from rt_pipe2") == "5");
+}
+
+TEST_CASE("routing: a read segment written message by message still goes to a replica; a Flush in it routes at once") {
+    PGGATE_ONLY();
+    Pggate gate(routing({"read_your_writes = off"}));
+    {
+        PgConn c(gate.conninfo());
+        REQUIRE(eventually([&] { return on_replica(c, "select pg_is_in_recovery()") == "t"; }, 15));
+    }
+    RawClient raw(gate.port());
+    raw.login();
+    // Each piece in its own write, apart in time, as drivers that write
+    // message by message send them.
+    auto send_apart = [&](const std::vector<std::string>& pieces) {
+        for (const std::string& piece : pieces) {
+            REQUIRE(raw.send(piece));
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        }
+    };
+    auto rows_until_ready = [&] {
+        std::vector<std::string> rows;
+        for (;;) {
+            auto m = raw.read_message(10);
+            REQUIRE_MESSAGE(m.has_value(), "no ReadyForQuery");
+            REQUIRE_MESSAGE(m->type != 'E', wire::error_fields(m->body)['M']);
+            if (m->type == 'D') rows.push_back(m->body.substr(6, wire::read_be32(m->body, 2)));
+            if (m->type == 'Z') return rows;
+        }
+    };
+    const std::string sql = "select pg_is_in_recovery()::text";
+    for (int round = 0; round < 3; ++round) {
+        CAPTURE(round);
+        send_apart({wire::parse("", sql), wire::bind("", ""), wire::describe_portal(""), wire::execute("", 0),
+                    wire::sync()});
+        CHECK(rows_until_ready() == std::vector<std::string>{"true"});
+        // A Query cut inside its own message.
+        const std::string query = wire::message('Q', wire::cstr(sql));
+        send_apart({query.substr(0, 3), query.substr(3, 12), query.substr(15)});
+        CHECK(rows_until_ready() == std::vector<std::string>{"true"});
+    }
+    // A client that asks for what it sent so far (Flush) waits for it before
+    // it sends the rest: pggate must not wait for the segment's end.
+    REQUIRE(raw.send(wire::parse("", sql) + wire::flush()));
+    auto parsed = raw.read_message(5);
+    REQUIRE_MESSAGE(parsed.has_value(), "no ParseComplete after a Flush");
+    CHECK(parsed->type == '1');
+    REQUIRE(raw.send(wire::bind("", "") + wire::execute("", 0) + wire::sync()));
+    CHECK(rows_until_ready().size() == 1);
+    // A write written piece by piece still goes to the primary.
+    send_apart({wire::parse("", "select pg_is_in_recovery()::text from (select txid_current()) t"), wire::bind("", ""),
+                wire::execute("", 0), wire::sync()});
+    CHECK(rows_until_ready() == std::vector<std::string>{"false"});
 }
 
 TEST_CASE("routing: BEGIN READ ONLY on a replica keeps the transaction's later statements there") {
