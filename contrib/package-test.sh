@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds the Debian package and proves it on this machine (Debian 12, as
-# root): lintian finds no error, `apt-get install ./pggate_*.deb` installs
-# it, pggate starts with the shipped /etc/pggate/pggate.ini (under systemd
-# when it runs, else as the pggate user), a client connects through it, a
-# SIGHUP reloads it and the admin console answers SHOW POOLS to the pggate
-# user. Then the same package under a higher version is installed over it
-# while clients connect all the time: none sees an error, the postinst's
-# online upgrade (SIGUSR2) puts a new master in the pidfile. A throwaway primary + replica on 5432/5433 stand behind it (the
-# shipped [nodes]). Everything is removed again at the end (the package is
+# root): the source and binary packages build, lintian finds no error in
+# them nor a missing hardening flag, `apt-get install ./pggate_*.deb`
+# installs it, pggate starts with the shipped /etc/pggate/pggate.ini (under
+# systemd when it runs, else as the pggate user), a client connects through
+# it, a SIGHUP reloads it and the admin console answers SHOW POOLS to the
+# pggate user. Then the same package under a higher version is installed
+# over it while clients connect all the time: none sees an error, and the
+# postinst's online upgrade (SIGUSR2) puts a new master in the pidfile.
+# A throwaway primary + replica on 5432/5433 stand behind it (the shipped
+# [nodes]). Everything is removed again at the end (the package is
 # purged). Counts go to build/results/package.count for `tests/run.sh
 # --summary`; the last line is "package: N passed, M failed".
 #
@@ -55,23 +57,35 @@ trap finish EXIT
 
 [ "$(id -u)" -eq 0 ] || { echo "package-test: run as root (it installs the package)" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
-step "build tools installed" apt-get install -y -qq --no-install-recommends debhelper lintian fakeroot dpkg-dev
+step "build tools installed" apt-get install -y -qq --no-install-recommends debhelper lintian fakeroot dpkg-dev devscripts
 
 psql=$(ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | tail -n 1)
 [ -n "$psql" ] || psql=$(command -v psql)
 
 # The package is built from a copy of the tree, so this checkout's own build stays as it is.
-mkdir -p "$work/src"
+# Its directory is named as dpkg-source expects: <source>-<version>.
+tree="$work/pggate-$(dpkg-parsechangelog -l "$repo/contrib/debian/changelog" -S Version)"
+mkdir -p "$tree"
 tar -C "$repo" --exclude=./build --exclude=./.git --exclude=./demo --exclude=./pggate \
     --exclude=./config.mk --exclude=./config.status --exclude=./config.log --exclude=./configure \
-    --exclude=./autom4te.cache -cf - . | tar -C "$work/src" -xf -
-cp -a "$repo/contrib/debian" "$work/src/debian"
-build_deb() { (cd "$work/src" && dpkg-buildpackage -b -us -uc -j"$(nproc)"); }
-step "dpkg-buildpackage -b -us -uc" build_deb
+    --exclude=./autom4te.cache -cf - . | tar -C "$tree" -xf -
+cp -a "$repo/contrib/debian" "$tree/debian"
+# The source package too (native, 3.0), so that its format and version agree.
+build_deb() { (cd "$tree" && dpkg-buildpackage -us -uc -j"$(nproc)"); }
+step "dpkg-buildpackage -us -uc (source and binary)" build_deb
 deb=$(ls "$work"/pggate_*.deb 2>/dev/null | head -n 1)
-[ -n "$deb" ] || exit 1
-echo "built $(basename "$deb")"
-step "lintian: no errors" lintian --fail-on error "$deb"
+changes=$(ls "$work"/pggate_*.changes 2>/dev/null | head -n 1)
+[ -n "$deb" ] && [ -n "$changes" ] || exit 1
+echo "built $(cd "$work" && ls pggate_*)"
+step "lintian on the .changes (.dsc, source and .deb): no errors" lintian --fail-on error "$changes"
+# dpkg-buildflags' hardening (fortify, stack protector, relro, bindnow, PIE)
+# reached the compiler and the linker.
+step "lintian: no hardening tag" lintian --fail-on info,pedantic --display-level '>=pedantic' \
+  --tags hardening-no-bindnow,hardening-no-fortify-functions,hardening-no-pie,hardening-no-relro "$deb"
+hardening() {
+  dpkg-deb -x "$deb" "$work/unpacked" && hardening-check "$work/unpacked/usr/sbin/pggate"
+}
+step "hardening-check /usr/sbin/pggate" hardening
 
 step "apt-get install ./$(basename "$deb")" apt-get install -y -qq "$deb"
 step "binary, conffile, unit, logrotate and man pages in place" \
