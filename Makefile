@@ -3,7 +3,7 @@
 # throwaway primary + replica with pggate in front of them; `make bench` runs
 # the benchmarks (docs/benchmarks.md); `make check-clients` runs the client
 # driver workloads (tests/clients) through a release build; `make fuzz` runs
-# the libFuzzer targets of tests/fuzz for FUZZ_SECONDS each (README, "Test it");
+# the libFuzzer targets of tests/fuzz for FUZZ_SECONDS each (README, "Read more");
 # `make check-install` checks `make install` (tests/install-test.sh).
 
 .DEFAULT_GOAL := all
