@@ -5,9 +5,10 @@
 # ./pggate_*.deb` installs it, pggate starts with the shipped
 # /etc/pggate/pggate.ini (under systemd when it runs, else as the pggate
 # user), a client connects through it, a SIGHUP reloads it and the admin
-# console answers SHOW POOLS to the pggate user. Then the same package under a higher version is installed
-# over it while clients connect all the time: none sees an error, and the
-# postinst's online upgrade (SIGUSR2) puts a new master in the pidfile.
+# console answers SHOW POOLS to the pggate user. Then the same package
+# under a higher version is installed over it while clients connect all the
+# time: none sees an error, and the postinst's online upgrade (SIGUSR2) puts
+# a new master in the pidfile.
 # A throwaway primary + replica on 5432/5433 stand behind it (the shipped
 # [nodes]). Everything is removed again at the end (the package is
 # purged). Counts go to build/results/package.count for `tests/run.sh
