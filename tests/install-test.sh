@@ -6,7 +6,7 @@
 # `tests/run.sh --summary`; the last line is "install: N passed, M failed".
 #   tests/install-test.sh
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 results=build/results
 stage=$(mktemp -d /tmp/pggate-install.XXXXXX)
 passed=0 failed=0
