@@ -3,10 +3,14 @@
 # throwaway primary + replica with pggate in front of them; `make bench` runs
 # the benchmarks (docs/benchmarks.md); `make check-clients` runs the client
 # driver workloads (tests/clients) through a release build; `make fuzz` runs
-# the libFuzzer targets of tests/fuzz for FUZZ_SECONDS each (README, "Test it").
+# the libFuzzer targets of tests/fuzz for FUZZ_SECONDS each (README, "Read more");
+# `make check-install` checks `make install` (tests/install-test.sh).
 
 .DEFAULT_GOAL := all
+# Cleaning needs no configuration (a package build cleans a fresh tree first).
+ifeq ($(filter-out clean distclean,$(MAKECMDGOALS)),$(MAKECMDGOALS))
 -include config.mk
+endif
 
 # config.mk comes from ./configure, which comes from configure.ac; on a fresh
 # clone the missing packages are installed first so configure can find them.
@@ -30,7 +34,10 @@ else
   OPT := -O2 -g
   LDOPT :=
 endif
-CPPFLAGS_ALL := -Isrc -DPGGATE_VERSION='"$(VERSION)"' -DPG_BINDIR='"$(PG_BINDIR)"' $(DEPS_CFLAGS)
+# CPPFLAGS, CXXFLAGS and LDFLAGS from the environment, make's command line or
+# ./configure's come last, so that a packager's flags (dpkg-buildflags'
+# -D_FORTIFY_SOURCE=2, -fstack-protector-strong, -z relro ...) hold.
+CPPFLAGS_ALL := -Isrc -DPGGATE_VERSION='"$(VERSION)"' -DPG_BINDIR='"$(PG_BINDIR)"' $(DEPS_CFLAGS) $(CPPFLAGS)
 CXXFLAGS_ALL := $(CXXSTD) $(WARN) $(OPT) -MMD -MP $(CXXFLAGS)
 
 LIB_SRC := $(filter-out src/main.cpp,$(shell find src -name '*.cpp' | sort))
@@ -52,7 +59,7 @@ else
   BIN := $(OUT)/pggate
 endif
 
-.PHONY: all check check-asan check-clients unit integration demo demo-stop bench bench-classifier bench-proxies clean distclean install
+.PHONY: all check check-asan check-clients check-install unit integration demo demo-stop bench bench-classifier bench-proxies clean distclean install
 all: $(BIN)
 
 $(OUT)/%.o: %.cpp config.mk
@@ -88,7 +95,13 @@ check: config.mk
 	-$(MAKE) -j$(NPROC) BUILD=release check-one
 	-$(MAKE) -j$(NPROC) BUILD=asan check-one
 	-$(MAKE) check-clients
+	-$(MAKE) check-install
 	tests/run.sh --summary
+
+# `make install` into a staging directory (tests/install-test.sh).
+check-install: config.mk
+	$(MAKE) -j$(NPROC) BUILD=release pggate
+	tests/install-test.sh
 
 # Real drivers (psql, pgbench, libpq pipelines, psycopg 2 and 3, asyncpg,
 # SQLAlchemy, JDBC, node-postgres) through a release build, in session
@@ -164,10 +177,12 @@ demo: config.mk
 demo-stop:
 	contrib/demo.sh stop
 
+# An existing pggate.ini is the admin's: only a missing one gets the sample.
 install: $(BIN)
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/pggate $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man5
 	install -m 755 $(BIN) $(DESTDIR)$(sbindir)/pggate
-	install -m 644 etc/pggate.ini $(DESTDIR)$(sysconfdir)/pggate/pggate.ini
+	test -e $(DESTDIR)$(sysconfdir)/pggate/pggate.ini || \
+	  install -m 644 etc/pggate.ini $(DESTDIR)$(sysconfdir)/pggate/pggate.ini
 	install -m 644 man/pggate.1 $(DESTDIR)$(mandir)/man1/pggate.1
 	install -m 644 man/pggate.ini.5 $(DESTDIR)$(mandir)/man5/pggate.ini.5
 

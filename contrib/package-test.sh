@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Builds the Debian package and proves it on this machine (Debian 12, as
-# root): lintian finds no error, `apt-get install ./pggate_*.deb` installs
-# it, pggate starts with the shipped /etc/pggate/pggate.ini (under systemd
-# when it runs, else as the pggate user), a client connects through it, a
-# SIGHUP reloads it and the admin console answers SHOW POOLS to the pggate
-# user. A throwaway primary + replica on 5432/5433 stand behind it (the
-# shipped [nodes]). Everything is removed again at the end (the package is
+# root): the source and binary packages build, lintian finds no error or
+# warning in them nor a missing hardening flag, `apt-get install
+# ./pggate_*.deb` installs it, pggate starts with the shipped
+# /etc/pggate/pggate.ini (under systemd when it runs, else as the pggate
+# user), a client connects through it, a SIGHUP reloads it and the admin
+# console answers SHOW POOLS to the pggate user. Then the same package
+# under a higher version is installed over it while clients connect all the
+# time: none sees an error, and the postinst's online upgrade (SIGUSR2) puts
+# a new master in the pidfile.
+# A throwaway primary + replica on 5432/5433 stand behind it (the shipped
+# [nodes]). Everything is removed again at the end (the package is
 # purged). Counts go to build/results/package.count for `tests/run.sh
 # --summary`; the last line is "package: N passed, M failed".
 #
@@ -53,23 +58,37 @@ trap finish EXIT
 
 [ "$(id -u)" -eq 0 ] || { echo "package-test: run as root (it installs the package)" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
-step "build tools installed" apt-get install -y -qq --no-install-recommends debhelper lintian fakeroot dpkg-dev
+step "build tools installed" apt-get install -y -qq --no-install-recommends debhelper lintian fakeroot dpkg-dev devscripts
 
 psql=$(ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | tail -n 1)
 [ -n "$psql" ] || psql=$(command -v psql)
 
 # The package is built from a copy of the tree, so this checkout's own build stays as it is.
-mkdir -p "$work/src"
+# Its directory is named as dpkg-source expects: <source>-<version>.
+tree="$work/pggate-$(dpkg-parsechangelog -l "$repo/contrib/debian/changelog" -S Version)"
+mkdir -p "$tree"
 tar -C "$repo" --exclude=./build --exclude=./.git --exclude=./demo --exclude=./pggate \
     --exclude=./config.mk --exclude=./config.status --exclude=./config.log --exclude=./configure \
-    --exclude=./autom4te.cache -cf - . | tar -C "$work/src" -xf -
-cp -a "$repo/contrib/debian" "$work/src/debian"
-build_deb() { (cd "$work/src" && dpkg-buildpackage -b -us -uc -j"$(nproc)"); }
-step "dpkg-buildpackage -b -us -uc" build_deb
+    --exclude=./autom4te.cache -cf - . | tar -C "$tree" -xf -
+cp -a "$repo/contrib/debian" "$tree/debian"
+# The source package too (native, 3.0), so that its format and version agree.
+build_deb() { (cd "$tree" && dpkg-buildpackage -us -uc -j"$(nproc)"); }
+step "dpkg-buildpackage -us -uc (source and binary)" build_deb
 deb=$(ls "$work"/pggate_*.deb 2>/dev/null | head -n 1)
-[ -n "$deb" ] || exit 1
-echo "built $(basename "$deb")"
-step "lintian: no errors" lintian --fail-on error "$deb"
+changes=$(ls "$work"/pggate_*.changes 2>/dev/null | head -n 1)
+[ -n "$deb" ] && [ -n "$changes" ] || exit 1
+echo "built $(cd "$work" && echo pggate_*)"
+step "lintian on the .changes (.dsc, source and .deb): no errors, no warnings" lintian --fail-on error,warning "$changes"
+# dpkg-buildflags' hardening (fortify, stack protector, relro, bindnow, PIE)
+# reached the compiler and the linker.
+step "lintian: no hardening tag" lintian --fail-on info,pedantic --display-level '>=pedantic' \
+  --tags hardening-no-bindnow,hardening-no-fortify-functions,hardening-no-pie,hardening-no-relro "$deb"
+# Debian 12's dpkg-buildflags does not add -fcf-protection (dpkg 1.22
+# does), so control flow protection is not asked for.
+hardening() {
+  dpkg-deb -x "$deb" "$work/unpacked" && hardening-check --nocfprotection "$work/unpacked/usr/sbin/pggate"
+}
+step "hardening-check /usr/sbin/pggate" hardening
 
 step "apt-get install ./$(basename "$deb")" apt-get install -y -qq "$deb"
 step "binary, conffile, unit, logrotate and man pages in place" \
@@ -132,3 +151,68 @@ primary_up() {
   return 1
 }
 step "SHOW NODES: the shipped primary is up" primary_up
+
+# A package upgrade refuses no connection: the same package under a higher
+# version is installed over this one while clients connect all the time and
+# one keeps a session open across it; the postinst has the running pggate
+# start the new binary (SIGUSR2), which takes over the pidfile.
+version=$(dpkg-deb -f "$deb" Version)
+upgrade_deb="$work/upgrade/pggate_${version}+upgrade_$(dpkg-deb -f "$deb" Architecture).deb"
+repack() {
+  mkdir -p "$work/upgrade"
+  dpkg-deb -R "$deb" "$work/upgrade/tree"
+  sed -i "s/^Version: .*/Version: ${version}+upgrade/" "$work/upgrade/tree/DEBIAN/control"
+  dpkg-deb --root-owner-group -b "$work/upgrade/tree" "$upgrade_deb"
+}
+step "the package again as version ${version}+upgrade" repack
+old_pid=$(cat /var/run/pggate/pggate.pid 2>/dev/null)
+errors="$work/upgrade/errors" served="$work/upgrade/served" stop_loop="$work/upgrade/stop"
+: >"$errors"
+: >"$served"
+client_loop() {
+  until [ -e "$stop_loop" ]; do
+    if [ "$(through 'select 1' 2>>"$errors")" = 1 ]; then echo >>"$served"; else echo "query failed" >>"$errors"; fi
+  done
+}
+client_loop &
+loop_pid=$!
+# A session that spans the upgrade: it started on the old pggate and ends there.
+PGCONNECT_TIMEOUT=5 "$psql" -X -At -h 127.0.0.1 -p 6432 -U postgres postgres \
+  -c 'select pg_sleep(4)' -c 'select 7' >"$work/upgrade/session" 2>&1 &
+session_pid=$!
+sleep 1
+step "apt-get install the upgrade while clients connect" apt-get install -y -qq "$upgrade_deb"
+new_master() {
+  local pid
+  for _ in $(seq 100); do
+    pid=$(cat /var/run/pggate/pggate.pid 2>/dev/null)
+    [ -n "$pid" ] && [ "$pid" != "$old_pid" ] && kill -0 "$pid" 2>/dev/null && { echo "pid $old_pid -> $pid"; return 0; }
+    sleep 0.2
+  done
+  echo "the pidfile still says ${pid:-nothing} (was $old_pid)"
+  tail -n 20 /var/log/pggate/pggate.log
+  return 1
+}
+step "a new master took over the pidfile" new_master
+if $under_systemd; then
+  step "systemd's main pid is the new master" \
+    test "$(systemctl show --property=MainPID --value pggate)" = "$(cat /var/run/pggate/pggate.pid)"
+fi
+sleep 1
+touch "$stop_loop"
+wait "$loop_pid"
+session_ok() { wait "$session_pid" && [ "$(tail -n 1 "$work/upgrade/session")" = 7 ] || { cat "$work/upgrade/session"; return 1; }; }
+step "the session open across the upgrade ended normally" session_ok
+no_errors() { echo "$(wc -l <"$served") connections served"; [ -s "$served" ] && [ ! -s "$errors" ] || { cat "$errors"; return 1; }; }
+step "no client saw a connection error during the upgrade" no_errors
+old_gone() {
+  for _ in $(seq 50); do
+    # Gone, or a zombie that this container's pid 1 has not reaped yet.
+    [ -e "/proc/$old_pid" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$old_pid/status" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  return 1
+}
+step "the old master exited once its clients were done" old_gone
+step "the installed version is ${version}+upgrade" test "$(dpkg-query -W -f '${Version}' pggate)" = "${version}+upgrade"
+step "clients still served after the upgrade" connected

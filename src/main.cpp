@@ -1,6 +1,6 @@
 // pggate's command line: parse arguments, load and check the configuration,
-// open the listeners, daemonize, write the pidfile, drop privileges, and hand
-// over to the master.
+// lock the pidfile and open the listeners, daemonize, drop privileges, and
+// hand over to the master.
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -61,13 +61,17 @@ bool daemonize() {
     return chdir("/") == 0;
 }
 
-bool write_pidfile(const std::string& path) {
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return false;
-    std::string pid = std::to_string(getpid()) + "\n";
-    bool ok = write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
-    close(fd);
-    return ok;
+// Exit statuses (pggate(1), EXIT STATUS).
+constexpr int kExitConfig = 1;
+constexpr int kExitFatal = 2;
+constexpr int kExitAlreadyRunning = 3;
+
+// A start-up failure: logged, and on stderr too when the log goes elsewhere,
+// so that whoever started pggate by hand sees why.
+int start_failed(const pggate::config::Config& config, int code, const std::string& why) {
+    log_error("%s", why.c_str());
+    if (!config.logfile.empty() || config.syslog) std::fprintf(stderr, "pggate: %s\n", why.c_str());
+    return code;
 }
 
 bool drop_privileges(const std::string& user) {
@@ -129,13 +133,13 @@ int main(int argc, char** argv) {
         } else if (!a.empty() && a[0] == '-') {
             std::fprintf(stderr, "pggate: unknown option %s\n", a.c_str());
             usage(stderr);
-            return 1;
+            return kExitConfig;
         } else if (!have_path) {
             config_path = a;
             have_path = true;
         } else {
             std::fprintf(stderr, "pggate: more than one configuration file given\n");
-            return 1;
+            return kExitConfig;
         }
     }
 
@@ -149,7 +153,7 @@ int main(int argc, char** argv) {
         config = std::move(loaded.config);
     } catch (const pggate::config::ConfigError& e) {
         std::fprintf(stderr, "pggate: %s\n", e.what());
-        return 1;
+        return kExitConfig;
     }
     if (test_only) {
         std::printf("pggate: configuration file %s is valid\n", config_path.c_str());
@@ -161,30 +165,24 @@ int main(int argc, char** argv) {
     pggate::master::Master master(config_path, config_text, config, upgrade_command(argv[0], daemon, config_path));
     try {
         master.prepare();
+    } catch (const pggate::master::AlreadyRunning& e) {
+        return start_failed(config, kExitAlreadyRunning, e.what());
     } catch (const std::exception& e) {
-        log_error("%s", e.what());
-        return 1;
+        return start_failed(config, kExitFatal, e.what());
     }
     if (daemon) {
         pggate::log_configure(pggate::config::log_target(config, true));
         if (!daemonize()) {
             log_error("daemonize failed: %s", std::strerror(errno));
-            return 1;
+            return kExitFatal;
         }
     }
-    if (!config.pidfile.empty() && !write_pidfile(config.pidfile)) {
-        log_error("open() failed (pidfile %s): %s", config.pidfile.c_str(), std::strerror(errno));
-        return 1;
-    }
-    if (!config.user.empty() && geteuid() == 0 && !drop_privileges(config.user)) return 1;
+    if (!config.user.empty() && geteuid() == 0 && !drop_privileges(config.user)) return kExitFatal;
 
-    int code;
     try {
-        code = master.run();
+        return master.run();
     } catch (const std::exception& e) {
         log_error("%s", e.what());
-        code = 2;
+        return kExitFatal;
     }
-    if (!config.pidfile.empty() && !master.handed_over()) unlink(config.pidfile.c_str());
-    return code;
 }

@@ -27,6 +27,7 @@
 #include "health/health.hpp"
 #include "master/channel.hpp"
 #include "master/notify.hpp"
+#include "master/pidfile.hpp"
 #include "metrics/metrics.hpp"
 #include "session/worker.hpp"
 
@@ -66,6 +67,8 @@ Master::Master(std::string config_path, std::string config_text, config::Config 
 
 void Master::prepare() {
     workers_ = static_cast<std::uint32_t>(config::effective_workers(config_));
+    // Before any socket: a second pggate must not share the first one's port.
+    pidfile_ = Pidfile::acquire(config_.pidfile);
     // Started by the online upgrade of a running pggate: take its sockets.
     const char* inherited = std::getenv(kListenFdsEnv);
     const char* ready = std::getenv(kReadyFdEnv);
@@ -94,6 +97,7 @@ int Master::run() {
     children_.resize(workers_ + (config_.metrics_port != 0 ? 2 : 1));
     log_info("pggate %s starting %u workers", PGGATE_VERSION, workers_);
     for (std::uint32_t i = 0; i < children_.size(); ++i) spawn(i);
+    pidfile_.write_pid();
     if (announce_ready_) {
         // The pggate being upgraded stops accepting once it reads this.
         if (write(announce_ready_.get(), "1", 1) != 1)
@@ -146,6 +150,7 @@ int Master::run() {
         }
     }
     listeners_.close_all();
+    pidfile_.remove_unless_handed_over(handed_over_);
     log_info("pggate stopped");
     return exit_code_;
 }
@@ -178,6 +183,7 @@ void Master::spawn(std::uint32_t index) {
     if (pid == 0) {
         close(sv[0]);
         signal_fd_.reset();
+        pidfile_.close_in_child();
         for (Child& c : children_) c.channel.reset();
         sigset_t set = handled_signals();
         sigprocmask(SIG_UNBLOCK, &set, nullptr);
@@ -337,6 +343,11 @@ void Master::start_upgrade() {
             for (UniqueFd& fd : worker) fcntl(fd.get(), F_SETFD, 0);
         if (listeners_.unix_socket) fcntl(listeners_.unix_socket.get(), F_SETFD, 0);
         fcntl(pipe_fds[1], F_SETFD, 0);
+        // The locked pidfile too: the lock passes to the new pggate with it.
+        if (pidfile_.fd() >= 0) {
+            fcntl(pidfile_.fd(), F_SETFD, 0);
+            setenv(Pidfile::kFdEnv, std::to_string(pidfile_.fd()).c_str(), 1);
+        }
         setenv(kListenFdsEnv, spec.c_str(), 1);
         setenv(kReadyFdEnv, std::to_string(pipe_fds[1]).c_str(), 1);
         sigset_t set = handled_signals();

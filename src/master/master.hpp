@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "config/reload.hpp"
 #include "core/fd.hpp"
+#include "master/pidfile.hpp"
 #include "net/listeners.hpp"
 #include "shm/segment.hpp"
 
@@ -24,14 +25,15 @@ public:
     // `config` was parsed from `config_text`.
     Master(std::string config_path, std::string config_text, config::Config config, std::vector<std::string> argv);
 
-    // Opens the listeners and maps shared memory. Throws std::runtime_error.
+    // Locks the pidfile, opens the listeners and maps shared memory. Throws
+    // AlreadyRunning when another pggate holds the pidfile, else
+    // std::runtime_error.
     void prepare();
 
-    // Spawns the workers and handles signals until shutdown; returns the exit code.
+    // Spawns the workers, writes the pidfile, and handles signals until
+    // shutdown; returns the exit code. The pidfile is removed at the end
+    // unless a new pggate took it over (an online upgrade).
     int run();
-    // Whether a new pggate took over (an online upgrade): the pidfile and
-    // the Unix socket's file are its own now.
-    bool handed_over() const { return handed_over_; }
 
 private:
     struct Child {
@@ -67,7 +69,8 @@ private:
     UniqueFd upgrade_ready_;  // read end: one byte when the new pggate is ready, EOF if it failed
     pid_t upgrade_pid_ = 0;
     UniqueFd announce_ready_;  // started by an upgrade: where to say it is ready
-    bool handed_over_ = false;
+    bool handed_over_ = false;  // a new pggate took over: the pidfile and the Unix socket's file are its own
+    Pidfile pidfile_;
     std::string config_path_;
     std::string config_text_;  // what config_ was parsed from: the file, and any runtime SETs since it was read
     config::Config config_;

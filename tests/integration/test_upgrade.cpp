@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -89,6 +90,31 @@ TEST_CASE("upgrade: with a broken configuration the upgrade is refused and pggat
     gate.send_signal(SIGUSR2);
     CHECK(eventually([&] { return gate.log_text().find("upgrade refused") != std::string::npos; }, 5));
     CHECK(gate.running());
+    PgConn c(gate.conninfo());
+    CHECK(c.scalar("select 1") == "1");
+}
+
+TEST_CASE("upgrade: the new pggate takes over the pidfile's lock, so a second start is still refused") {
+    PGGATE_ONLY();
+    const std::string pidfile = "/tmp/pggate-upgrade-lock-" + std::to_string(getpid()) + ".pid";
+    Pggate gate({"auth_type = trust", "pidfile = " + pidfile});
+    const pid_t first = gate.master_pid();
+    REQUIRE(pid_in(pidfile) == first);
+    StopAtEnd stop{pidfile, first, ""};
+    gate.send_signal(SIGUSR2);
+    REQUIRE_MESSAGE(eventually([&] { return pid_in(pidfile) != first && alive(pid_in(pidfile)); }, 10),
+                    gate.log_tail());
+    const pid_t second = pid_in(pidfile);
+    CHECK_MESSAGE(gate.wait_exit(15) == 0, gate.log_tail());
+    // The old master is gone and left the file to the new one, lock and all.
+    CHECK(pid_in(pidfile) == second);
+    const char* bin = std::getenv("PGGATE_BIN");
+    std::string out;
+    CHECK_MESSAGE(run_shell("timeout 20 " + std::string(bin != nullptr ? bin : "./pggate") + " " + gate.ini_path(),
+                            out) == 3,
+                  out);
+    CHECK_MESSAGE(out.find("another pggate (pid " + std::to_string(second) + ") holds the lock") != std::string::npos,
+                  out);
     PgConn c(gate.conninfo());
     CHECK(c.scalar("select 1") == "1");
 }

@@ -145,9 +145,10 @@ TEST_CASE("workers: the Unix socket file gets unix_socket_mode and unix_socket_g
     PgConn local(gate.unix_conninfo(std::string("password=") + Cluster::kAdminPassword));
     CHECK(local.scalar("select 1") == "1");
 
-    // A group that does not exist stops start-up with the key named.
+    // A group that does not exist stops start-up with the key named, when
+    // the socket is made: exit status 2, as for a user that does not exist.
     Pggate broken(PggateOptions{{"unix_socket_group = no_such_group_here"}, {}, "", false, nullptr});
-    CHECK(broken.wait_exit(10) == 1);
+    CHECK(broken.wait_exit(10) == 2);
     CHECK_MESSAGE(broken.log_text().find("unix_socket_group: no group named \"no_such_group_here\"") != std::string::npos,
                   broken.log_text());
 }

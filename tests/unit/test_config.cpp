@@ -3,8 +3,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 #include <random>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -36,6 +39,109 @@ Config parse_pggate(const std::string& lines) {
 
 std::string pggate_error(const std::string& line) {
     return error_of("[pggate]\n" + line + "\n" + kNodes);
+}
+
+using SectionKeys = std::map<std::string, std::set<std::string>>;
+
+// known_keys() by section: "users.pool_size" is pool_size in [users].
+SectionKeys loader_keys() {
+    SectionKeys keys;
+    for (std::string_view key : known_keys()) {
+        const std::size_t dot = key.find('.');
+        keys[std::string(key.substr(0, dot))].insert(std::string(key.substr(dot + 1)));
+    }
+    return keys;
+}
+
+// The keys each "SECTION [name]" of pggate.ini(5) documents: the heads of
+// its tagged paragraphs (.TP, then .B key), leaving out those of indented
+// blocks (.RS ... .RE), which list a key's values.
+SectionKeys man_page_keys(const std::string& man) {
+    SectionKeys keys;
+    std::istringstream in(man);
+    std::string line, section;
+    int depth = 0;
+    bool after_tp = false;
+    const std::regex heading(R"(\.SH "SECTION \[([a-z]+)\]")");
+    std::smatch m;
+    while (std::getline(in, line)) {
+        if (std::regex_match(line, m, heading)) {
+            section = m[1];
+            keys[section];
+        } else if (line.rfind(".SH", 0) == 0) {
+            section.clear();
+        }
+        if (line == ".RS") ++depth;
+        if (line == ".RE") --depth;
+        if (after_tp && !section.empty() && depth == 0 && line.rfind(".B ", 0) == 0) keys[section].insert(line.substr(3));
+        after_tp = line == ".TP";
+    }
+    return keys;
+}
+
+// The keys each section of the sample file names, commented out or not: in
+// [pggate] the "key =" lines, elsewhere the "field=value" pairs of the
+// entries ("name = field=value ..."). Prose comments start with "; ".
+SectionKeys sample_keys(const std::string& text) {
+    SectionKeys keys;
+    std::istringstream in(text);
+    std::string line, section;
+    const std::regex header(R"(\[([a-z]+)\])");
+    const std::regex entry(";?[A-Za-z0-9_.*-]+ =( .*)?");
+    const std::regex field("([a-z_]+)=");
+    std::smatch m;
+    while (std::getline(in, line)) {
+        if (std::regex_match(line, m, header)) {
+            section = m[1];
+            keys[section];
+        } else if (!section.empty() && std::regex_match(line, entry)) {
+            if (section == "pggate") {
+                const std::size_t start = line[0] == ';' ? 1 : 0;
+                keys[section].insert(line.substr(start, line.find(' ') - start));
+            } else {
+                const std::string value = line.substr(line.find(" =") + 2);
+                for (std::sregex_iterator it(value.begin(), value.end(), field), end; it != end; ++it)
+                    keys[section].insert((*it)[1]);
+            }
+        }
+    }
+    return keys;
+}
+
+// Whether the loader takes `key` in [section] (the value 1 may still be wrong for it).
+bool loader_accepts(const std::string& section, const std::string& key) {
+    std::string text;
+    if (section == "pggate")
+        text = "[pggate]\n" + key + " = 1\n" + kNodes;
+    else if (section == "nodes")
+        text = "[nodes]\ndb1 = host=127.0.0.1 " + key + "=1\n";
+    else
+        text = std::string(kNodes) + "[" + section + "]\nx = " + key + "=1\n";
+    return error_of(text).find("unknown") == std::string::npos;
+}
+
+// Holds documentation to the loader section by section, both ways: every
+// key the loader takes is in `documented` under its section, and every key
+// there is one the loader takes in that section.
+void check_same_keys(const SectionKeys& documented) {
+    const SectionKeys loader = loader_keys();
+    CHECK(loader.size() == 4);
+    for (const auto& [section, keys] : loader) {
+        CAPTURE(section);
+        REQUIRE(documented.count(section) == 1);
+        for (const std::string& key : keys) {
+            CAPTURE(key);
+            CHECK(documented.at(section).count(key) == 1);
+        }
+    }
+    for (const auto& [section, keys] : documented) {
+        CAPTURE(section);
+        CHECK(loader.count(section) == 1);
+        for (const std::string& key : keys) {
+            CAPTURE(key);
+            CHECK(loader_accepts(section, key));
+        }
+    }
 }
 
 }  // namespace
@@ -576,11 +682,7 @@ TEST_CASE("the sample etc/pggate.ini parses and mentions every key") {
     CHECK(c.pool_mode == PoolMode::Session);
     CHECK(c.auth_type == AuthType::Passthrough);
     CHECK(c.auth_file.empty());
-    for (std::string_view key : known_keys()) {
-        std::string name(key.substr(key.find('.') + 1));
-        CAPTURE(name);
-        CHECK(text.find(key.substr(0, 7) == "pggate." ? name + " =" : name + "=") != std::string::npos);
-    }
+    check_same_keys(sample_keys(text));
 }
 
 TEST_CASE("known_keys(): one entry per accepted key") {
@@ -611,13 +713,24 @@ TEST_CASE("known_keys(): one entry per accepted key") {
     }
 }
 
-TEST_CASE("the man page documents every key") {
-    std::string man = read_config_file("man/pggate.ini.5");
-    for (std::string_view key : known_keys()) {
-        std::string entry = "\n.B " + std::string(key.substr(key.find('.') + 1)) + "\n";
-        CAPTURE(entry);
-        CHECK(man.find(entry) != std::string::npos);
-    }
+TEST_CASE("the man page documents every key in its section, and only keys the loader takes there") {
+    check_same_keys(man_page_keys(read_config_file("man/pggate.ini.5")));
+}
+
+TEST_CASE("the key checks tell sections apart") {
+    // A [pggate] key documented under [users] only, or the other way round, is caught.
+    CHECK(loader_accepts("users", "pool_size"));
+    CHECK_FALSE(loader_accepts("users", "default_pool_size"));
+    CHECK_FALSE(loader_accepts("pggate", "pool_size"));
+    CHECK_FALSE(loader_accepts("nodes", "pool_mode"));
+    CHECK_FALSE(loader_accepts("clusters", "host"));
+    const SectionKeys man = man_page_keys(
+        ".SH \"SECTION [pggate]\"\n.TP\n.B pool_mode\n.RS\n.TP\n.B session\n.RE\n"
+        ".SH \"SECTION [users]\"\n.TP\n.B pool_size\n.SH FILES\n.TP\n.B elsewhere\n");
+    CHECK(man == SectionKeys{{"pggate", {"pool_mode"}}, {"users", {"pool_size"}}});
+    const SectionKeys sample = sample_keys(
+        "[pggate]\n; prose = not a key\n;listen_port = 6432\nlogfile =\n[users]\n;batch = pool_size=4 pool_mode=session\n");
+    CHECK(sample == SectionKeys{{"pggate", {"listen_port", "logfile"}}, {"users", {"pool_mode", "pool_size"}}});
 }
 
 TEST_CASE("effective_workers") {
