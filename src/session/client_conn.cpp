@@ -10,6 +10,9 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "core/log.hpp"
 #include "net/direct_read.hpp"
 #include "net/tls.hpp"
@@ -249,7 +252,8 @@ void ClientConn::disconnect(const char* reason) {
             bufferevent_disable(socket, EV_READ | EV_WRITE);  // it must not send the same bytes again
             iovec parts[8];
             const int n = evbuffer_peek(bufferevent_get_output(socket), -1, nullptr, parts, 8);
-            if (n > 0) writev(bufferevent_getfd(socket), parts, std::min(n, 8));
+            if (n > 0 && writev(bufferevent_getfd(socket), parts, std::min(n, 8)) < 0)
+                log_debug("C-%u %s: writev() failed (last TLS records): %s", id_, peer_.c_str(), std::strerror(errno));
         }
     }
     evtimer_del(flush_timer_.get());
