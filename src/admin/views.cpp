@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "config/settings.hpp"
@@ -113,6 +114,23 @@ std::vector<PoolView> pools(const shm::Segment& shm) {
 
 bool is_pool(const PoolView& v) { return v.node != shm::kAllNodes && !v.database.empty() && !v.user.empty(); }
 
+// Servers being reset (PgBouncer's "used") and checked ("tested") per pool,
+// from the records SHOW SERVERS reads, so the two views agree.
+struct ServersBusy {
+    std::int64_t used = 0, tested = 0;
+};
+
+std::map<std::tuple<std::string, std::string, std::uint32_t>, ServersBusy> servers_busy(const shm::Segment& shm) {
+    std::map<std::tuple<std::string, std::string, std::uint32_t>, ServersBusy> out;
+    for (std::uint32_t slot = 0; slot < shm.slots(); ++slot) {
+        const std::optional<shm::ServerInfo> s = shm.server(slot).read();
+        if (!s) continue;
+        if (s->activity == shm::ServerActivity::Resetting) ++out[{s->database, s->user, s->node}].used;
+        if (s->activity == shm::ServerActivity::Testing) ++out[{s->database, s->user, s->node}].tested;
+    }
+    return out;
+}
+
 Table show_pools(const config::Config& config, const shm::Segment& shm, Clocks now) {
     Table t({{"database", ColumnType::Text},
              {"user", ColumnType::Text},
@@ -133,16 +151,21 @@ Table show_pools(const config::Config& config, const shm::Segment& shm, Clocks n
              {"node", ColumnType::Text},
              {"role", ColumnType::Text},
              {"sv_total", ColumnType::Int8}});
+    const auto busy = servers_busy(shm);
     for (const PoolView& v : pools(shm)) {
         if (!is_pool(v) || v.node >= config.nodes.size()) continue;
+        const auto found = busy.find({v.database, v.user, v.node});
+        const ServersBusy b = found == busy.end() ? ServersBusy{} : found->second;
+        // The pool counts servers being reset or checked as logging in;
+        // they are shown in sv_used and sv_tested instead.
+        const std::int64_t login = std::max<std::int64_t>(0, static_cast<std::int64_t>(v.sv_login) - b.used - b.tested);
         const std::int64_t waited_us = v.oldest_wait_ns == 0 ? 0 : std::max<std::int64_t>(0, (now.steady_ns - v.oldest_wait_ns) / 1000);
         const shm::NodeSample s = sample_of(config, shm, v.node);
         const char* role = s.role != shm::NodeRoleSeen::Unknown ? seen_name(s.role) : role_name(config.nodes[v.node].role);
-        // Servers being reset or checked count in sv_login; pggate has no
-        // separate "used" or "tested" lists, nor cancel-request clients.
+        // pggate keeps no cancel-request lists: those columns read 0.
         t.add({v.database, v.user, num(static_cast<std::int64_t>(v.cl_active)), num(static_cast<std::int64_t>(v.cl_waiting)),
-               "0", "0", num(static_cast<std::int64_t>(v.sv_active)), "0", "0", num(static_cast<std::int64_t>(v.sv_idle)), "0",
-               "0", num(static_cast<std::int64_t>(v.sv_login)), num(waited_us / 1000000), num(waited_us % 1000000),
+               "0", "0", num(static_cast<std::int64_t>(v.sv_active)), "0", "0", num(static_cast<std::int64_t>(v.sv_idle)),
+               num(b.used), num(b.tested), num(login), num(waited_us / 1000000), num(waited_us % 1000000),
                mode_name(config.pool_settings(v.database, v.user).pool_mode), config.nodes[v.node].name, role,
                num(static_cast<std::int64_t>(v.servers))});
     }
@@ -229,28 +252,59 @@ std::map<std::string, std::int64_t> totals(const shm::Segment& shm, bool databas
 
 std::optional<std::string> limit(int v) { return v <= 0 ? std::nullopt : std::optional<std::string>(num(v)); }
 
+// The node a database's writes go to now: the one the health checks see as
+// primary, else the first configured as primary; nullptr when none is.
+const config::Node* write_node(const config::Config& config, const shm::Segment& shm) {
+    for (std::uint32_t i = 0; i < config.nodes.size(); ++i)
+        if (sample_of(config, shm, i).role == shm::NodeRoleSeen::Primary) return &config.nodes[i];
+    for (const config::Node& n : config.nodes)
+        if (n.role == config::NodeRole::Primary) return &n;
+    return nullptr;
+}
+
+// PgBouncer's columns (1.24's, in its order), then pggate's.
 Table show_databases(const config::Config& config, const shm::Segment& shm) {
     Table t({{"name", ColumnType::Text},
-             {"dbname", ColumnType::Text},
-             {"pool_mode", ColumnType::Text},
+             {"host", ColumnType::Text},
+             {"port", ColumnType::Int8},
+             {"database", ColumnType::Text},
+             {"force_user", ColumnType::Text},
              {"pool_size", ColumnType::Int8},
              {"min_pool_size", ColumnType::Int8},
              {"reserve_pool_size", ColumnType::Int8},
-             {"max_db_connections", ColumnType::Int8},
+             {"server_lifetime", ColumnType::Int8},
+             {"pool_mode", ColumnType::Text},
+             {"load_balance_hosts", ColumnType::Text},
+             {"max_connections", ColumnType::Int8},
              {"current_connections", ColumnType::Int8},
-             {"read_write_split", ColumnType::Text},
-             {"disabled", ColumnType::Text}});
+             {"max_client_connections", ColumnType::Int8},
+             {"current_client_connections", ColumnType::Int8},
+             {"paused", ColumnType::Int8},
+             {"disabled", ColumnType::Int8},
+             {"read_write_split", ColumnType::Text}});
     const auto current = totals(shm, true);
+    std::map<std::string, std::int64_t> clients;
+    for (std::uint32_t slot = 0; slot < shm.slots(); ++slot)
+        if (const std::optional<shm::ClientInfo> c = shm.client(slot).read()) ++clients[c->database];
     std::set<std::string> names;
     for (const config::Database& d : config.databases) names.insert(d.name);
     for (const auto& [name, n] : current) names.insert(name);
+    const config::Node* primary = write_node(config, shm);
     for (const std::string& name : names) {
         const config::PoolSettings s = config.pool_settings(name, "");
         auto it = current.find(name);
-        t.add({name, name == "*" ? std::nullopt : std::optional<std::string>(s.server_database), mode_name(s.pool_mode),
-               num(s.pool_size), num(s.min_pool_size), num(s.reserve_pool_size), limit(s.max_db_connections),
-               num(it == current.end() ? 0 : it->second), s.read_write_split ? "on" : "off",
-               shm.controls().disabled(name) ? "yes" : "no"});
+        auto connected = clients.find(name);
+        // pggate has no forced server user, no host lists to balance over
+        // (its nodes are [nodes]) and no per-database client limit (0 as
+        // PgBouncer shows an unset one).
+        t.add({name, primary != nullptr ? std::optional<std::string>(primary->host) : std::nullopt,
+               primary != nullptr ? std::optional<std::string>(num(primary->port)) : std::nullopt,
+               name == "*" ? std::nullopt : std::optional<std::string>(s.server_database), std::nullopt,
+               num(s.pool_size), num(s.min_pool_size), num(s.reserve_pool_size),
+               num(static_cast<std::int64_t>(config.server_lifetime)), mode_name(s.pool_mode), std::nullopt,
+               num(s.max_db_connections), num(it == current.end() ? 0 : it->second), "0",
+               num(connected == clients.end() ? 0 : connected->second), shm.controls().paused(name) ? "1" : "0",
+               shm.controls().disabled(name) ? "1" : "0", s.read_write_split ? "on" : "off"});
     }
     return t;
 }
@@ -326,6 +380,14 @@ std::string utc_time(std::int64_t unix_s) {
     return buf;
 }
 
+std::optional<std::string> port_of(std::int32_t port) {
+    return port < 0 ? std::nullopt : std::optional<std::string>(num(port));
+}
+
+std::optional<std::string> text_of(const std::string& text) {
+    return text.empty() ? std::nullopt : std::optional<std::string>(text);
+}
+
 const char* activity_name(shm::ClientActivity a) {
     switch (a) {
         case shm::ClientActivity::Login: return "login";
@@ -376,10 +438,10 @@ Table show_clients(const config::Config& config, const shm::Segment& shm, Clocks
         std::snprintf(ptr, sizeof ptr, "%x", shm.key_pid(slot));
         const std::optional<std::string> node =
             c->node < config.nodes.size() ? std::optional<std::string>(config.nodes[c->node].name) : std::nullopt;
-        t.add({"C", c->user, c->database, state, c->addr,
-               c->port < 0 ? std::nullopt : std::optional<std::string>(num(c->port)), std::nullopt, std::nullopt,
-               utc_time(c->connected_at), utc_time(c->since_ms / 1000), num(waited_us / 1000000),
-               num(waited_us % 1000000), "0", std::string(ptr), std::nullopt, "0", std::nullopt, c->application_name,
+        t.add({"C", c->user, c->database, state, c->addr, port_of(c->port), text_of(c->local_addr),
+               port_of(c->local_port), utc_time(c->connected_at), utc_time(c->since_ms / 1000),
+               num(waited_us / 1000000), num(waited_us % 1000000), "0", std::string(ptr), std::nullopt,
+               num(c->remote_pid), text_of(c->tls), c->application_name,
                num(shm.key_pid(slot)), num(shm.owner_of_slot(slot)), activity_name(c->activity), node,
                c->pinned.empty() ? std::nullopt : std::optional<std::string>(c->pinned)});
     }
@@ -420,7 +482,8 @@ Table show_servers(const config::Config& config, const shm::Segment& shm) {
              {"application_name", ColumnType::Text},
              {"worker", ColumnType::Int8},
              {"node", ColumnType::Text},
-             {"activity", ColumnType::Text}});
+             {"activity", ColumnType::Text},
+             {"pinned", ColumnType::Text}});
     for (std::uint32_t slot = 0; slot < shm.slots(); ++slot) {
         const std::optional<shm::ServerInfo> s = shm.server(slot).read();
         if (!s) continue;
@@ -434,14 +497,19 @@ Table show_servers(const config::Config& config, const shm::Segment& shm) {
         char ptr[24], link[24];
         std::snprintf(ptr, sizeof ptr, "s%x", slot + 1);
         std::snprintf(link, sizeof link, "%x", s->client);
+        // Its client's pin reason: what keeps this server from the pool.
+        std::optional<std::string> pinned;
+        if (const std::optional<std::uint32_t> client_slot = s->client == 0 ? std::nullopt : shm.slot_of_key(s->client))
+            if (const std::optional<shm::ClientInfo> c = shm.client(*client_slot).read()) pinned = text_of(c->pinned);
         t.add({"S", s->user, s->database, state,
                known_node ? std::optional<std::string>(config.nodes[s->node].host) : std::nullopt,
-               known_node ? std::optional<std::string>(num(config.nodes[s->node].port)) : std::nullopt, std::nullopt,
-               std::nullopt, utc_time(s->connected_at), utc_time(s->since_ms / 1000), "0", "0", "0", std::string(ptr),
-               s->client == 0 ? std::nullopt : std::optional<std::string>(link), num(s->backend_pid), std::nullopt,
+               known_node ? std::optional<std::string>(num(config.nodes[s->node].port)) : std::nullopt,
+               text_of(s->local_addr), port_of(s->local_port), utc_time(s->connected_at),
+               utc_time(s->since_ms / 1000), "0", "0", "0", std::string(ptr),
+               s->client == 0 ? std::nullopt : std::optional<std::string>(link), num(s->backend_pid), text_of(s->tls),
                std::nullopt, num(shm.owner_of_slot(slot)),
                known_node ? std::optional<std::string>(config.nodes[s->node].name) : std::nullopt,
-               server_activity_name(s->activity)});
+               server_activity_name(s->activity), pinned});
     }
     return t;
 }

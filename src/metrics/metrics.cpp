@@ -1,6 +1,7 @@
 // The metrics process: one libevent loop with an evhttp server; each request
 // reads shared memory afresh. It follows reloaded configurations (node names,
-// health checks) from the master's channel and exits when that closes.
+// health checks) from the master's channel, keeps trying to bind its port
+// while that fails, and exits when the channel closes.
 #include "metrics/metrics.hpp"
 
 #include <event2/buffer.h>
@@ -10,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -75,6 +77,11 @@ public:
     int run();
 
 private:
+    // Binds metrics_addr:metrics_port; on failure logs why and tries again
+    // later (the port may be freed: an old process lingering, another
+    // program that stops), so /metrics comes back without a restart.
+    void try_listen();
+    static void on_retry(evutil_socket_t, short, void* arg);
     // Why no primary can be reached now; empty when one can.
     std::string unhealthy_reason() const;
     void reply(evhttp_request* req, int code, const char* reason, std::string_view content_type, std::string_view body);
@@ -90,7 +97,12 @@ private:
     net::BuffereventPtr channel_;
     std::vector<net::EventPtr> signal_events_;
     EvhttpPtr http_;
+    net::EventPtr retry_;
+    int failed_binds_ = 0;
 };
+
+// Retries of a failed bind: from half a second, doubling up to this.
+constexpr double kMaxBindRetry = 5.0;
 
 int Metrics::run() {
     base_.reset(event_base_new());
@@ -113,21 +125,38 @@ int Metrics::run() {
     }
     evhttp_set_allowed_methods(http_.get(), EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(http_.get(), on_request, this);
-    const auto port = static_cast<ev_uint16_t>(config_.metrics_port);
-    const int fd = listen_reusable(config_.metrics_addr, port);
-    if (fd < 0 || evhttp_accept_socket(http_.get(), fd) != 0) {
-        // A wrong address or a port in use stays so until the configuration
-        // changes, which needs a restart: a respawn would only fail again.
-        log_error("bind() failed (metrics endpoint %s:%d): %s", config_.metrics_addr.c_str(), config_.metrics_port,
-                  std::strerror(errno));
-        if (fd >= 0) close(fd);
-        return 2;
-    }
-    log_info("serving /metrics and /healthz on %s:%d", config_.metrics_addr.c_str(), config_.metrics_port);
+    retry_.reset(evtimer_new(base_.get(), on_retry, this));
+    try_listen();
     event_base_dispatch(base_.get());
     http_.reset();
     return 0;
 }
+
+void Metrics::try_listen() {
+    const int fd = listen_reusable(config_.metrics_addr, static_cast<ev_uint16_t>(config_.metrics_port));
+    if (fd >= 0 && evhttp_accept_socket(http_.get(), fd) == 0) {
+        if (failed_binds_ > 0)
+            log_info("serving /metrics and /healthz on %s:%d after %d failed attempts", config_.metrics_addr.c_str(),
+                     config_.metrics_port, failed_binds_);
+        else
+            log_info("serving /metrics and /healthz on %s:%d", config_.metrics_addr.c_str(), config_.metrics_port);
+        return;
+    }
+    const int saved = errno;
+    if (fd >= 0) close(fd);
+    ++failed_binds_;
+    const double delay = std::min(kMaxBindRetry, 0.5 * (1 << std::min(failed_binds_ - 1, 4)));
+    // Loud at first and then at every power of two, so a lasting failure
+    // stays in the log without filling it.
+    if ((failed_binds_ & (failed_binds_ - 1)) == 0)
+        log_error("bind() failed (metrics endpoint %s:%d): %s; no /metrics until it succeeds, trying again every %.1f s "
+                  "(attempt %d)",
+                  config_.metrics_addr.c_str(), config_.metrics_port, std::strerror(saved), delay, failed_binds_);
+    const timeval tv{static_cast<time_t>(delay), static_cast<suseconds_t>((delay - static_cast<int>(delay)) * 1e6)};
+    evtimer_add(retry_.get(), &tv);
+}
+
+void Metrics::on_retry(evutil_socket_t, short, void* arg) { static_cast<Metrics*>(arg)->try_listen(); }
 
 std::string Metrics::unhealthy_reason() const {
     const bool checks = config_.health_check_period > 0;

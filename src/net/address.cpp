@@ -1,9 +1,10 @@
-// Resolution of node addresses.
+// Resolution of node addresses, and the local end of a connected socket.
 #include "net/address.hpp"
 
 #include <netdb.h>
 #include <sys/un.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "core/log.hpp"
@@ -48,6 +49,17 @@ std::string numeric_host(const SocketAddress& address) {
     char ip[NI_MAXHOST];
     if (getnameinfo(address.get(), address.length, ip, sizeof ip, nullptr, 0, NI_NUMERICHOST) != 0) return {};
     return ip;
+}
+
+Endpoint local_endpoint(int fd) {
+    SocketAddress a;
+    a.length = sizeof a.storage;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&a.storage), &a.length) != 0) return {};
+    if (a.family() == AF_UNIX) return {"unix", -1};
+    char port[NI_MAXSERV];
+    char ip[NI_MAXHOST];
+    if (getnameinfo(a.get(), a.length, ip, sizeof ip, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) return {};
+    return {ip, std::atoi(port)};
 }
 
 }  // namespace pggate::net

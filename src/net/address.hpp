@@ -26,4 +26,12 @@ std::optional<SocketAddress> resolve_node(const config::Node& node);
 // Unix socket.
 std::string numeric_host(const SocketAddress& address);
 
+// This end of connected socket `fd`, for SHOW CLIENTS and SHOW SERVERS:
+// the IP address and port, or "unix" and -1; "" and -1 when unknown.
+struct Endpoint {
+    std::string addr;
+    int port = -1;
+};
+Endpoint local_endpoint(int fd);
+
 }  // namespace pggate::net

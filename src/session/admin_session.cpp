@@ -34,6 +34,16 @@ bool peer_is_self(evutil_socket_t fd) {
     return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.uid == geteuid();
 }
 
+// PostgreSQL session parameters drivers SET on connect (JDBC sends
+// extra_float_digits and application_name to a server_version it reads as
+// old). The console has no session state, so they change nothing; any
+// other key that is not a pggate setting is refused.
+bool driver_parameter(const std::string& key) {
+    static constexpr std::string_view kParameters[] = {"application_name", "extra_float_digits", "client_encoding",
+                                                       "datestyle",        "timezone",           "intervalstyle"};
+    return std::find(std::begin(kParameters), std::end(kParameters), key) != std::end(kParameters);
+}
+
 // KILL_CLIENT id: the id SHOW CLIENTS shows (the client's cancel key pid).
 // The worker that owns the client closes it at its next timeout sweep.
 admin::Outcome kill_client(const Worker& worker, const std::string& id, bool describe_only) {
@@ -142,9 +152,10 @@ admin::Outcome run_command(Worker& worker, const admin::Command& command, bool d
             return admin::Outcome::fail("0A000", "SUSPEND is not supported: for an online restart or upgrade send "
                                                  "SIGUSR2 to the pggate master, which hands its sockets over");
         case admin::Verb::Set:
-            // Drivers set their session parameters on connect; the console
-            // has no session state, so those change nothing.
-            if (describe_only || !config::is_setting(command.what)) return admin::Outcome::done("SET");
+            if (describe_only || driver_parameter(command.what)) return admin::Outcome::done("SET");
+            if (!config::is_setting(command.what))
+                return admin::Outcome::fail("42704", "unrecognized configuration parameter \"" + command.what +
+                                                         "\" (SHOW CONFIG lists them)");
             if (auto refused = worker.set_setting(command.what, command.value))
                 return admin::Outcome::fail(refused->sqlstate, refused->message);
             return admin::Outcome::done("SET");
@@ -183,14 +194,14 @@ void ClientConn::begin_admin_login() {
         begin_auth(nullptr);
         return;
     }
+    // Anyone else (admin_role_ stays None) goes through the same exchange,
+    // with the user's own secret or an unknown user's made-up one, and is
+    // refused where a wrong password is (finish_auth): the answers tell no
+    // one without the password who is in admin_users or stats_users.
     if (listed(c.admin_users, user_))
         admin_role_ = AdminRole::Admin;
     else if (listed(c.stats_users, user_))
         admin_role_ = AdminRole::Stats;
-    else {
-        fail_client("28000", "user \"" + user_ + "\" may not use the admin console (not in admin_users or stats_users)");
-        return;
-    }
     if (!choose_auth_method()) return;
     if (auth_type_ == config::AuthType::Passthrough) {
         fail_client("28000", "the admin console checks passwords against the auth_file, and none is set");

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "core/log.hpp"
+#include "net/address.hpp"
 #include "net/direct_read.hpp"
 #include "net/tls.hpp"
 #include "net/write_now.hpp"
@@ -180,6 +181,16 @@ void ClientConn::publish_client() {
         info.addr = peer_.substr(0, colon);
         info.port = std::atoi(peer_.c_str() + colon + 1);
     }
+    const evutil_socket_t fd = bufferevent_getfd(bev_.get());
+    const net::Endpoint local = net::local_endpoint(fd);
+    info.local_addr = local.addr;
+    info.local_port = local.port;
+    if (address_.family() == AF_UNIX) {
+        ucred cred{};
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) info.remote_pid = cred.pid;
+    }
+    if (tls_) info.tls = net::tls_description(net::tls_session(bev_.get()));
     info.connected_at = connected_unix_s_;
     info.since_ms = unix_now_ms();
     info.node = server_ != nullptr ? server_->node() : Worker::kNoNode;
@@ -683,6 +694,16 @@ void ClientConn::read_auth() {
 }
 
 void ClientConn::finish_auth() {
+    if (database_ == admin::kAdminDatabase && admin_role_ == AdminRole::None) {
+        log_info("C-%u %s/%s@%s: not in admin_users or stats_users", id_, database_.c_str(), user_.c_str(),
+                 peer_.c_str());
+        // Trust and cert ask for no secret, so there is none to hide.
+        if (auth_type_ == config::AuthType::Trust || auth_type_ == config::AuthType::Cert)
+            fail_client("28000", "user \"" + user_ + "\" may not use the admin console (not in admin_users or stats_users)");
+        else
+            fail_client("28P01", "password authentication failed for user \"" + user_ + "\"");
+        return;
+    }
     if (auto key = auth_->client_key()) worker_.remember_client_key(user_, auth_->secret(), *key);
     auth_.reset();
     Bytes ok;

@@ -10,6 +10,7 @@
 
 #include "core/clock.hpp"
 #include "core/log.hpp"
+#include "net/address.hpp"
 #include "net/direct_read.hpp"
 #include "net/tls.hpp"
 #include "protocol/codec.hpp"
@@ -264,6 +265,11 @@ void ServerConn::on_event(bufferevent*, short events, void* arg) {
 }
 
 void ServerConn::send_startup() {
+    if (record_) {
+        const net::Endpoint local = net::local_endpoint(bufferevent_getfd(bev_.get()));
+        worker_.shm().server(*record_).publish_connection(
+            local.addr, local.port, tls_ == Tls::On ? net::tls_description(net::tls_session(bev_.get())) : "");
+    }
     set_state(client_ != nullptr ? ServerState::Active : ServerState::Login);
     bufferevent_write(bev_.get(), startup_.data(), startup_.size());
     Bytes().swap(startup_);

@@ -41,6 +41,8 @@ void ClientRecord::publish(const ClientInfo& info) {
     lock.begin_write();
     activity.store(static_cast<std::uint32_t>(info.activity), std::memory_order_relaxed);
     port.store(info.port, std::memory_order_relaxed);
+    local_port.store(info.local_port, std::memory_order_relaxed);
+    remote_pid.store(info.remote_pid, std::memory_order_relaxed);
     node.store(info.node, std::memory_order_relaxed);
     connected_at.store(info.connected_at, std::memory_order_relaxed);
     since_ms.store(info.since_ms, std::memory_order_relaxed);
@@ -49,6 +51,8 @@ void ClientRecord::publish(const ClientInfo& info) {
     application_name.store(info.application_name);
     addr.store(info.addr);
     pinned.store(info.pinned);
+    local_addr.store(info.local_addr);
+    tls.store(info.tls);
     lock.end_write();
 }
 
@@ -65,6 +69,8 @@ std::optional<ClientInfo> ClientRecord::read() const {
     const bool stable = lock.read_stable([&] {
         info.activity = static_cast<ClientActivity>(activity.load(std::memory_order_relaxed));
         info.port = port.load(std::memory_order_relaxed);
+        info.local_port = local_port.load(std::memory_order_relaxed);
+        info.remote_pid = remote_pid.load(std::memory_order_relaxed);
         info.node = node.load(std::memory_order_relaxed);
         info.connected_at = connected_at.load(std::memory_order_relaxed);
         info.since_ms = since_ms.load(std::memory_order_relaxed);
@@ -73,6 +79,8 @@ std::optional<ClientInfo> ClientRecord::read() const {
         info.application_name = application_name.load();
         info.addr = addr.load();
         info.pinned = pinned.load();
+        info.local_addr = local_addr.load();
+        info.tls = tls.load();
     });
     if (!stable || info.activity == ClientActivity::Free) return std::nullopt;
     return info;
@@ -86,8 +94,19 @@ void ServerRecord::publish(const ServerInfo& info) {
     client.store(info.client, std::memory_order_relaxed);
     connected_at.store(info.connected_at, std::memory_order_relaxed);
     since_ms.store(info.since_ms, std::memory_order_relaxed);
+    local_port.store(info.local_port, std::memory_order_relaxed);
     user.store(info.user);
     database.store(info.database);
+    local_addr.store(info.local_addr);
+    tls.store(info.tls);
+    lock.end_write();
+}
+
+void ServerRecord::publish_connection(std::string_view local, std::int32_t port, std::string_view tls_text) {
+    lock.begin_write();
+    local_port.store(port, std::memory_order_relaxed);
+    local_addr.store(local);
+    tls.store(tls_text);
     lock.end_write();
 }
 
@@ -109,8 +128,11 @@ std::optional<ServerInfo> ServerRecord::read() const {
         info.client = client.load(std::memory_order_relaxed);
         info.connected_at = connected_at.load(std::memory_order_relaxed);
         info.since_ms = since_ms.load(std::memory_order_relaxed);
+        info.local_port = local_port.load(std::memory_order_relaxed);
         info.user = user.load();
         info.database = database.load();
+        info.local_addr = local_addr.load();
+        info.tls = tls.load();
     });
     if (!stable || info.activity == ServerActivity::Free) return std::nullopt;
     return info;

@@ -28,7 +28,11 @@ struct ClientInfo {
     ClientActivity activity = ClientActivity::Free;
     std::string user, database, addr, application_name;
     std::string pinned;            // why it is pinned to its server; empty: not pinned
+    std::string local_addr;        // the address it connected to ("unix" for the Unix socket)
+    std::string tls;               // "TLSv1.3/TLS_AES_256_GCM_SHA384"; empty: plain
     std::int32_t port = -1;        // -1: none (Unix socket)
+    std::int32_t local_port = -1;  // -1: none (Unix socket)
+    std::int32_t remote_pid = 0;   // the peer's pid on the Unix socket; 0: unknown (TCP)
     std::int64_t connected_at = 0;  // unix seconds
     std::int64_t since_ms = 0;      // unix milliseconds the current activity began
     std::uint32_t node = 0xFFFFFFFF;  // the node of its server, if it has one
@@ -67,6 +71,8 @@ struct ServerInfo {
     std::uint32_t node = 0;
     std::uint32_t backend_pid = 0;   // 0 until the server sent its key
     std::uint32_t client = 0;        // the linked client's id (key pid); 0: none
+    std::string local_addr, tls;     // once connected: pggate's end, and TLS as for clients
+    std::int32_t local_port = -1;    // -1: not connected yet, or a Unix socket
     std::int64_t connected_at = 0;   // unix seconds
     std::int64_t since_ms = 0;       // unix milliseconds the current activity began
 };
@@ -79,10 +85,14 @@ struct alignas(64) ServerRecord {
     std::atomic<std::uint32_t> client;
     std::atomic<std::int64_t> connected_at;
     std::atomic<std::int64_t> since_ms;
+    std::atomic<std::int32_t> local_port;
     AtomicText<8> user, database;
+    AtomicText<6> local_addr, tls;
 
     void publish(const ServerInfo& info);
     void publish_activity(ServerActivity activity, std::int64_t since_ms, std::uint32_t client, std::uint32_t backend_pid);
+    // Once the connection (and TLS, if any) is up.
+    void publish_connection(std::string_view local_addr, std::int32_t local_port, std::string_view tls);
     void clear() { publish_activity(ServerActivity::Free, 0, 0, 0); }
     std::optional<ServerInfo> read() const;
 };
@@ -90,12 +100,12 @@ struct alignas(64) ServerRecord {
 struct alignas(64) ClientRecord {
     SeqCount lock;
     std::atomic<std::uint32_t> activity;
-    std::atomic<std::int32_t> port;
+    std::atomic<std::int32_t> port, local_port, remote_pid;
     std::atomic<std::uint32_t> node;
     std::atomic<std::int64_t> connected_at;
     std::atomic<std::int64_t> since_ms;
     AtomicText<8> user, database, application_name;
-    AtomicText<6> addr, pinned;
+    AtomicText<6> addr, pinned, local_addr, tls;
     // Outside the sequence lock: set by any worker (KILL_CLIENT), acted on
     // by the owner at its next timeout sweep, cleared when the slot is reused.
     std::atomic<std::uint32_t> kill_requested;

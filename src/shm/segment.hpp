@@ -19,7 +19,7 @@
 namespace pggate::shm {
 
 constexpr std::uint64_t kMagic = 0x7067676174650001ULL;  // "pggate" + 1
-constexpr std::uint32_t kLayoutVersion = 6;
+constexpr std::uint32_t kLayoutVersion = 7;
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);

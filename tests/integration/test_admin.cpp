@@ -3,16 +3,19 @@
 // log in and run what, and RELOAD of a good and of a bad file.
 #include <doctest/doctest.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "auth_support.hpp"
 #include "harness.hpp"
+#include "tls_support.hpp"
 
 using namespace pggate::test;
 
@@ -181,7 +184,7 @@ TEST_CASE("admin: psycopg 3 and JDBC read SHOW POOLS over the extended protocol"
                   out);
 }
 
-TEST_CASE("admin: stats_users may only SHOW, other users and TCP without admin_listen_tcp are refused") {
+TEST_CASE("admin: stats_users may only SHOW; other users are refused as a wrong password is, and TCP without admin_listen_tcp") {
     PGGATE_ONLY();
     AuthFile file;
     write_users(file);
@@ -203,14 +206,27 @@ TEST_CASE("admin: stats_users may only SHOW, other users and TCP without admin_l
     REQUIRE_MESSAGE(admin.ok(), admin.error_message());
     CHECK(admin.exec("RELOAD").status() == PGRES_COMMAND_OK);
 
-    PgConn wrong = tcp("ops_admin", "not_the_password");
-    CHECK_FALSE(wrong.ok());
-    CHECK_MESSAGE(wrong.error_sqlstate() == "28P01", wrong.error_message());
-    PgConn nobody = tcp("ops_nobody", "nobody_pw");
-    CHECK_FALSE(nobody.ok());
-    CHECK_MESSAGE(nobody.error_sqlstate() == "28000", nobody.error_message());
-    CHECK_MESSAGE(nobody.error_message().find("may not use the admin console") != std::string::npos,
-                  nobody.error_message());
+    // No user enumeration: an admin with a wrong password, a user of the
+    // auth_file who is neither admin nor stats user (even with the right
+    // password), and a name nobody has are all asked for a password and all
+    // refused with the same error.
+    for (const auto& [user, password] : std::vector<std::pair<std::string, std::string>>{
+             {"ops_admin", "not_the_password"}, {"ops_nobody", "not_the_password"}, {"ops_nobody", "nobody_pw"},
+             {"no_such_user", "not_the_password"}}) {
+        CAPTURE(user);
+        PgConn refused = tcp(user, password);
+        CHECK_FALSE(refused.ok());
+        CHECK_MESSAGE(refused.error_sqlstate() == "28P01", refused.error_message());
+        CHECK_MESSAGE(refused.error_message().find("password authentication failed for user \"" + user + "\"") !=
+                          std::string::npos,
+                      refused.error_message());
+        CHECK_MESSAGE(refused.error_message().find("admin_users") == std::string::npos, refused.error_message());
+        // Without a password libpq gives up where the server asks for one: the same point for all.
+        PgConn asked = PgConn::attempt(gate.conninfo("dbname=pggate user=" + user));
+        CHECK_FALSE(asked.ok());
+        CHECK_MESSAGE(asked.error_message().find("no password supplied") != std::string::npos, asked.error_message());
+    }
+    CHECK(eventually([&] { return gate.log_text().find("not in admin_users or stats_users") != std::string::npos; }, 5));
 
     // Without admin_listen_tcp the console is on the Unix socket only.
     Pggate closed(console_options(file, {"admin_listen_tcp = off"}));
@@ -321,6 +337,11 @@ TEST_CASE("admin: SHOW CONFIG shows running values and waiting restart-only ones
     PgResult unwritable = console.exec("SET server_check_query = 'select 1 ; select 2'");
     CHECK_MESSAGE(unwritable.sqlstate() == "22023", unwritable.describe());
     CHECK(console.exec("SET application_name = 'dashboard'").status() == PGRES_COMMAND_OK);  // a driver's own
+    CHECK(console.exec("SET extra_float_digits = 3").status() == PGRES_COMMAND_OK);
+    // A key that is no setting (a typo) is refused, not answered "SET".
+    PgResult unknown = console.exec("SET default_pool_sise = 5");
+    CHECK_MESSAGE(unknown.sqlstate() == "42704", unknown.describe());
+    CHECK_MESSAGE(unknown.error().find("default_pool_sise") != std::string::npos, unknown.describe());
     CHECK(config_row(console, "default_pool_size")[0] == "3");
     PgConn stats = PgConn::attempt(gate.conninfo("dbname=pggate user=ops_stats password=stats_pw"));
     REQUIRE_MESSAGE(stats.ok(), stats.error_message());
@@ -493,6 +514,53 @@ TEST_CASE("admin: SHOW STATS_TOTALS and SHOW STATS count each database's transac
         }
 }
 
+TEST_CASE("admin: SHOW DATABASES has PgBouncer's columns in its order; paused and disabled read 0 or 1") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file, {"default_pool_size = 5", "server_lifetime = 1200", "max_db_connections = 9"}));
+    const std::string login = "password=" + std::string(Cluster::kAdminPassword);
+    PgConn a(gate.conninfo(login)), b(gate.conninfo(login));
+    REQUIRE(a.scalar("select 1") == "1");
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    auto postgres_row = [&](PgResult& r) {
+        for (int row = 0; row < r.rows(); ++row)
+            if (r.value(row, column(r, "name")) == "postgres") return row;
+        FAIL("SHOW DATABASES has no row postgres");
+        return -1;
+    };
+    PgResult r = console.exec("SHOW DATABASES");
+    REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+    std::string header;
+    for (int c = 0; c < r.cols(); ++c) header += std::string(c ? "," : "") + PQfname(r.get(), c);
+    CHECK(header ==
+          "name,host,port,database,force_user,pool_size,min_pool_size,reserve_pool_size,server_lifetime,pool_mode,"
+          "load_balance_hosts,max_connections,current_connections,max_client_connections,current_client_connections,"
+          "paused,disabled,read_write_split");
+    const int row = postgres_row(r);
+    CHECK(r.value(row, column(r, "host")) == "127.0.0.1");  // the primary's
+    CHECK(r.value(row, column(r, "port")) == std::to_string(cluster().primary_port()));
+    CHECK(r.value(row, column(r, "database")) == "postgres");
+    CHECK(r.value(row, column(r, "pool_size")) == "5");
+    CHECK(r.value(row, column(r, "server_lifetime")) == "1200");
+    CHECK(r.value(row, column(r, "max_connections")) == "9");
+    CHECK(r.value(row, column(r, "current_client_connections")) == "2");
+    CHECK(r.value(row, column(r, "paused")) == "0");
+    CHECK(r.value(row, column(r, "disabled")) == "0");
+
+    REQUIRE(console.exec("PAUSE postgres").status() == PGRES_COMMAND_OK);
+    REQUIRE(console.exec("DISABLE postgres").status() == PGRES_COMMAND_OK);
+    PgResult held = console.exec("SHOW DATABASES");
+    CHECK(held.value(postgres_row(held), column(held, "paused")) == "1");
+    CHECK(held.value(postgres_row(held), column(held, "disabled")) == "1");
+    REQUIRE(console.exec("RESUME postgres").status() == PGRES_COMMAND_OK);
+    REQUIRE(console.exec("ENABLE postgres").status() == PGRES_COMMAND_OK);
+    PgResult after = console.exec("SHOW DATABASES");
+    CHECK(after.value(postgres_row(after), column(after, "paused")) == "0");
+    CHECK(after.value(postgres_row(after), column(after, "disabled")) == "0");
+    CHECK(a.scalar("select 2") == "2");
+}
+
 TEST_CASE("admin: DISABLE and ENABLE gate new connections, RECONNECT replaces servers unnoticed, KILL closes a database's clients") {
     PGGATE_ONLY();
     AuthFile file;
@@ -513,7 +581,7 @@ TEST_CASE("admin: DISABLE and ENABLE gate new connections, RECONNECT replaces se
     CHECK(a.scalar("select 2") == "2");
     PgResult dbs = console.exec("SHOW DATABASES");
     for (int row = 0; row < dbs.rows(); ++row)
-        if (dbs.value(row, column(dbs, "name")) == "postgres") CHECK(dbs.value(row, column(dbs, "disabled")) == "yes");
+        if (dbs.value(row, column(dbs, "name")) == "postgres") CHECK(dbs.value(row, column(dbs, "disabled")) == "1");
     REQUIRE(console.exec("ENABLE postgres").status() == PGRES_COMMAND_OK);
     PgConn b(gate.conninfo(login));
     REQUIRE_MESSAGE(b.ok(), b.error_message());
@@ -601,6 +669,104 @@ TEST_CASE("admin: SHOW SERVERS lists every worker's servers, linked to their cli
                 ++idle;
         return idle == after.rows() && idle >= 4;
     }, 5));
+}
+
+TEST_CASE("admin: SHOW CLIENTS and SHOW SERVERS fill tls, local_addr, local_port and remote_pid; SHOW SERVERS says why a server is pinned") {
+    PGGATE_ONLY();
+    TestCa ca("pggate test CA");
+    ca.issue("gate", "localhost", "DNS:localhost,IP:127.0.0.1");
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file, client_tls(ca, "prefer")));
+    const std::string login = "password=" + std::string(Cluster::kAdminPassword);
+    PgConn secure(gate.conninfo("sslmode=require application_name=secure " + login));
+    PgConn plain(gate.conninfo("sslmode=disable application_name=plain " + login));
+    secure.exec_ok("begin");
+    const std::string secure_backend = secure.scalar("select pg_backend_pid()");
+    const std::string secure_server_port = secure.scalar("select inet_client_port()");  // pggate's end
+    plain.exec_ok("listen some_channel");  // pins it to its server
+    const std::string plain_backend = plain.scalar("select pg_backend_pid()");
+
+    PgConn console(gate.unix_conninfo("dbname=pggate application_name=console"));
+    PgResult r = console.exec("SHOW CLIENTS");
+    REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+    std::map<std::string, int> row_of;  // application_name -> row
+    for (int row = 0; row < r.rows(); ++row) row_of[r.value(row, column(r, "application_name"))] = row;
+    REQUIRE(row_of.size() == 3);
+    const int s = row_of.at("secure"), p = row_of.at("plain"), c = row_of.at("console");
+    const std::string tls = r.value(s, column(r, "tls"));
+    CHECK_MESSAGE(tls.rfind("TLSv1.", 0) == 0, tls);
+    CHECK_MESSAGE(tls.find('/') != std::string::npos, tls);  // protocol/cipher
+    CHECK(PQgetisnull(r.get(), p, column(r, "tls")));
+    for (int row : {s, p}) {
+        CHECK(r.value(row, column(r, "local_addr")) == "127.0.0.1");
+        CHECK(r.value(row, column(r, "local_port")) == std::to_string(gate.port()));
+        CHECK(r.value(row, column(r, "remote_pid")) == "0");  // unknown over TCP
+    }
+    CHECK(r.value(s, column(r, "port")) == std::to_string(secure.local_port()));
+    CHECK(r.value(c, column(r, "local_addr")) == "unix");
+    CHECK(r.value(c, column(r, "remote_pid")) == std::to_string(getpid()));  // libpq runs in this process
+
+    PgResult servers = console.exec("SHOW SERVERS");
+    REQUIRE_MESSAGE(servers.status() == PGRES_TUPLES_OK, servers.describe());
+    int secure_row = -1, plain_row = -1;
+    for (int row = 0; row < servers.rows(); ++row) {
+        if (servers.value(row, column(servers, "remote_pid")) == secure_backend) secure_row = row;
+        if (servers.value(row, column(servers, "remote_pid")) == plain_backend) plain_row = row;
+    }
+    REQUIRE(secure_row >= 0);
+    REQUIRE(plain_row >= 0);
+    CHECK(servers.value(secure_row, column(servers, "local_addr")) == "127.0.0.1");
+    CHECK(servers.value(secure_row, column(servers, "local_port")) == secure_server_port);
+    CHECK(PQgetisnull(servers.get(), secure_row, column(servers, "tls")));  // the nodes take plain connections
+    CHECK(PQgetisnull(servers.get(), secure_row, column(servers, "pinned")));  // in a transaction, not pinned
+    CHECK_FALSE(PQgetisnull(servers.get(), plain_row, column(servers, "pinned")));
+    CHECK(servers.value(plain_row, column(servers, "pinned")) == r.value(p, column(r, "pinned")));
+    secure.exec_ok("commit");
+}
+
+namespace {
+
+// SHOW SERVERS's rows in `state`, and SHOW POOLS's `field` summed over the pools, read together.
+std::pair<int, long> servers_and_pools(PgConn& console, const std::string& state, const std::string& field) {
+    PgResult r = console.exec("SHOW SERVERS");
+    REQUIRE_MESSAGE(r.status() == PGRES_TUPLES_OK, r.describe());
+    int servers = 0;
+    for (int row = 0; row < r.rows(); ++row)
+        if (r.value(row, column(r, "state")) == state) ++servers;
+    return {servers, pools_sum(console, "postgres", field)};
+}
+
+}  // namespace
+
+TEST_CASE("admin: SHOW POOLS counts the servers being reset (sv_used) and checked (sv_tested) that SHOW SERVERS lists") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    // Session mode resets a server its client left; a server idle for 0 s is checked before it serves.
+    Pggate gate(console_options(file, {"pool_mode = session", "workers = 1",
+                                       "server_reset_query = select pg_sleep(2)", "server_check_delay = 0",
+                                       "server_check_query = select pg_sleep(2)"}));
+    const std::string login = "password=" + std::string(Cluster::kAdminPassword);
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    {
+        PgConn a(gate.conninfo(login));
+        REQUIRE(a.scalar("select 1") == "1");
+    }
+    CHECK(eventually([&] { return servers_and_pools(console, "used", "sv_used") == std::pair<int, long>{1, 1}; }, 1.5));
+    CHECK(pools_sum(console, "postgres", "sv_login") == 0);  // a reset is not a login
+    CHECK(eventually([&] { return servers_and_pools(console, "idle", "sv_idle") == std::pair<int, long>{1, 1}; }, 5));
+    CHECK(pools_sum(console, "postgres", "sv_used") == 0);
+
+    // The next client's server is checked first (in a thread: its login or query waits for the check).
+    std::thread b([&] {
+        PgConn c(gate.conninfo(login));
+        CHECK(c.scalar("select 2") == "2");
+    });
+    CHECK(eventually([&] { return servers_and_pools(console, "tested", "sv_tested") == std::pair<int, long>{1, 1}; },
+                     1.5));
+    CHECK(pools_sum(console, "postgres", "sv_login") == 0);
+    b.join();
 }
 
 namespace {

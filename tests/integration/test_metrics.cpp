@@ -219,3 +219,37 @@ TEST_CASE("metrics: contrib's alert rules pass promtool's tests, and they and th
         CHECK_MESSAGE(families.count(family) == 1, metric << " is not served at /metrics");
     }
 }
+
+TEST_CASE("metrics: a metrics port in use is logged as an error; once it is freed /metrics answers") {
+    PGGATE_ONLY();
+    const int port = free_port();
+    // Another program holds the port (without SO_REUSEPORT, so pggate cannot share it).
+    int holder = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(holder >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(listen(holder, 1) == 0);
+
+    Pggate gate(std::vector<std::string>{"metrics_addr = 127.0.0.1", "metrics_port = " + std::to_string(port)});
+    CHECK(eventually([&] { return gate.log_text().find("bind() failed (metrics endpoint 127.0.0.1:" +
+                                                       std::to_string(port) + "): Address already in use") !=
+                                  std::string::npos; },
+                     5));
+    PgConn c(gate.conninfo("password=" + std::string(Cluster::kAdminPassword)));
+    CHECK(c.scalar("select 1") == "1");  // clients are served meanwhile
+    sleep_for(1.5);  // a retry or two fail while the port is held
+    CHECK(http_get(port, "/metrics").status == 0);  // the holder never answers HTTP
+
+    close(holder);
+    HttpReply reply;
+    CHECK(eventually([&] {
+        reply = http_get(port, "/metrics");
+        return reply.status == 200;
+    }, 10, 0.2));
+    CHECK(reply.body.find("pggate_") != std::string::npos);
+    CHECK(gate.log_text().find("serving /metrics and /healthz on 127.0.0.1:" + std::to_string(port) + " after") !=
+          std::string::npos);
+}

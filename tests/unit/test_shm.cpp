@@ -166,6 +166,10 @@ TEST_CASE("client records: published fields read back, long text is cut, free sl
     info.connected_at = 1700000000;
     info.since_ms = 1700000000123;
     info.node = 2;
+    info.local_addr = "10.1.2.3";
+    info.local_port = 6432;
+    info.remote_pid = 4711;
+    info.tls = "TLSv1.3/TLS_AES_256_GCM_SHA384";
     shm.client(5).publish(info);
     std::optional<ClientInfo> got = shm.client(5).read();
     REQUIRE(got);
@@ -178,6 +182,10 @@ TEST_CASE("client records: published fields read back, long text is cut, free sl
     CHECK(got->pinned.empty());
     CHECK(got->connected_at == 1700000000);
     CHECK(got->node == 2);
+    CHECK(got->local_addr == "10.1.2.3");
+    CHECK(got->local_port == 6432);
+    CHECK(got->remote_pid == 4711);
+    CHECK(got->tls == "TLSv1.3/TLS_AES_256_GCM_SHA384");
 
     shm.client(5).publish_activity(ClientActivity::Active, 1700000001000, 0);
     got = shm.client(5).read();
@@ -187,6 +195,29 @@ TEST_CASE("client records: published fields read back, long text is cut, free sl
     CHECK(got->user == "alice");  // untouched by an activity update
     shm.client(5).clear();
     CHECK_FALSE(shm.client(5).read());
+}
+
+TEST_CASE("server records: the connection's end and TLS read back; a record taken again starts without them") {
+    Segment shm = Segment::create(2, 4);
+    pggate::shm::ServerInfo info;
+    info.activity = pggate::shm::ServerActivity::Login;
+    info.user = "app";
+    info.database = "db";
+    shm.server(3).publish(info);
+    REQUIRE(shm.server(3).read());
+    CHECK(shm.server(3).read()->local_port == -1);
+    CHECK(shm.server(3).read()->tls.empty());
+    shm.server(3).publish_connection("127.0.0.1", 40000, "TLSv1.3/TLS_AES_128_GCM_SHA256");
+    std::optional<pggate::shm::ServerInfo> got = shm.server(3).read();
+    REQUIRE(got);
+    CHECK(got->local_addr == "127.0.0.1");
+    CHECK(got->local_port == 40000);
+    CHECK(got->tls == "TLSv1.3/TLS_AES_128_GCM_SHA256");
+    CHECK(got->user == "app");
+    shm.server(3).clear();
+    shm.server(3).publish(info);  // the next server in that slot
+    CHECK(shm.server(3).read()->local_addr.empty());
+    CHECK(shm.server(3).read()->local_port == -1);
 }
 
 TEST_CASE("client records: a worker that died mid-write leaves a record the master makes readable again") {
