@@ -89,6 +89,9 @@ public:
     };
     // The body of an 'R' message from the server.
     Step on_auth_request(std::span<const std::uint8_t> body);
+    // Forgets an exchange begun on a connection that was given up, so the
+    // login starts afresh on the next one.
+    void restart() { scram_.reset(); }
 
 private:
     std::string user_;

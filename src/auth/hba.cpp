@@ -98,6 +98,37 @@ std::string check_names(const std::vector<std::string>& items, bool database) {
     return {};
 }
 
+// The name=value options after the method. clientcert is honoured;
+// clientname=CN is its default spelled out. Any other option would change
+// what PostgreSQL checks, so a line carrying one is refused rather than
+// honoured in part.
+std::string parse_options(const std::vector<Token>& t, std::size_t at, HbaRule& rule) {
+    if (rule.method == HbaMethod::Cert) rule.clientcert = HbaClientCert::VerifyFull;
+    for (; at < t.size(); ++at) {
+        const std::string& option = t[at].text;
+        const std::size_t eq = option.find('=');
+        if (eq == std::string::npos || eq == 0) return "authentication option not in name=value format: " + option;
+        const std::string name = option.substr(0, eq);
+        const std::string value = option.substr(eq + 1);
+        if (name != "clientcert" && name != "clientname")
+            return "authentication option \"" + name + "\" is not supported (pggate honours clientcert only)";
+        if (rule.kind != HbaRule::Kind::HostSsl) return name + " can only be configured for \"hostssl\" rows";
+        if (name == "clientname") {
+            if (value == "DN") return "clientname=DN is not supported (the CN is compared with the user name)";
+            if (value != "CN") return "invalid value for clientname: \"" + value + "\"";
+        } else if (value == "verify-full") {
+            rule.clientcert = HbaClientCert::VerifyFull;
+        } else if (value == "verify-ca") {
+            if (rule.method == HbaMethod::Cert)
+                return "clientcert only accepts \"verify-full\" when using \"cert\" authentication";
+            rule.clientcert = HbaClientCert::VerifyCa;
+        } else {
+            return "invalid value for clientcert: \"" + value + "\" (use verify-ca or verify-full)";
+        }
+    }
+    return {};
+}
+
 // One non-empty line: its rule, or an error.
 std::string parse_rule(const std::vector<Token>& t, HbaRule& rule) {
     const std::string& kind = t[0].text;
@@ -149,8 +180,7 @@ std::string parse_rule(const std::vector<Token>& t, HbaRule& rule) {
     auto method = method_named(t[at].text);
     if (!method) return "authentication method \"" + t[at].text + "\" is not supported";
     rule.method = *method;
-    // Options after the method (clientcert=..., map=...) change nothing pggate does.
-    return {};
+    return parse_options(t, at + 1, rule);
 }
 
 bool item_matches(const std::vector<std::string>& items, std::string_view name, std::string_view user, bool database) {
@@ -225,6 +255,12 @@ std::optional<HbaRules> load_hba_file(const std::string& path, std::string& erro
     auto rules = parse_hba(text.str(), error);
     if (!rules) error = path + ": " + error;
     return rules;
+}
+
+const HbaRule* first_certificate_rule(const HbaRules& rules) {
+    for (const HbaRule& rule : rules.rules)
+        if (rule.clientcert != HbaClientCert::Off) return &rule;
+    return nullptr;
 }
 
 const HbaRule* match_hba(const HbaRules& rules, const HbaConnection& c) {

@@ -15,6 +15,12 @@ namespace pggate::auth {
 
 enum class HbaMethod { Trust, Reject, Password, Md5, ScramSha256, Cert };
 
+// The clientcert option of a hostssl line: a client certificate that
+// client_tls_ca_file vouches for is required (VerifyCa), and its CN must be
+// the user name (VerifyFull), on top of the method. The cert method implies
+// VerifyFull.
+enum class HbaClientCert { Off, VerifyCa, VerifyFull };
+
 struct HbaRule {
     enum class Kind { Local, Host, HostSsl, HostNoSsl };
     Kind kind = Kind::Host;
@@ -25,6 +31,7 @@ struct HbaRule {
     std::uint8_t address[16] = {};
     std::uint8_t mask[16] = {};
     HbaMethod method = HbaMethod::Reject;
+    HbaClientCert clientcert = HbaClientCert::Off;
     int line = 0;
 };
 
@@ -33,12 +40,17 @@ struct HbaRules {
 };
 
 // Parses the text of an hba file. On a line pggate cannot honour (a syntax
-// error, or a feature it does not support such as host names, +groups or the
-// ident method) returns nullopt and `error` = "line N: what is wrong".
+// error, or a feature it does not support such as host names, +groups, the
+// ident method or an option other than clientcert) returns nullopt and
+// `error` = "line N: what is wrong".
 std::optional<HbaRules> parse_hba(std::string_view text, std::string& error);
 
 // Reads and parses a file; `error` names the file.
 std::optional<HbaRules> load_hba_file(const std::string& path, std::string& error);
+
+// The first rule that checks client certificates (clientcert or the cert
+// method), or nullptr: such a rule can only be met with client_tls_ca_file set.
+const HbaRule* first_certificate_rule(const HbaRules& rules);
 
 struct HbaConnection {
     bool local = false;             // Unix socket

@@ -17,9 +17,18 @@ Reloadable check_reloadable(std::string text, const std::string& path) {
     r.config = parse_config(r.text, path);
     if (std::string error; !r.config.auth_file.empty() && !auth::load_auth_file(r.config.auth_file, error))
         throw ConfigError("auth_file: " + error);
-    if (std::string error;
-        r.config.auth_type == AuthType::Hba && !auth::load_hba_file(r.config.auth_hba_file, error))
-        throw ConfigError("auth_hba_file: " + error);
+    if (r.config.auth_type == AuthType::Hba) {
+        std::string error;
+        const auto rules = auth::load_hba_file(r.config.auth_hba_file, error);
+        if (!rules) throw ConfigError("auth_hba_file: " + error);
+        // Without a CA pggate asks no client for a certificate, so such a
+        // line could only ever refuse.
+        if (const auth::HbaRule* rule = auth::first_certificate_rule(*rules);
+            rule != nullptr && r.config.client_tls.ca_file.empty())
+            throw ConfigError("auth_hba_file: " + r.config.auth_hba_file + ": line " + std::to_string(rule->line) +
+                              ": client certificates (clientcert, or the cert method) can only be checked with "
+                              "client_tls_ca_file set");
+    }
     net::check_tls_files(r.config);
     return r;
 }

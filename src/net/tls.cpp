@@ -213,9 +213,13 @@ bool alpn_is_postgresql(SSL* ssl) {
     return len == sizeof kAlpnPostgresql - 1 && std::memcmp(proto, kAlpnPostgresql + 1, len) == 0;
 }
 
+bool peer_certificate_verified(SSL* ssl) {
+    return SSL_get0_peer_certificate(ssl) != nullptr && SSL_get_verify_result(ssl) == X509_V_OK;
+}
+
 std::optional<std::string> verified_peer_cn(SSL* ssl) {
+    if (!peer_certificate_verified(ssl)) return std::nullopt;
     X509* cert = SSL_get0_peer_certificate(ssl);
-    if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return std::nullopt;
     X509_NAME* subject = X509_get_subject_name(cert);
     const int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
     if (at < 0) return std::nullopt;

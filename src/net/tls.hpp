@@ -50,6 +50,8 @@ std::string tls_failure(bufferevent* bev);
 std::string tls_description(SSL* ssl);
 // Whether ALPN chose "postgresql" (required for direct TLS connections).
 bool alpn_is_postgresql(SSL* ssl);
+// Whether the peer sent a certificate and it passed verification.
+bool peer_certificate_verified(SSL* ssl);
 // The CN of the peer's certificate if it sent one that passed verification.
 std::optional<std::string> verified_peer_cn(SSL* ssl);
 // The tls-server-end-point channel binding data (RFC 5929) of our own

@@ -573,6 +573,21 @@ bool ClientConn::choose_auth_method() {
         fail_client("28000", "no pg_hba.conf entry for " + who() + (tls_ ? ", SSL encryption" : ", no encryption"));
         return false;
     }
+    // clientcert is checked before the method asks for anything: without the
+    // right certificate a password is never even tried. The cert method
+    // checks its certificate itself.
+    if (rule->clientcert != auth::HbaClientCert::Off && rule->method != auth::HbaMethod::Cert) {
+        SSL* ssl = tls_ ? net::tls_session(bev_.get()) : nullptr;
+        if (ssl == nullptr || !net::peer_certificate_verified(ssl)) {
+            fail_client("28000", "connection requires a valid client certificate");
+            return false;
+        }
+        if (rule->clientcert == auth::HbaClientCert::VerifyFull && net::verified_peer_cn(ssl) != user_) {
+            fail_client("28000", "certificate validation (clientcert=verify-full) failed for user \"" + user_ +
+                                     "\": CN mismatch");
+            return false;
+        }
+    }
     switch (rule->method) {
         case auth::HbaMethod::Trust: auth_type_ = config::AuthType::Trust; return true;
         case auth::HbaMethod::Password: auth_type_ = config::AuthType::Plain; return true;

@@ -116,6 +116,15 @@ void ServerConn::check_timeouts(pool::Clock::time_point now) {
 void ServerConn::start(Bytes startup, ClientConn* client) {
     startup_ = std::move(startup);
     client_ = client;
+    // allow asks for TLS only on its second try, prefer on its first.
+    const config::SslMode mode = worker_.config().server_tls.sslmode;
+    const bool tls = worker_.server_tls() != nullptr;
+    try_tls_ = tls && mode != config::SslMode::Allow;
+    second_try_left_ = tls && (mode == config::SslMode::Allow || mode == config::SslMode::Prefer);
+    connect();
+}
+
+void ServerConn::connect() {
     const auto& addr = worker_.node_address(node_);
     bev_.reset(bufferevent_socket_new(worker_.base(), -1, BEV_OPT_CLOSE_ON_FREE));
     bufferevent_setcb(bev_.get(), on_read, on_write, on_event, this);
@@ -213,10 +222,10 @@ void ServerConn::on_read(bufferevent*, void* arg) {
     auto* s = static_cast<ServerConn*>(arg);
     if (s->tls_ == Tls::Asked)
         s->read_tls_answer();
-    else if (s->client_ != nullptr)
-        s->client_->on_server_readable();
-    else
+    else if (s->client_ == nullptr)
         s->read_own();
+    else if (!(s->first_answer_pending_ && s->hold_first_answer()))
+        s->client_->on_server_readable();
 }
 
 void ServerConn::on_write(bufferevent*, void* arg) {
@@ -238,8 +247,8 @@ void ServerConn::on_event(bufferevent*, short events, void* arg) {
         if (addr && addr->family() != AF_UNIX) {
             int on = 1;
             setsockopt(bufferevent_getfd(s->bev_.get()), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-            // TLS is asked for first, as libpq does: SSLRequest, then one byte of answer.
-            if (s->worker_.server_tls() != nullptr) {
+            // TLS is asked for before the startup, as libpq does: SSLRequest, then one byte of answer.
+            if (s->try_tls_ && s->worker_.server_tls() != nullptr) {
                 s->tls_ = Tls::Asked;
                 Bytes request;
                 protocol::build_ssl_request(request);
@@ -252,12 +261,15 @@ void ServerConn::on_event(bufferevent*, short events, void* arg) {
         return;
     }
     if (s->tls_ == Tls::Handshake && (events & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
-        s->fail_tls("TLS handshake with the server failed: " + net::tls_failure(s->bev_.get()));
+        const std::string why = "TLS handshake with the server failed: " + net::tls_failure(s->bev_.get());
+        if (!s->retry_other_way(why)) s->fail_tls(why);
         return;
     }
     if (events & BEV_EVENT_EOF) {
         // What the server said before closing (a FATAL error) still goes out.
+        bufferevent* const closed = s->bev_.get();
         on_read(nullptr, s);
+        if (s->bev_.get() != closed) return;  // that refusal began a second try
         s->disconnect("server closed the connection unexpectedly");
     } else if (events & BEV_EVENT_ERROR) {
         s->disconnect(evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -272,9 +284,77 @@ void ServerConn::send_startup() {
     }
     set_state(client_ != nullptr ? ServerState::Active : ServerState::Login);
     bufferevent_write(bev_.get(), startup_.data(), startup_.size());
-    Bytes().swap(startup_);
+    if (!second_try_left_) no_second_try();  // the startup is kept for a second try only
+    first_answer_pending_ = client_ != nullptr;
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
     if (client_ != nullptr) client_->on_server_connected();
+}
+
+void ServerConn::no_second_try() {
+    second_try_left_ = false;
+    Bytes().swap(startup_);
+}
+
+bool ServerConn::retry_other_way(const std::string& refusal) {
+    if (!second_try_left_) return false;
+    second_try_left_ = false;
+    first_try_ = std::string(try_tls_ ? "with" : "without") + " TLS: " + refusal;
+    try_tls_ = !try_tls_;
+    log_info("S-%u %s: refused %s; trying again %s TLS, as server_tls_sslmode = %s does", id_,
+             worker_.node(node_).name.c_str(), first_try_.c_str(), try_tls_ ? "with" : "without",
+             try_tls_ ? "allow" : "prefer");
+    // The first connection goes once this callback has returned.
+    bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
+    bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+    worker_.retire(std::move(bev_));
+    tls_ = Tls::None;
+    first_answer_pending_ = false;
+    key_ = {};
+    params_.clear();
+    if (login_) login_->restart();
+    set_state(ServerState::Connecting);
+    connect();
+    return true;
+}
+
+std::string ServerConn::first_try_note() const {
+    return first_try_.empty() ? std::string() : " (tried first " + first_try_ + ")";
+}
+
+Bytes ServerConn::with_first_try(std::span<const std::uint8_t> frame) const {
+    std::optional<protocol::ErrorFields> f;
+    if (!first_try_.empty() && frame.size() >= protocol::kHeaderSize)
+        f = protocol::parse_error_fields(frame.subspan(protocol::kHeaderSize));
+    if (!f) return Bytes(frame.begin(), frame.end());
+    Bytes out;
+    protocol::build_error(out, f->severity.empty() ? "FATAL" : f->severity, f->sqlstate, f->message + first_try_note());
+    return out;
+}
+
+bool ServerConn::hold_first_answer() {
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    protocol::MessageHeader h;
+    protocol::DecodeError err;
+    const protocol::Decode d = net::peek_message(in, 0, protocol::Direction::Backend, kMaxOwnMessage, h, err);
+    if (d == protocol::Decode::NeedMore) return true;
+    // Anything but a refusal (a malformed one included) is the client's to read.
+    if (d == protocol::Decode::Error || h.type != 'E') {
+        first_answer_pending_ = false;
+        no_second_try();
+        return false;
+    }
+    if (evbuffer_get_length(in) < h.frame_len()) return true;
+    first_answer_pending_ = false;
+    const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(h.frame_len()));
+    const std::span<const std::uint8_t> frame(p, h.frame_len());
+    std::optional<protocol::ErrorFields> f = protocol::parse_error_fields(frame.subspan(protocol::kHeaderSize));
+    if (retry_other_way(f ? f->message : std::string("an error"))) return true;
+    if (!first_try_.empty()) {
+        Bytes told = with_first_try(frame);
+        evbuffer_drain(in, h.frame_len());
+        evbuffer_prepend(in, told.data(), told.size());
+    }
+    return false;
 }
 
 void ServerConn::read_tls_answer() {
@@ -289,6 +369,7 @@ void ServerConn::read_tls_answer() {
     }
     if (answer == 'N') {
         tls_ = Tls::None;
+        second_try_left_ = false;  // no TLS to do without; the startup still goes out below
         if (mode >= config::SslMode::Require) {
             fail_tls("the server does not support TLS, and server_tls_sslmode requires it");
             return;
@@ -313,7 +394,8 @@ void ServerConn::read_tls_answer() {
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
 }
 
-void ServerConn::fail_tls(const std::string& why) {
+void ServerConn::fail_tls(const std::string& why_now) {
+    const std::string why = why_now + first_try_note();
     log_error("S-%u %s: %s", id_, worker_.node(node_).name.c_str(), why.c_str());
     if (pool_ != nullptr && client_ == nullptr) {
         Bytes e;
@@ -325,7 +407,8 @@ void ServerConn::fail_tls(const std::string& why) {
 }
 
 void ServerConn::read_own() {
-    evbuffer* in = bufferevent_get_input(bev_.get());
+    bufferevent* const bev = bev_.get();
+    evbuffer* in = bufferevent_get_input(bev);
     while (state_ != ServerState::Closed && client_ == nullptr) {
         std::size_t len = evbuffer_get_length(in);
         protocol::MessageHeader h;
@@ -342,6 +425,7 @@ void ServerConn::read_own() {
         if (d == protocol::Decode::NeedMore || len < h.frame_len()) return;
         const std::uint8_t* p = evbuffer_pullup(in, static_cast<ev_ssize_t>(h.frame_len()));
         handle_own(h.type, {p + protocol::kHeaderSize, h.body_len()}, {p, h.frame_len()});
+        if (bev_.get() != bev) return;  // a second try began on a new connection
         evbuffer_drain(in, h.frame_len());
     }
 }
@@ -377,6 +461,7 @@ void ServerConn::handle_own(char type, std::span<const std::uint8_t> body, std::
                 return;
             }
             if (!step.out.empty()) bufferevent_write(bev_.get(), step.out.data(), step.out.size());
+            if (step.done) no_second_try();  // libpq's tries end with AuthenticationOk
             return;
         }
         case 'K':
@@ -387,7 +472,10 @@ void ServerConn::handle_own(char type, std::span<const std::uint8_t> body, std::
             return;
         case 'E':
             if (state_ == ServerState::Login) {
-                pool_->server_login_failed(this, Bytes(frame.begin(), frame.end()));
+                // libpq tries the other way after any refusal of the login.
+                std::optional<protocol::ErrorFields> f = protocol::parse_error_fields(body);
+                if (retry_other_way(f ? f->message : std::string("an error"))) return;
+                pool_->server_login_failed(this, with_first_try(frame));
                 return;
             }
             if (state_ == ServerState::Resetting) return;  // ReadyForQuery follows; its status decides

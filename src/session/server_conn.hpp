@@ -103,8 +103,26 @@ private:
     static void on_event(bufferevent*, short events, void* arg);
 
     void set_state(ServerState next);
+    // Opens the TCP connection (again, for libpq's second try).
+    void connect();
     // Sends the StartupMessage once the connection is up (and TLS agreed).
     void send_startup();
+    // libpq's second try: server_tls_sslmode = allow tried without TLS and
+    // `refusal` is why the server refused, or prefer tried with TLS and the
+    // handshake failed or the server refused. True when a new connection
+    // the other way has begun (the current one is dropped).
+    bool retry_other_way(const std::string& refusal);
+    // The login went too far for a second try: the startup is not needed again.
+    void no_second_try();
+    // After a second try: what the first try met, appended to the refusal
+    // the client gets ("" when there was no second try).
+    std::string first_try_note() const;
+    // `frame`, an ErrorResponse, with first_try_note() added to its message.
+    Bytes with_first_try(std::span<const std::uint8_t> frame) const;
+    // Pass-through: holds the server's first answer back from the client
+    // until it is known not to be a refusal a second try may overcome.
+    // True while it is held (incomplete, or a second try began).
+    bool hold_first_answer();
     // The one-byte answer to pggate's SSLRequest: 'S' starts the handshake.
     void read_tls_answer();
     // TLS could not be had as server_tls_sslmode asks: the connection fails
@@ -124,6 +142,14 @@ private:
     net::BuffereventPtr bev_;
     // TLS toward the server: not used, SSLRequest sent, handshake running, on.
     enum class Tls { None, Asked, Handshake, On } tls_ = Tls::None;
+    // Whether this connection asks for TLS; whether libpq's second try (the
+    // other way, for allow and prefer) is still to come; what the first try
+    // met, once it was made.
+    bool try_tls_ = false;
+    bool second_try_left_ = false;
+    std::string first_try_;
+    // Pass-through: the server has not answered the startup yet.
+    bool first_answer_pending_ = false;
     ClientConn* client_ = nullptr;
     ShadowRead* shadow_ = nullptr;
     Bytes startup_;

@@ -466,12 +466,18 @@ void Worker::retire(CancelForward* c) {
     if (cancels_.retire(c)) event_active(reaper_.get(), 0, 0);
 }
 
+void Worker::retire(net::BuffereventPtr bev) {
+    retired_connections_.push_back(std::move(bev));
+    event_active(reaper_.get(), 0, 0);
+}
+
 void Worker::on_reap(evutil_socket_t, short, void* arg) {
     auto* w = static_cast<Worker*>(arg);
     w->freed_since_trim_ += w->clients_.retired.size();
     w->clients_.retired.clear();
     w->servers_.retired.clear();
     w->cancels_.retired.clear();
+    w->retired_connections_.clear();
     w->maybe_finish_shutdown();
 }
 

@@ -132,6 +132,8 @@ public:
     void retire(ClientConn* c);
     void retire(ServerConn* s);
     void retire(CancelForward* c);
+    // A connection a ServerConn gave up for another (libpq's second try).
+    void retire(net::BuffereventPtr bev);
 
     // The pool of (database, user, node); nullptr when the shared pool table is full.
     pool::Pool* pool_for(const std::string& database, const std::string& user, std::uint32_t node);
@@ -245,6 +247,7 @@ private:
     Owned<ClientConn> clients_;
     Owned<ServerConn> servers_;
     Owned<CancelForward> cancels_;
+    std::vector<net::BuffereventPtr> retired_connections_;
     std::map<std::tuple<std::string, std::string, std::uint32_t>, std::unique_ptr<pool::Pool>> pools_;
     std::unordered_map<std::string, auth::Credentials> credentials_;
     std::optional<auth::HbaRules> hba_;

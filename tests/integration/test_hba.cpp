@@ -93,22 +93,39 @@ TEST_CASE("hba: each connection gets the method of the first matching line") {
     check_login_works(gate, "hba_nobody", "pw-n");
 }
 
-TEST_CASE("hba: a file pggate cannot honour stops start-up with the line named") {
-    PGGATE_ONLY();
-    AuthFile users;
+namespace {
+
+// `pggate -t` on an ini with auth_type = hba and `hba_text` as its
+// auth_hba_file: its exit status, and what it printed in `out`.
+int check_config(const AuthFile& users, const std::string& hba_text, const std::string& extra, std::string& out) {
     std::string hba = users.path() + ".hba";
-    write_file(hba, "local all all trust\nhost all all 10.0.0.0/8 ident\n");
+    write_file(hba, hba_text);
     std::string ini = users.path() + ".ini";
-    write_file(ini, "[pggate]\nauth_type = hba\nauth_hba_file = " + hba +
-                        "\n[nodes]\npg1 = host=127.0.0.1 port=" + std::to_string(cluster().primary_port()) + "\n");
+    write_file(ini, "[pggate]\nauth_type = hba\nauth_hba_file = " + hba + "\n" + extra +
+                        "[nodes]\npg1 = host=127.0.0.1 port=" + std::to_string(cluster().primary_port()) + "\n");
     std::string cmd = std::string(getenv("PGGATE_BIN") ? getenv("PGGATE_BIN") : "./pggate") + " -t " + ini + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     REQUIRE(p != nullptr);
-    std::string out;
+    out.clear();
     char buf[512];
     while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
-    int status = pclose(p);
-    CHECK(WEXITSTATUS(status) != 0);
+    return WEXITSTATUS(pclose(p));
+}
+
+}  // namespace
+
+TEST_CASE("hba: a file pggate cannot honour stops start-up with the line named") {
+    PGGATE_ONLY();
+    AuthFile users;
+    std::string out;
+    CHECK(check_config(users, "local all all trust\nhost all all 10.0.0.0/8 ident\n", "", out) != 0);
     CHECK_MESSAGE(out.find("auth_hba_file") != std::string::npos, out);
     CHECK_MESSAGE(out.find("line 2: authentication method \"ident\" is not supported") != std::string::npos, out);
+    // An option after the method is honoured or refused, never skipped.
+    CHECK(check_config(users, "host all all 10.0.0.0/8 md5 clientcert=verify-full\n", "", out) != 0);
+    CHECK_MESSAGE(out.find("line 1: clientcert can only be configured for \"hostssl\" rows") != std::string::npos, out);
+    // A certificate check without a CA to check against could only refuse.
+    CHECK(check_config(users, "local all all trust\nhostssl all all 10.0.0.0/8 md5 clientcert=verify-ca\n", "", out) != 0);
+    CHECK_MESSAGE(out.find("line 2: client certificates (clientcert, or the cert method) can only be checked with "
+                           "client_tls_ca_file set") != std::string::npos, out);
 }

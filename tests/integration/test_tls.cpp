@@ -1,8 +1,9 @@
 // TLS on both sides of pggate, with a test CA the test makes with the
 // openssl command: clients verifying pggate (verify-full), pggate verifying
-// a PostgreSQL that accepts only hostssl, SCRAM channel binding, client
-// certificates (auth_type = cert), certificate reload, and plaintext after
-// an SSLRequest.
+// a PostgreSQL that accepts only hostssl, pggate's own client certificate,
+// libpq's second try for server_tls_sslmode allow and prefer, SCRAM channel
+// binding, client certificates (auth_type = cert, hba clientcert),
+// certificate reload, and plaintext after an SSLRequest.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <openssl/ssl.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -58,6 +60,60 @@ int direct_tls_answer(int port, std::string_view alpn) {
     SSL_free(ssl);
     SSL_CTX_free(ctx);
     return answer;
+}
+
+// Replaces `path` at once, so pggate never reads half a file.
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream out(path + ".new", std::ios::trunc);
+    out << text;
+    out.close();
+    REQUIRE(out.good());
+    REQUIRE(std::rename((path + ".new").c_str(), path.c_str()) == 0);
+}
+
+// Replaces a node's pg_hba.conf (keeping its owner) and reloads it; the
+// reload takes effect a moment later.
+void write_hba(const Cluster& nodes, const std::string& text) {
+    const std::string path = nodes.node_dir(nodes.primary_port()) + "/pg_hba.conf";
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+    out.close();
+    REQUIRE(out.good());
+    nodes.admin_exec("select pg_reload_conf()");
+}
+
+const char* const kHostsslOnly = "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n";
+
+// A private node with TLS on, `ca`'s certificate "node" (issued first) as
+// its own and `ca` vouching for client certificates, and `hba` as its
+// pg_hba.conf.
+std::unique_ptr<Cluster> tls_node(const TestCa& ca, const std::string& hba) {
+    auto nodes = Cluster::create(0);
+    const std::string data = nodes->node_dir(nodes->primary_port());
+    run_ok("cp " + ca.cert("node") + " " + data + "/server.crt && cp " + ca.key("node") + " " + data +
+           "/server.key && cp " + ca.ca_file() + " " + data + "/root.crt && chown postgres: " + data + "/server.crt " +
+           data + "/server.key " + data + "/root.crt && chmod 600 " + data + "/server.key");
+    nodes->admin_exec("alter system set ssl = on");
+    nodes->admin_exec("alter system set ssl_ca_file = 'root.crt'");
+    write_hba(*nodes, hba);
+    return nodes;
+}
+
+// pggate in front of `nodes`' primary alone.
+std::unique_ptr<Pggate> gate_for(const Cluster& nodes, std::vector<std::string> settings, bool wait_ready) {
+    return std::make_unique<Pggate>(PggateOptions{
+        std::move(settings), {"pg1 = host=127.0.0.1 port=" + std::to_string(nodes.primary_port()) + " role=primary"}, "",
+        wait_ready, &nodes});
+}
+
+// A login through a pggate not waited for: the first answer once it listens.
+PgConn first_answer(const Pggate& gate, const std::string& extra) {
+    PgConn c = PgConn::attempt(gate.conninfo(extra));
+    eventually([&] {
+        c = PgConn::attempt(gate.conninfo(extra));
+        return c.error_message().find("Connection refused") == std::string::npos;
+    }, 10, 0.1);
+    return c;
 }
 
 }  // namespace
@@ -236,49 +292,129 @@ TEST_CASE("tls: pggate with server_tls_sslmode = verify-full logs in to a Postgr
     PGGATE_ONLY();
     TestCa ca("node CA");
     ca.issue("node", "localhost", "DNS:localhost,IP:127.0.0.1");
-    auto nodes = Cluster::create(0);
+    auto nodes = tls_node(ca, kHostsslOnly);
     const int port = nodes->primary_port();
-    const std::string data = nodes->node_dir(port);
-    run_ok("cp " + ca.cert("node") + " " + data + "/server.crt && cp " + ca.key("node") + " " + data +
-       "/server.key && chown postgres: " + data + "/server.crt " + data + "/server.key && chmod 600 " + data + "/server.key");
-    {
-        std::ofstream hba(data + "/pg_hba.conf", std::ios::trunc);
-        hba << "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n";
-    }
-    nodes->admin_exec("alter system set ssl = on");
-    nodes->admin_exec("select pg_reload_conf()");
     REQUIRE(eventually([&] { return !PgConn::attempt(nodes->admin_conninfo(port, "sslmode=disable"), 2).ok(); }, 10));
 
-    // pggate in front of that node alone.
-    auto gate_for = [&](std::vector<std::string> settings, bool wait_ready) {
-        return std::make_unique<Pggate>(PggateOptions{std::move(settings),
-                                                      {"pg1 = host=127.0.0.1 port=" + std::to_string(port) + " role=primary"},
-                                                      "",
-                                                      wait_ready,
-                                                      nodes.get()});
-    };
-    auto gate = gate_for({"server_tls_sslmode = verify-full", "server_tls_ca_file = " + ca.ca_file()}, true);
+    auto gate = gate_for(*nodes, {"server_tls_sslmode = verify-full", "server_tls_ca_file = " + ca.ca_file()}, true);
     PgConn c(gate->conninfo("sslmode=disable"));
     CHECK(c.scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()") == "t");
     CHECK(c.scalar("select version from pg_stat_ssl where pid = pg_backend_pid()") == "TLSv1.3");
 
     // A CA that did not sign the node's certificate: pggate refuses the node.
     TestCa other("another CA");
-    auto distrustful = gate_for({"server_tls_sslmode = verify-full", "server_tls_ca_file = " + other.ca_file()}, false);
-    PgConn refused = PgConn::attempt(distrustful->conninfo("sslmode=disable"));
-    eventually([&] {
-        refused = PgConn::attempt(distrustful->conninfo("sslmode=disable"));
-        return refused.error_message().find("Connection refused") == std::string::npos;
-    }, 10, 0.1);
+    auto distrustful = gate_for(*nodes, {"server_tls_sslmode = verify-full", "server_tls_ca_file = " + other.ca_file()}, false);
+    PgConn refused = first_answer(*distrustful, "sslmode=disable");
     CHECK_FALSE(refused.ok());
     CHECK_MESSAGE(refused.error_message().find("certificate verify failed") != std::string::npos,
                   refused.error_message() << "\n" << distrustful->log_tail(10));
 
     // server_tls_sslmode = disable cannot reach a hostssl-only node at all.
-    auto plain = gate_for({"server_tls_sslmode = disable"}, false);
+    auto plain = gate_for(*nodes, {"server_tls_sslmode = disable"}, false);
     PgConn no_tls = PgConn::attempt(plain->conninfo("sslmode=disable"));
     CHECK_FALSE(no_tls.ok());
     CHECK(c.scalar("select 1") == "1");
+}
+
+TEST_CASE("tls: server_tls_cert_file is the certificate a node's cert line lets pggate in with") {
+    PGGATE_ONLY();
+    TestCa ca("node CA");
+    ca.issue("node", "localhost", "DNS:localhost,IP:127.0.0.1");
+    ca.issue("pggate", "tls_cert_user");
+    // The harness's superuser keeps a password line; the test's user has a cert line only.
+    auto nodes = tls_node(ca, "local all all trust\n"
+                              "hostssl all tls_cert_user 127.0.0.1/32 cert\n"
+                              "host all postgres 127.0.0.1/32 md5\n");
+    const int port = nodes->primary_port();
+    nodes->admin_exec("create role tls_cert_user login");
+    REQUIRE(eventually([&] { return !PgConn::attempt(nodes->admin_conninfo(port, "user=tls_cert_user sslmode=disable"), 2).ok(); }, 10));
+    const std::vector<std::string> verified{"server_tls_sslmode = verify-full", "server_tls_ca_file = " + ca.ca_file()};
+    auto with_cert = verified;
+    with_cert.insert(with_cert.end(), {"server_tls_cert_file = " + ca.cert("pggate"), "server_tls_key_file = " + ca.key("pggate")});
+
+    for (const char* auth : {"", "auth_type = trust"}) {
+        CAPTURE(auth);
+        auto settings = with_cert;
+        if (*auth != '\0') settings.push_back(auth);
+        // Not waited for: pooled, the harness's probe has no password to log in with.
+        auto gate = gate_for(*nodes, settings, false);
+        PgConn c = first_answer(*gate, "user=tls_cert_user sslmode=disable");
+        REQUIRE_MESSAGE(c.ok(), c.error_message() << "\n" << gate->log_tail(10));
+        CHECK(c.scalar("select current_user") == "tls_cert_user");
+        CHECK(c.scalar("select client_dn from pg_stat_ssl where pid = pg_backend_pid()") == "/CN=tls_cert_user");
+    }
+
+    // No certificate configured: the node's refusal reaches the client.
+    auto bare = gate_for(*nodes, verified, false);
+    PgConn refused = first_answer(*bare, "user=tls_cert_user sslmode=disable");
+    CHECK_FALSE(refused.ok());
+    CHECK_MESSAGE(refused.error_sqlstate() == "28000", refused.error_message());
+    CHECK_MESSAGE(refused.error_message().find("connection requires a valid client certificate") != std::string::npos,
+                  refused.error_message());
+    // prefer (the default) then tries without TLS, as libpq does; the client
+    // hears of both refusals, pooled or passed through.
+    for (const char* auth : {"", "auth_type = trust"}) {
+        CAPTURE(auth);
+        std::vector<std::string> settings{"server_tls_sslmode = prefer"};
+        if (*auth != '\0') settings.push_back(auth);
+        auto gate = gate_for(*nodes, settings, false);
+        PgConn twice = first_answer(*gate, "user=tls_cert_user sslmode=disable");
+        CHECK_FALSE(twice.ok());
+        CHECK_MESSAGE(twice.error_sqlstate() == "28000", twice.error_message());
+        CHECK_MESSAGE(twice.error_message().find("no pg_hba.conf entry for host \"127.0.0.1\", user \"tls_cert_user\"") !=
+                          std::string::npos, twice.error_message());
+        CHECK_MESSAGE(twice.error_message().find("(tried first with TLS: connection requires a valid client certificate)") !=
+                          std::string::npos, twice.error_message());
+    }
+}
+
+TEST_CASE("tls: server_tls_sslmode = allow tries without TLS first, and with TLS when a hostssl-only node refuses") {
+    PGGATE_ONLY();
+    TestCa ca("node CA");
+    ca.issue("node", "localhost", "DNS:localhost,IP:127.0.0.1");
+    auto nodes = tls_node(ca, kHostsslOnly);
+    const int port = nodes->primary_port();
+    REQUIRE(eventually([&] { return !PgConn::attempt(nodes->admin_conninfo(port, "sslmode=disable"), 2).ok(); }, 10));
+    const std::string ssl_in_use = "select ssl from pg_stat_ssl where pid = pg_backend_pid()";
+
+    for (const char* auth : {"", "auth_type = trust"}) {
+        CAPTURE(auth);
+        std::vector<std::string> settings{"server_tls_sslmode = allow"};
+        if (*auth != '\0') settings.push_back(auth);
+        auto gate = gate_for(*nodes, settings, true);
+        PgConn c = PgConn::attempt(gate->conninfo("sslmode=disable"));
+        REQUIRE_MESSAGE(c.ok(), c.error_message() << "\n" << gate->log_tail(10));
+        CHECK(c.scalar(ssl_in_use) == "t");
+        CHECK(gate->log_text().find("trying again with TLS, as server_tls_sslmode = allow does") != std::string::npos);
+    }
+
+    // A node that takes plain connections: allow uses none.
+    nodes->set_hba("trust");
+    REQUIRE(eventually([&] { return PgConn::attempt(nodes->admin_conninfo(port, "sslmode=disable"), 2).ok(); }, 10));
+    auto gate = gate_for(*nodes, {"server_tls_sslmode = allow"}, true);
+    PgConn plain(gate->conninfo("sslmode=disable"));
+    CHECK(plain.scalar(ssl_in_use) == "f");
+
+    // prefer: a handshake that fails (no TLS version both sides accept) is
+    // tried again without TLS; require has no second try.
+    auto prefer = gate_for(*nodes, {"server_tls_sslmode = prefer", "server_tls_protocols = tlsv1.0"}, true);
+    PgConn after_handshake(prefer->conninfo("sslmode=disable"));
+    CHECK(after_handshake.scalar(ssl_in_use) == "f");
+    CHECK(prefer->log_text().find("refused with TLS: TLS handshake with the server failed") != std::string::npos);
+    auto require = gate_for(*nodes, {"server_tls_sslmode = require", "server_tls_protocols = tlsv1.0"}, false);
+    PgConn no_retry = first_answer(*require, "sslmode=disable");
+    CHECK_FALSE(no_retry.ok());
+    CHECK_MESSAGE(no_retry.error_message().find("TLS handshake with the server failed") != std::string::npos,
+                  no_retry.error_message());
+}
+
+TEST_CASE("tls: server_tls_sslmode = prefer connects without TLS to a node with ssl = off") {
+    PGGATE_ONLY();
+    REQUIRE(cluster().admin_scalar("show ssl") == "off");
+    Pggate gate({"server_tls_sslmode = prefer"});
+    PgConn c(gate.conninfo(std::string("sslmode=disable password=") + Cluster::kAdminPassword));
+    CHECK(c.scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()") == "f");
+    CHECK(gate.log_text().find("trying again") == std::string::npos);
 }
 
 TEST_CASE("tls: hostssl and hostnossl lines of auth_hba_file tell TLS connections from plain ones") {
@@ -311,4 +447,63 @@ TEST_CASE("tls: hostssl and hostnossl lines of auth_hba_file tell TLS connection
     CHECK(tls_user.ok());  // hostssl all all matches it too
     std::string ignored;
     run_shell(std::string("rm -rf ") + tmpl, ignored);
+}
+
+TEST_CASE("tls: hba clientcert=verify-full asks for the user's certificate and the password; verify-ca for any the CA signed") {
+    PGGATE_ONLY();
+    TestCa ca("pggate test CA");
+    ca.issue("gate", "localhost", "DNS:localhost,IP:127.0.0.1");
+    ca.issue("full", "tls_full");
+    ca.issue("other", "tls_other");
+    TrustGuard guard;
+    create_role(guard, "tls_full", "full_pw", "scram-sha-256");
+    create_role(guard, "tls_ca", "ca_pw", "scram-sha-256");
+    AuthFile users;
+    users.write({{"tls_full", "full_pw"}, {"tls_ca", "ca_pw"}});
+    const std::string hba = users.path() + ".hba";
+    const std::string rules =
+        "hostssl all postgres 127.0.0.1/32 scram-sha-256\n"
+        "hostssl all tls_ca   127.0.0.1/32 scram-sha-256 clientcert=verify-ca\n"
+        "hostssl all all      127.0.0.1/32 scram-sha-256 clientcert=verify-full\n";
+    write_file(hba, rules);
+    std::vector<std::string> settings = client_tls(ca, "require");
+    settings.insert(settings.end(), {"auth_type = hba", "auth_hba_file = " + hba, "auth_file = " + users.path()});
+    Pggate gate(settings);
+
+    // A login over TLS with the client certificate `cert` ("": none).
+    auto login = [&](const std::string& user, const std::string& password, const std::string& cert) {
+        std::string extra = "user=" + user + " password=" + password + " sslmode=require";
+        extra += cert.empty() ? std::string(" sslcert=/nonexistent") : " sslcert=" + ca.cert(cert) + " sslkey=" + ca.key(cert);
+        return PgConn::attempt(gate.conninfo(extra));
+    };
+    PgConn none = login("tls_full", "full_pw", "");
+    CHECK_FALSE(none.ok());
+    CHECK_MESSAGE(none.error_sqlstate() == "28000", none.error_message());
+    CHECK_MESSAGE(none.error_message().find("connection requires a valid client certificate") != std::string::npos,
+                  none.error_message());
+    PgConn right = login("tls_full", "full_pw", "full");
+    REQUIRE_MESSAGE(right.ok(), right.error_message() << "\n" << gate.log_tail(20));
+    CHECK(right.scalar("select current_user") == "tls_full");
+    // The certificate is on top of the password, not instead of it.
+    PgConn wrong_password = login("tls_full", "not_it", "full");
+    CHECK_FALSE(wrong_password.ok());
+    CHECK_MESSAGE(wrong_password.error_sqlstate() == "28P01", wrong_password.error_message());
+    PgConn wrong_cn = login("tls_full", "full_pw", "other");
+    CHECK_FALSE(wrong_cn.ok());
+    CHECK_MESSAGE(wrong_cn.error_sqlstate() == "28000", wrong_cn.error_message());
+    CHECK_MESSAGE(wrong_cn.error_message().find("clientcert=verify-full") != std::string::npos, wrong_cn.error_message());
+    // verify-ca: any certificate the CA signed, whatever its CN.
+    PgConn ca_only = login("tls_ca", "ca_pw", "other");
+    CHECK_MESSAGE(ca_only.ok(), ca_only.error_message());
+    CHECK_FALSE(login("tls_ca", "ca_pw", "").ok());
+
+    // An option pggate cannot honour: the reload is refused, the rules stay.
+    write_file(hba, rules + "hostssl all all 127.0.0.1/32 cert map=certmap\n");
+    gate.send_signal(SIGHUP);
+    CHECK(eventually([&] {
+        return gate.log_text().find("line 4: authentication option \"map\" is not supported") != std::string::npos;
+    }, 10));
+    CHECK_FALSE(login("tls_full", "full_pw", "").ok());
+    CHECK(login("tls_full", "full_pw", "full").ok());
+    CHECK(right.scalar("select 1") == "1");
 }

@@ -102,6 +102,51 @@ TEST_CASE("hba: lines pggate cannot honour are errors naming the line") {
     CHECK(error_of("host all all 10.0.0.0 255.0.0.0\n") == "line 1: missing authentication method");
 }
 
+TEST_CASE("hba: clientcert=verify-ca and verify-full on hostssl lines; cert implies verify-full") {
+    HbaRules rules = parse(
+        "hostssl all ca_only  all scram-sha-256 clientcert=verify-ca\n"
+        "hostssl all full     all scram-sha-256 clientcert=verify-full clientname=CN\n"
+        "hostssl all by_cert  all cert\n"
+        "hostssl all by_cert2 all cert clientcert=verify-full\n"
+        "hostssl all quoted   all md5 clientcert=\"verify-full\"\n"
+        "hostssl all none     all md5\n");
+    REQUIRE(rules.rules.size() == 6);
+    CHECK(rules.rules[0].clientcert == HbaClientCert::VerifyCa);
+    CHECK(rules.rules[1].clientcert == HbaClientCert::VerifyFull);
+    CHECK(rules.rules[1].method == HbaMethod::ScramSha256);
+    CHECK(rules.rules[2].clientcert == HbaClientCert::VerifyFull);
+    CHECK(rules.rules[3].clientcert == HbaClientCert::VerifyFull);
+    CHECK(rules.rules[4].clientcert == HbaClientCert::VerifyFull);
+    CHECK(rules.rules[5].clientcert == HbaClientCert::Off);
+    CHECK(first_certificate_rule(rules) == &rules.rules[0]);
+    CHECK(first_certificate_rule(parse("hostssl all all all md5\nhostssl all all all cert\n"))->line == 2);
+    CHECK(first_certificate_rule(parse("host all all all md5\n")) == nullptr);
+}
+
+TEST_CASE("hba: options pggate cannot honour, and misplaced clientcert, are errors naming the line") {
+    CHECK(error_of("host all all all md5 clientcert=verify-full\n") ==
+          "line 1: clientcert can only be configured for \"hostssl\" rows");
+    CHECK(error_of("local all all trust\nlocal all all md5 clientcert=verify-ca\n") ==
+          "line 2: clientcert can only be configured for \"hostssl\" rows");
+    CHECK(error_of("hostnossl all all all md5 clientname=CN\n") ==
+          "line 1: clientname can only be configured for \"hostssl\" rows");
+    CHECK(error_of("hostssl all all all cert clientcert=verify-ca\n") ==
+          "line 1: clientcert only accepts \"verify-full\" when using \"cert\" authentication");
+    CHECK(error_of("hostssl all all all md5 clientcert=1\n") ==
+          "line 1: invalid value for clientcert: \"1\" (use verify-ca or verify-full)");
+    CHECK(error_of("hostssl all all all md5 clientcert=no-verify\n") ==
+          "line 1: invalid value for clientcert: \"no-verify\" (use verify-ca or verify-full)");
+    CHECK(error_of("hostssl all all all cert map=certmap\n") ==
+          "line 1: authentication option \"map\" is not supported (pggate honours clientcert only)");
+    CHECK(error_of("host all all all scram-sha-256 ldapserver=ldap.example.net\n") ==
+          "line 1: authentication option \"ldapserver\" is not supported (pggate honours clientcert only)");
+    CHECK(error_of("hostssl all all all cert clientname=DN\n") ==
+          "line 1: clientname=DN is not supported (the CN is compared with the user name)");
+    CHECK(error_of("hostssl all all all md5 verify-full\n") ==
+          "line 1: authentication option not in name=value format: verify-full");
+    CHECK(error_of("hostssl all all all md5 =x\n") == "line 1: authentication option not in name=value format: =x");
+}
+
 TEST_CASE("hba: replication lines never match client connections") {
     HbaRules rules = parse("host replication all all trust\nhost all all all md5\n");
     CHECK(method_for(rules, "127.0.0.1", "replication", "u") == "md5");
