@@ -91,6 +91,12 @@ void ServerRecord::publish(const ServerInfo& info) {
     lock.end_write();
 }
 
+void ServerRecord::publish_node(std::uint32_t n) {
+    lock.begin_write();
+    node.store(n, std::memory_order_relaxed);
+    lock.end_write();
+}
+
 void ServerRecord::publish_activity(ServerActivity a, std::int64_t since, std::uint32_t linked, std::uint32_t pid) {
     lock.begin_write();
     activity.store(static_cast<std::uint32_t>(a), std::memory_order_relaxed);

@@ -83,6 +83,8 @@ struct alignas(64) ServerRecord {
 
     void publish(const ServerInfo& info);
     void publish_activity(ServerActivity activity, std::int64_t since_ms, std::uint32_t client, std::uint32_t backend_pid);
+    // A reload moved or removed its node.
+    void publish_node(std::uint32_t node);
     void clear() { publish_activity(ServerActivity::Free, 0, 0, 0); }
     std::optional<ServerInfo> read() const;
 };
