@@ -273,7 +273,7 @@ void Pool::server_ready(session::ServerConn* server) {
 // is always busy would never shrink.
 void Pool::hand_over(session::ServerConn* server) {
     if (server->created_at() < reconnect_before_ || removed_) {
-        server->disconnect(removed_ ? "its node was removed from [nodes]" : reconnect_reason_);
+        server->disconnect(reconnect_reason_);
         return;
     }
     if (paused_) {

@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -157,14 +158,15 @@ void Segment::login_ended(std::uint32_t worker) const {
     header_->logins_total.fetch_sub(1, std::memory_order_acq_rel);
 }
 
-std::optional<std::size_t> make_pool_key(std::string_view database, std::string_view user, std::string_view node_text,
+std::optional<std::size_t> make_pool_key(std::string_view database, std::string_view user, std::string_view node,
                                          char (&out)[kPoolKeySize]) {
-    std::size_t len = database.size() + 1 + user.size() + 1 + node_text.size();
+    std::size_t len = database.size() + 1 + user.size() + 1 + node.size();
     if (len >= kPoolKeySize) return std::nullopt;
     std::memset(out, 0, kPoolKeySize);
-    std::memcpy(out, database.data(), database.size());
-    std::memcpy(out + database.size() + 1, user.data(), user.size());
-    std::memcpy(out + database.size() + 1 + user.size() + 1, node_text.data(), node_text.size());
+    // std::copy: an empty part (kAllNodes) may have no data pointer at all.
+    char* at = std::copy(database.begin(), database.end(), out) + 1;
+    at = std::copy(user.begin(), user.end(), at) + 1;
+    std::copy(node.begin(), node.end(), at);
     return len;
 }
 
