@@ -66,7 +66,7 @@ const char* health_name(shm::NodeHealth h) {
 // One pool entry in use: its key and its occupancy summed over the workers.
 struct PoolView {
     std::string database, user;
-    std::uint32_t node;  // shm::kAllNodes for a database or user total
+    std::string node;  // the node's name; shm::kAllNodes for a database or user total
     std::uint64_t servers = 0, sv_idle = 0, sv_active = 0, sv_login = 0, cl_active = 0, cl_waiting = 0;
     std::int64_t oldest_wait_ns = 0;  // 0: none waits
     // SHOW STATS: see shm::PoolOccupancy.
@@ -79,16 +79,12 @@ std::vector<PoolView> pools(const shm::Segment& shm) {
     for (std::uint32_t i = 0; i < shm::kMaxPools; ++i) {
         const shm::PoolEntry& e = shm.pool(i);
         if (e.state.load(std::memory_order_acquire) != 2) continue;
-        // "database\0user\0node"
-        const std::string_view key(e.key, shm::kPoolKeySize);
-        const std::size_t a = key.find('\0');
-        const std::size_t b = key.find('\0', a + 1);
-        const std::size_t c = key.find('\0', b + 1);
-        if (a == std::string_view::npos || b == std::string_view::npos) continue;
+        const std::optional<shm::PoolKey> key = shm::parse_pool_key(e);
+        if (!key) continue;
         PoolView v;
-        v.database = std::string(key.substr(0, a));
-        v.user = std::string(key.substr(a + 1, b - a - 1));
-        v.node = static_cast<std::uint32_t>(std::stoul(std::string(key.substr(b + 1, c - b - 1))));
+        v.database = std::string(key->database);
+        v.user = std::string(key->user);
+        v.node = std::string(key->node);
         v.servers = e.servers.load(std::memory_order_relaxed);
         for (std::uint32_t w = 0; w < shm.workers(); ++w) {
             const shm::PoolOccupancy& o = shm.occupancy(i, w);
@@ -153,20 +149,28 @@ Table show_pools(const config::Config& config, const shm::Segment& shm, Clocks n
              {"sv_total", ColumnType::Int8}});
     const auto busy = servers_busy(shm);
     for (const PoolView& v : pools(shm)) {
-        if (!is_pool(v) || v.node >= config.nodes.size()) continue;
-        const auto found = busy.find({v.database, v.user, v.node});
-        const ServersBusy b = found == busy.end() ? ServersBusy{} : found->second;
+        if (!is_pool(v)) continue;
+        const std::optional<std::uint32_t> node = config.node_index(v.node);
+        // A pool whose node a reload removed keeps its row while its servers
+        // close: it has no role then.
+        if (!node && v.servers == 0) continue;
+        ServersBusy b;
+        if (node)
+            if (const auto found = busy.find({v.database, v.user, *node}); found != busy.end()) b = found->second;
         // The pool counts servers being reset or checked as logging in;
         // they are shown in sv_used and sv_tested instead.
         const std::int64_t login = std::max<std::int64_t>(0, static_cast<std::int64_t>(v.sv_login) - b.used - b.tested);
         const std::int64_t waited_us = v.oldest_wait_ns == 0 ? 0 : std::max<std::int64_t>(0, (now.steady_ns - v.oldest_wait_ns) / 1000);
-        const shm::NodeSample s = sample_of(config, shm, v.node);
-        const char* role = s.role != shm::NodeRoleSeen::Unknown ? seen_name(s.role) : role_name(config.nodes[v.node].role);
+        std::optional<std::string> role;
+        if (node) {
+            const shm::NodeSample s = sample_of(config, shm, *node);
+            role = s.role != shm::NodeRoleSeen::Unknown ? seen_name(s.role) : role_name(config.nodes[*node].role);
+        }
         // pggate keeps no cancel-request lists: those columns read 0.
         t.add({v.database, v.user, num(static_cast<std::int64_t>(v.cl_active)), num(static_cast<std::int64_t>(v.cl_waiting)),
                "0", "0", num(static_cast<std::int64_t>(v.sv_active)), "0", "0", num(static_cast<std::int64_t>(v.sv_idle)),
                num(b.used), num(b.tested), num(login), num(waited_us / 1000000), num(waited_us % 1000000),
-               mode_name(config.pool_settings(v.database, v.user).pool_mode), config.nodes[v.node].name, role,
+               mode_name(config.pool_settings(v.database, v.user).pool_mode), v.node, role,
                num(static_cast<std::int64_t>(v.servers))});
     }
     return t;
@@ -190,7 +194,8 @@ Table show_nodes(const config::Config& config, const shm::Segment& shm, Clocks n
              {"queries", ColumnType::Int8}});
     std::vector<std::int64_t> servers(config.nodes.size(), 0);
     for (const PoolView& v : pools(shm))
-        if (is_pool(v) && v.node < servers.size()) servers[v.node] += static_cast<std::int64_t>(v.servers);
+        if (auto node = is_pool(v) ? config.node_index(v.node) : std::nullopt)
+            servers[*node] += static_cast<std::int64_t>(v.servers);
     for (std::uint32_t i = 0; i < config.nodes.size(); ++i) {
         const config::Node& n = config.nodes[i];
         const shm::NodeSample s = sample_of(config, shm, i);

@@ -797,6 +797,12 @@ const Node& Config::primary() const {
     return nodes.front();
 }
 
+std::optional<std::uint32_t> Config::node_index(std::string_view name) const {
+    for (std::uint32_t i = 0; i < nodes.size(); ++i)
+        if (nodes[i].name == name) return i;
+    return std::nullopt;
+}
+
 namespace {
 
 template <typename Entry>

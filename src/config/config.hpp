@@ -242,6 +242,8 @@ struct Config {
     // The node all traffic goes to until routing lands: the node with
     // role=primary, else the first node.
     const Node& primary() const;
+    // The place in `nodes` of the node called `name`; nullopt: none is.
+    std::optional<std::uint32_t> node_index(std::string_view name) const;
 
     // The settings of the pools of (database, user), all levels applied.
     PoolSettings pool_settings(std::string_view database, std::string_view user) const;

@@ -70,4 +70,16 @@ std::vector<std::string> carry_restart_settings(const Config& running, Config& n
     return changed;
 }
 
+std::vector<NodeFate> node_fates(const std::vector<Node>& running, const std::vector<Node>& next) {
+    std::vector<NodeFate> fates(running.size());
+    for (std::size_t i = 0; i < running.size(); ++i)
+        for (std::uint32_t j = 0; j < next.size(); ++j)
+            if (next[j].name == running[i].name) {
+                fates[i].to = j;
+                fates[i].readdressed = next[j].host != running[i].host || next[j].port != running[i].port;
+                break;
+            }
+    return fates;
+}
+
 }  // namespace pggate::config

@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <memory>
@@ -69,6 +70,10 @@ class Health;
 class Probe {
 public:
     Probe(Health& owner, std::uint32_t index);
+    // A reload moved its node to another place in [nodes]; the owner
+    // publishes the sample there once every probe has its place.
+    void move_to(std::uint32_t index) { index_ = index; }
+    std::uint64_t ident() const { return sample_.ident; }
     void configure(const config::Node& node, net::PqTarget target);
     // A worker saw a connection to the node fail: check now rather than at
     // the next period (a node already failing keeps its retry pace).
@@ -318,13 +323,34 @@ void Health::on_requests(evutil_socket_t, short, void* arg) {
 void Health::apply_config(config::Config config) {
     config_ = std::move(config);
     std::optional<std::string> password = health_check_password(config_);
-    if (history_node_ >= config_.nodes.size()) {
-        history_.clear();
-        history_node_ = shm::kMaxNodes;
+    // A probe follows its node's address to the node's new place in [nodes],
+    // with its session and its last sample; so does the primary's history.
+    std::vector<std::unique_ptr<Probe>> running = std::exchange(probes_, {});
+    const std::uint32_t history_was = history_node_;
+    history_node_ = shm::kMaxNodes;
+    for (std::uint32_t i = 0; i < config_.nodes.size(); ++i) {
+        const std::uint64_t ident = shm::node_ident(config_.nodes[i].host, config_.nodes[i].port);
+        auto same = std::find_if(running.begin(), running.end(),
+                                 [&](const std::unique_ptr<Probe>& p) { return p && p->ident() == ident; });
+        if (same == running.end()) {
+            probes_.push_back(std::make_unique<Probe>(*this, i));
+            continue;
+        }
+        if (static_cast<std::uint32_t>(same - running.begin()) == history_was) history_node_ = i;
+        probes_.push_back(std::move(*same));
+        probes_.back()->move_to(i);
     }
-    while (probes_.size() < config_.nodes.size())
-        probes_.push_back(std::make_unique<Probe>(*this, static_cast<std::uint32_t>(probes_.size())));
-    probes_.resize(config_.nodes.size());
+    for (std::uint32_t i = 0; i < probes_.size(); ++i)
+        if (probes_[i]->ident() != 0) shm_.node(i).publish(probes_[i]->sample());
+    if (history_node_ == shm::kMaxNodes) history_.clear();
+    running.clear();
+    // Places no node has now: no stale sample for a node added there later.
+    for (std::uint32_t i = static_cast<std::uint32_t>(probes_.size()); i < shm::kMaxNodes; ++i)
+        if (shm_.node(i).read().ident != 0) shm_.node(i).publish(shm::NodeSample{});
+    // Requests made for the node that had a place before belong to it.
+    requests_seen_.clear();
+    for (std::uint32_t i = 0; i < probes_.size(); ++i)
+        requests_seen_.push_back(shm_.node(i).check_requests.load(std::memory_order_relaxed));
     for (std::uint32_t i = 0; i < config_.nodes.size(); ++i) {
         const config::Node& node = config_.nodes[i];
         net::PqTarget t;

@@ -1,7 +1,6 @@
 // Sums the per-worker counter slots and pool occupancy of shared memory.
 #include "metrics/snapshot.hpp"
 
-#include <charconv>
 #include <optional>
 #include <string_view>
 
@@ -15,21 +14,6 @@ std::uint64_t load(const std::atomic<std::uint32_t>& a) { return a.load(std::mem
 void add(HistogramSnapshot& to, const shm::Histogram& from) {
     for (std::size_t i = 0; i < shm::kBuckets; ++i) to.buckets[i] += load(from.buckets[i]);
     to.sum_ns += load(from.sum_ns);
-}
-
-// The node of a pool entry's key ("database\0user\0node"); nullopt for the
-// entries that count a whole database or user.
-std::optional<std::uint32_t> pool_node(const shm::PoolEntry& e) {
-    std::string_view key(e.key, shm::kPoolKeySize);
-    std::size_t first = key.find('\0');
-    std::size_t second = first == std::string_view::npos ? first : key.find('\0', first + 1);
-    if (second == std::string_view::npos) return std::nullopt;
-    std::string_view text = key.substr(second + 1);
-    text = text.substr(0, text.find('\0'));
-    std::uint32_t n = 0;
-    auto r = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (r.ec != std::errc() || r.ptr != text.data() + text.size() || n == shm::kAllNodes) return std::nullopt;
-    return n;
 }
 
 }  // namespace
@@ -85,13 +69,15 @@ Snapshot take_snapshot(const config::Config& config, const shm::Segment& shm) {
     for (std::uint32_t p = 0; p < shm::kMaxPools; ++p) {
         const shm::PoolEntry& e = shm.pool(p);
         if (e.state.load(std::memory_order_acquire) != 2) continue;
-        std::optional<std::uint32_t> node = pool_node(e);
-        if (!node) continue;
+        const std::optional<shm::PoolKey> key = shm::parse_pool_key(e);
+        if (!key || !key->is_pool()) continue;
+        // A pool of a node a reload removed counts no more toward any node.
+        const std::optional<std::uint32_t> node = config.node_index(key->node);
         for (std::uint32_t w = 0; w < shm.workers(); ++w) {
             const shm::PoolOccupancy& o = shm.occupancy(p, w);
             s.cl_active += load(o.cl_active);
             s.cl_waiting += load(o.cl_waiting);
-            if (*node >= s.nodes.size()) continue;
+            if (!node || *node >= s.nodes.size()) continue;
             NodeSnapshot& n = s.nodes[*node];
             const std::uint64_t idle = load(o.sv_idle), active = load(o.sv_active), servers = load(o.servers);
             n.sv_idle += idle;

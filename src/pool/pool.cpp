@@ -47,12 +47,13 @@ Bytes with_sqlstate(const Bytes& error_frame) {
 
 }  // namespace
 
-Pool::Pool(session::Worker& worker, std::string database, std::string user, std::uint32_t node, Entries entries,
-           config::PoolSettings settings)
+Pool::Pool(session::Worker& worker, std::string database, std::string user, std::uint32_t node, std::string node_name,
+           Entries entries, config::PoolSettings settings)
     : worker_(worker),
       database_(std::move(database)),
       user_(std::move(user)),
       node_(node),
+      node_name_(std::move(node_name)),
       entries_(entries),
       settings_(std::move(settings)),
       paused_(worker_.shm().controls().paused(database_)) {}
@@ -64,12 +65,40 @@ void Pool::configure(config::PoolSettings settings) {
     worker_.shm().pool(entries_.pool).retry_until_ns.store(0, std::memory_order_relaxed);
 }
 
+void Pool::readdress() {
+    // The failures were the old address's.
+    connect_failures_ = 0;
+    reconnect_at_ = {};
+    close_older(Clock::now(), "its node's address changed in [nodes]");
+}
+
+void Pool::node_removed() {
+    removed_ = true;
+    node_ = session::Worker::kNoNode;
+    close_older(Clock::now(), "its node was removed from [nodes]");
+    send_waiters_away(node_removed_error());
+}
+
+bool Pool::drained() const {
+    return idle_.empty() && active_ == 0 && connecting_ == 0 && waiting_.empty() && clients_ == 0;
+}
+
+Bytes Pool::node_removed_error() const {
+    Bytes frame;
+    protocol::build_error(frame, "FATAL", "08006", "node " + node_name_ + " was removed from [nodes] by a reload");
+    return frame;
+}
+
 bool Pool::login_paused(Clock::time_point now) const {
     std::int64_t until = worker_.shm().pool(entries_.pool).retry_until_ns.load(std::memory_order_relaxed);
     return now < retry_at_ || std::chrono::nanoseconds(now.time_since_epoch()).count() < until;
 }
 
 void Pool::acquire(session::ClientConn* client) {
+    if (removed_) {
+        if (!client->reroute_from(this)) client->on_pool_error(node_removed_error());
+        return;
+    }
     if (worker_.node_down(node_)) {
         if (!client->reroute_from(this)) client->on_pool_error(node_down_error());
         return;
@@ -182,7 +211,7 @@ void Pool::open_one() {
 void Pool::open_servers() {
     blocked_by_ = Limit::None;
     const auto now = Clock::now();
-    if (login_paused(now) || now < reconnect_at_ || worker_.node_down(node_)) {
+    if (removed_ || login_paused(now) || now < reconnect_at_ || worker_.node_down(node_)) {
         publish_counts();
         return;
     }
@@ -243,8 +272,8 @@ void Pool::server_ready(session::ServerConn* server) {
 // pool after a reload) it is closed even while clients wait, or a pool that
 // is always busy would never shrink.
 void Pool::hand_over(session::ServerConn* server) {
-    if (server->created_at() < reconnect_before_) {
-        server->disconnect("RECONNECT from the admin console");
+    if (server->created_at() < reconnect_before_ || removed_) {
+        server->disconnect(reconnect_reason_);
         return;
     }
     if (paused_) {
@@ -312,7 +341,7 @@ void Pool::send_waiters_away(const Bytes& error_frame) {
 Bytes Pool::node_down_error() const {
     Bytes frame;
     protocol::build_error(frame, "FATAL", "08006",
-                          "node " + worker_.node(node_).name + " is down (its health checks fail)");
+                          "node " + node_name_ + " is down (its health checks fail)");
     return frame;
 }
 
@@ -355,7 +384,7 @@ void Pool::server_closed(session::ServerConn* server, session::ServerState was, 
                                           std::max(0.1, worker_.config().server_login_retry));
             reconnect_at_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
             log_info("connecting to node %s for %s/%s failed (%s); attempt %u of %d in %.1f s",
-                     worker_.node(node_).name.c_str(), database_.c_str(), user_.c_str(), reason, connect_failures_ + 1,
+                     node_name_.c_str(), database_.c_str(), user_.c_str(), reason, connect_failures_ + 1,
                      worker_.config().server_connect_retries + 1, delay);
             // Reads need not wait for it; writes do.
             send_waiters_away({});
@@ -363,7 +392,7 @@ void Pool::server_closed(session::ServerConn* server, session::ServerState was, 
             connect_failures_ = 0;
             if (frame.empty())
                 protocol::build_error(frame, "FATAL", "08006",
-                                      "pggate could not connect to server " + worker_.node(node_).name + ": " + reason);
+                                      "pggate could not connect to server " + node_name_ + ": " + reason);
             login_failed(std::move(frame));
         }
     }
@@ -413,6 +442,7 @@ bool Pool::may_shrink() const {
 }
 
 void Pool::tick(Clock::time_point now) {
+    if (removed_) return;
     if (worker_.node_down(node_)) node_down();
     const double timeout = worker_.config().query_wait_timeout;
     while (timeout > 0 && !waiting_.empty() && seconds_between(waiting_.front().second, now) >= timeout) {
@@ -466,14 +496,19 @@ void Pool::apply_controls() {
         publish_counts();
         return;
     }
-    reconnect_before_ = since;
+    close_older(since, "RECONNECT from the admin console");
+}
+
+void Pool::close_older(Clock::time_point since, const char* reason) {
+    reconnect_before_ = std::max(reconnect_before_, since);
+    reconnect_reason_ = reason;
     std::vector<session::ServerConn*> old;
     std::erase_if(idle_, [&](session::ServerConn* s) {
         if (s->created_at() >= since) return false;
         old.push_back(s);
         return true;
     });
-    for (session::ServerConn* s : old) s->disconnect("RECONNECT from the admin console");
+    for (session::ServerConn* s : old) s->disconnect(reason);
     publish_counts();
 }
 

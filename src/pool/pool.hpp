@@ -33,18 +33,32 @@ public:
     struct Entries {
         std::uint32_t pool, database, user;
     };
-    Pool(session::Worker& worker, std::string database, std::string user, std::uint32_t node, Entries entries,
-         config::PoolSettings settings);
+    Pool(session::Worker& worker, std::string database, std::string user, std::uint32_t node, std::string node_name,
+         Entries entries, config::PoolSettings settings);
     Pool(const Pool&) = delete;
     Pool& operator=(const Pool&) = delete;
 
     const std::string& database() const { return database_; }
     const std::string& user() const { return user_; }
+    // The node's place in the running [nodes]; Worker::kNoNode once a reload removed it.
     std::uint32_t node() const { return node_; }
+    const std::string& node_name() const { return node_name_; }
     const config::PoolSettings& settings() const { return settings_; }
     // New settings after a reload; servers beyond a smaller size close as they come free.
     // A reload also ends a server_login_retry pause.
     void configure(config::PoolSettings settings);
+    // A reload of [nodes] moved the node to place `node`.
+    void renumber(std::uint32_t node) { node_ = node; }
+    // A reload changed the node's host or port: the servers opened before
+    // close, idle ones now and busy ones when they are released.
+    void readdress();
+    // A reload removed the node: idle servers close now, busy ones when they
+    // are released (a transaction on one runs to its end), waiters go
+    // elsewhere, and no server opens again.
+    void node_removed();
+    bool removed() const { return removed_; }
+    // Nothing (server, waiter or client) refers to the pool any more.
+    bool drained() const;
     // Whether an unused server may close on server_idle_timeout (min_pool_size keeps some).
     bool may_shrink() const;
 
@@ -113,9 +127,13 @@ private:
     // ones closed, waiters sent away.
     void node_down();
     Bytes node_down_error() const;
+    Bytes node_removed_error() const;
     // Whether a pause after a failed login, in any worker, still runs.
     bool login_paused(Clock::time_point now) const;
     void hand_over(session::ServerConn* server);
+    // Servers opened before `since` close, idle ones now and busy ones when
+    // released, saying `reason`.
+    void close_older(Clock::time_point since, const char* reason);
     void publish_counts();
     void adjust_starved(Limit level, std::uint32_t add, std::uint32_t remove);
     std::uint32_t entry_for(Limit level) const;
@@ -134,8 +152,11 @@ private:
     std::string database_;
     std::string user_;
     std::uint32_t node_;
+    std::string node_name_;
+    bool removed_ = false;
     Entries entries_;
     Clock::time_point reconnect_before_{};  // servers opened before this close when free
+    const char* reconnect_reason_ = "";
     config::PoolSettings settings_;
     bool paused_;  // PAUSE of its database
     std::deque<std::pair<session::ClientConn*, Clock::time_point>> waiting_;

@@ -820,6 +820,12 @@ void ClientConn::send_welcome(const pool::ParamList& server_params) {
     worker_.count_login(true);
 }
 
+void ClientConn::republish_backend() {
+    if (!slot_ || server_ == nullptr || state_ == ClientState::Closed) return;
+    const protocol::BackendKey& key = server_->backend_key();
+    worker_.shm().publish_backend(*slot_, client_secret_, server_->node(), key.pid, key.secret);
+}
+
 // ---- pooled: idle, waiting, linked ------------------------------------------
 
 void ClientConn::read_idle() {
@@ -968,12 +974,13 @@ void ClientConn::on_server_closed(const char* why) {
     const std::uint32_t outstanding = dead != nullptr ? dead->tracker().outstanding() : 0;
     const bool in_transaction = dead != nullptr && (dead->tracker().status() != 'I' || consumed_ > 0);
     const std::uint32_t node = dead != nullptr ? dead->node() : Worker::kNoNode;
+    const std::string node_name = dead != nullptr ? dead->node_name() : std::string();
     const std::string cause = server_fatal_.empty() ? std::string(why) : std::exchange(server_fatal_, {});
     if (state_ == ClientState::Closed || state_ == ClientState::Flushing) return;
     if (node != Worker::kNoNode) worker_.request_check(node);
     log_warning("C-%u %s/%s@%s: server connection lost: %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(),
                 cause.c_str());
-    if (state_ == ClientState::Active && retry_read(node)) return;
+    if (state_ == ClientState::Active && retry_read(node, node_name)) return;
     if (state_ == ClientState::Active && at_boundary && scan_.at_boundary() && finish_read(outstanding)) return;
     if (state_ == ClientState::Active && at_boundary && scan_.at_boundary() && transaction_pooling() &&
         pinned_ == nullptr) {
@@ -1262,7 +1269,7 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
             if ((reset || !params_reset_.empty()) && server_->tracker().outstanding() == 0) restore_reset_params();
             if (state_ == ClientState::Login) {
                 log_debug("C-%u %s/%s@%s: logged in on %s", id_, database_.c_str(), user_.c_str(), peer_.c_str(),
-                          worker_.node(server_->node()).name.c_str());
+                          server_->node_name().c_str());
                 welcomed_ = true;
                 worker_.count_login(true);
                 set_state(ClientState::Active);

@@ -68,6 +68,9 @@ public:
 
     // The one path every failure and normal end takes.
     void disconnect(const char* reason);
+    // A reload renumbered its server's node: a cancel request (which finds
+    // the node by its place) must reach that server still.
+    void republish_backend();
 
     // From the pool.
     void on_server_assigned(ServerConn* server);
@@ -163,7 +166,7 @@ private:
     std::size_t buffered_segment_length();
     // The linked server died before the answer to the read it was given
     // began: the read goes to another node. False when that cannot be.
-    bool retry_read(std::uint32_t failed_node);
+    bool retry_read(std::uint32_t failed_node, const std::string& failed_name);
     // The linked server died between messages of an unpinned transaction-
     // pooled client: its transaction (if it had one, or had sent part of a
     // request) is gone, the session goes on.

@@ -194,13 +194,13 @@ bool ClientConn::refuse_segment(const char* sqlstate, const std::string& message
     return true;
 }
 
-bool ClientConn::retry_read(std::uint32_t failed_node) {
+bool ClientConn::retry_read(std::uint32_t failed_node, const std::string& failed_name) {
     constexpr std::uint32_t kMaxRetries = 2;
     if (retry_segment_.empty() || answered_ || consumed_ > retry_segment_.size() || retries_ >= kMaxRetries)
         return false;
     ++retries_;
     log_info("C-%u %s/%s@%s: node %s failed before answering a read; it runs elsewhere", id_, database_.c_str(),
-             user_.c_str(), peer_.c_str(), worker_.node(failed_node).name.c_str());
+             user_.c_str(), peer_.c_str(), failed_name.c_str());
     // What the server was given goes back in front of what it was not.
     evbuffer_prepend(bufferevent_get_input(bev_.get()), retry_segment_.data(), consumed_);
     scan_ = net::ScanState{};
@@ -355,7 +355,7 @@ void ClientConn::start_shadow(pool::Pool* served) {
     ServerConn* server = target != nullptr ? target->take_idle() : nullptr;
     if (server == nullptr) return;
     ShadowRead& run = worker_.add_shadow(std::make_unique<ShadowRead>(
-        worker_, std::move(statement), worker_.node(served->node()).name, worker_.node(target->node()).name));
+        worker_, std::move(statement), served->node_name(), target->node_name()));
     run.start(server, session_state_query(*server), segment);
     shadow_ = &run;
 }

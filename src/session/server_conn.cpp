@@ -41,7 +41,13 @@ const char* state_name(ServerState s) {
 }  // namespace
 
 ServerConn::ServerConn(Worker& worker, pool::Pool* pool, std::uint32_t node, std::optional<auth::ServerLogin> login)
-    : worker_(worker), pool_(pool), node_(node), id_(worker.next_connection_id()), login_(std::move(login)) {}
+    : worker_(worker),
+      pool_(pool),
+      node_(node),
+      node_config_(worker.node(node)),
+      address_(worker.node_address(node)),
+      id_(worker.next_connection_id()),
+      login_(std::move(login)) {}
 
 ServerConn::~ServerConn() {
     if (!record_) return;
@@ -50,7 +56,7 @@ ServerConn::~ServerConn() {
 }
 
 void ServerConn::set_state(ServerState next) {
-    log_noise("S-%u %s: %s -> %s", id_, worker_.node(node_).name.c_str(), state_name(state_), state_name(next));
+    log_noise("S-%u %s: %s -> %s", id_, node_config_.name.c_str(), state_name(state_), state_name(next));
     state_ = next;
     state_since_ = pool::Clock::now();
     publish_activity();
@@ -85,6 +91,11 @@ void ServerConn::publish_record(std::string_view user, std::string_view database
     worker_.shm().server(*record_).publish(info);
 }
 
+void ServerConn::renumber(std::uint32_t node) {
+    node_ = node;
+    if (record_) worker_.shm().server(*record_).publish_node(node);
+}
+
 void ServerConn::publish_activity() {
     if (!record_) return;
     worker_.shm().server(*record_).publish_activity(activity_of(state_), unix_now_ms(),
@@ -100,7 +111,7 @@ void ServerConn::check_timeouts(pool::Clock::time_point now) {
     bool logging_in = state_ == ServerState::Connecting || (state_ == ServerState::Login && client_ == nullptr);
     if (logging_in && over(created_at_, c.server_connect_timeout)) {
         log_warning("S-%u %s: no connection and login within server_connect_timeout", id_,
-                    worker_.node(node_).name.c_str());
+                    node_config_.name.c_str());
         disconnect("server_connect_timeout");
     } else if (state_ == ServerState::Testing && over(state_since_, c.server_connect_timeout)) {
         disconnect("no answer to server_check_query within server_connect_timeout");
@@ -125,7 +136,7 @@ void ServerConn::start(Bytes startup, ClientConn* client) {
 }
 
 void ServerConn::connect() {
-    const auto& addr = worker_.node_address(node_);
+    const auto& addr = address_;
     bev_.reset(bufferevent_socket_new(worker_.base(), -1, BEV_OPT_CLOSE_ON_FREE));
     bufferevent_setcb(bev_.get(), on_read, on_write, on_event, this);
     bufferevent_setwatermark(bev_.get(), EV_WRITE, kRelayHighWater / 2, 0);
@@ -187,11 +198,11 @@ void ServerConn::send_query(std::string_view sql) {
 
 void ServerConn::disconnect(const char* reason) {
     if (state_ == ServerState::Closed) return;
-    log_debug("S-%u %s: closing: %s", id_, worker_.node(node_).name.c_str(), reason);
+    log_debug("S-%u %s: closing: %s", id_, node_config_.name.c_str(), reason);
     ServerState was = state_;
     // Closing the socket alone lets the backend run its query to the end.
     if ((was == ServerState::Active || was == ServerState::Shadow) && tracker_.outstanding() > 0)
-        worker_.cancel_backend(node_, key_);
+        worker_.cancel_backend(address_, key_);
     if (ShadowRead* run = std::exchange(shadow_, nullptr)) run->on_server_lost();
     set_state(ServerState::Closed);
     if (bev_) {
@@ -238,12 +249,12 @@ void ServerConn::on_event(bufferevent*, short events, void* arg) {
     if (events & BEV_EVENT_CONNECTED) {
         if (s->tls_ == Tls::Handshake) {
             s->tls_ = Tls::On;
-            log_debug("S-%u %s: TLS established (%s)", s->id_, s->worker_.node(s->node_).name.c_str(),
+            log_debug("S-%u %s: TLS established (%s)", s->id_, s->node_config_.name.c_str(),
                       net::tls_description(net::tls_session(s->bev_.get())).c_str());
             s->send_startup();
             return;
         }
-        const auto& addr = s->worker_.node_address(s->node_);
+        const auto& addr = s->address_;
         if (addr && addr->family() != AF_UNIX) {
             int on = 1;
             setsockopt(bufferevent_getfd(s->bev_.get()), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
@@ -301,7 +312,7 @@ bool ServerConn::retry_other_way(const std::string& refusal) {
     first_try_ = std::string(try_tls_ ? "with" : "without") + " TLS: " + refusal;
     try_tls_ = !try_tls_;
     log_info("S-%u %s: refused %s; trying again %s TLS, as server_tls_sslmode = %s does", id_,
-             worker_.node(node_).name.c_str(), first_try_.c_str(), try_tls_ ? "with" : "without",
+             node_config_.name.c_str(), first_try_.c_str(), try_tls_ ? "with" : "without",
              try_tls_ ? "allow" : "prefer");
     // The first connection goes once this callback has returned.
     bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
@@ -381,7 +392,7 @@ void ServerConn::read_tls_answer() {
         fail_tls(std::string("invalid answer to SSLRequest: ") + (answer == 'E' ? "an error" : "an unknown byte"));
         return;
     }
-    bufferevent* tls = net::tls_connect(worker_.base(), bev_.release(), worker_.server_tls(), worker_.node(node_).host,
+    bufferevent* tls = net::tls_connect(worker_.base(), bev_.release(), worker_.server_tls(), node_config_.host,
                                         mode == config::SslMode::VerifyFull);
     if (tls == nullptr) {
         fail_tls("could not start TLS with the server");
@@ -396,7 +407,7 @@ void ServerConn::read_tls_answer() {
 
 void ServerConn::fail_tls(const std::string& why_now) {
     const std::string why = why_now + first_try_note();
-    log_error("S-%u %s: %s", id_, worker_.node(node_).name.c_str(), why.c_str());
+    log_error("S-%u %s: %s", id_, node_config_.name.c_str(), why.c_str());
     if (pool_ != nullptr && client_ == nullptr) {
         Bytes e;
         protocol::build_error(e, "FATAL", "08006", "pggate could not connect to the server: " + why);
@@ -417,7 +428,7 @@ void ServerConn::read_own() {
         const std::uint32_t max_len = state_ == ServerState::Shadow ? protocol::kMaxWireLength : kMaxOwnMessage;
         protocol::Decode d = net::peek_message(in, 0, protocol::Direction::Backend, max_len, h, err);
         if (d == protocol::Decode::Error) {
-            log_error("S-%u %s: protocol error from server: %s", id_, worker_.node(node_).name.c_str(),
+            log_error("S-%u %s: protocol error from server: %s", id_, node_config_.name.c_str(),
                       err.message.c_str());
             disconnect("protocol error");
             return;
@@ -453,7 +464,7 @@ void ServerConn::handle_own(char type, std::span<const std::uint8_t> body, std::
             }
             auth::ServerLogin::Step step = login_->on_auth_request(body);
             if (!step.ok) {
-                log_error("S-%u %s: login as %s failed: %s", id_, worker_.node(node_).name.c_str(),
+                log_error("S-%u %s: login as %s failed: %s", id_, node_config_.name.c_str(),
                           pool_->user().c_str(), step.error.c_str());
                 Bytes e;
                 protocol::build_error(e, "FATAL", "28000", "pggate could not log in to the server: " + step.error);

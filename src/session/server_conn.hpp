@@ -11,6 +11,8 @@
 
 #include "auth/client_auth.hpp"
 #include "core/bytes.hpp"
+#include "config/config.hpp"
+#include "net/address.hpp"
 #include "net/event_ptr.hpp"
 #include "net/frame_scan.hpp"
 #include "pool/pool.hpp"
@@ -79,7 +81,11 @@ public:
     pool::Clock::time_point created_at() const { return created_at_; }
     pool::Clock::time_point state_since() const { return state_since_; }
     std::uint32_t id() const { return id_; }
+    // The node's place in the running [nodes]; Worker::kNoNode once a reload removed it.
     std::uint32_t node() const { return node_; }
+    const std::string& node_name() const { return node_config_.name; }
+    // A reload of [nodes] moved its node to place `node` (or removed it).
+    void renumber(std::uint32_t node);
     bufferevent* bev() const { return bev_.get(); }
     net::ScanState& scan() { return scan_; }
     protocol::SyncTracker& tracker() { return tracker_; }
@@ -136,6 +142,11 @@ private:
     Worker& worker_;
     pool::Pool* pool_;
     std::uint32_t node_;
+    // The node as it was when the connection opened: a reload that readdresses
+    // or removes it leaves this connection talking to (and cancelling on) the
+    // server it logged in to, until it closes.
+    config::Node node_config_;
+    std::optional<net::SocketAddress> address_;
     std::uint32_t id_;
     ServerState state_ = ServerState::Connecting;
     std::optional<auth::ServerLogin> login_;

@@ -94,6 +94,7 @@ std::optional<std::uint32_t> Worker::take_server_slot() {
 }
 
 void Worker::apply_config(config::Config config) {
+    const std::vector<config::Node> running = std::exchange(config_.nodes, {});
     config_ = std::move(config);
     node_addresses_.clear();
     for (const config::Node& n : config_.nodes) node_addresses_.push_back(net::resolve_node(n));
@@ -107,10 +108,50 @@ void Worker::apply_config(config::Config config) {
     for (std::uint32_t i = 0; i < config_.nodes.size(); ++i)
         if (config_.nodes[i].role != config::NodeRole::Primary)
             replica_slots_.insert(replica_slots_.end(), static_cast<std::size_t>(std::min(config_.nodes[i].weight, 100)), i);
+    // At start (nothing running yet) there is nothing to follow.
+    if (!running.empty() && running != config_.nodes) follow_nodes(running);
     for (auto& [key, pool] : pools_) pool->configure(config_.pool_settings(pool->database(), pool->user()));
     if (config_.auth_user.empty()) queried_.clear();
     auth_query_node_ = kNoNode;
     configure_auth_query();
+}
+
+void Worker::follow_nodes(const std::vector<config::Node>& running) {
+    const std::vector<config::NodeFate> fates = config::node_fates(running, config_.nodes);
+    auto place = [&](std::uint32_t old) { return old < fates.size() ? fates[old].to : kNoNode; };
+    std::vector<std::uint32_t> from(config_.nodes.size(), shm::WorkerStats::kNoPlace);
+    for (std::uint32_t i = 0; i < fates.size(); ++i)
+        if (fates[i].to != config::NodeFate::kRemoved) from[fates[i].to] = i;
+    shm_.stats(index_).move_nodes(from);
+    // Servers first: a pool closing its idle ones below finds them renumbered.
+    for (auto& [s, owned] : servers_.live) {
+        const std::uint32_t to = place(s->node());
+        s->renumber(to == config::NodeFate::kRemoved ? kNoNode : to);
+    }
+    for (auto& [c, owned] : clients_.live) c->republish_backend();
+    // Every pool has its new key before any closes a server or sends a
+    // waiter away: a waiter routed elsewhere may look up (or create) a pool.
+    auto pools = std::exchange(pools_, {});
+    std::vector<pool::Pool*> readdressed;
+    const std::size_t kept_removed = removed_pools_.size();
+    for (auto& [key, p] : pools) {
+        const std::uint32_t old = std::get<2>(key);
+        const std::uint32_t to = place(old);
+        if (to == config::NodeFate::kRemoved) {
+            removed_pools_.push_back(std::move(p));
+            continue;
+        }
+        p->renumber(to);
+        if (fates[old].readdressed) readdressed.push_back(p.get());
+        pools_.emplace(std::make_tuple(std::get<0>(key), std::get<1>(key), to), std::move(p));
+    }
+    for (std::size_t i = kept_removed; i < removed_pools_.size(); ++i) {
+        pool::Pool& p = *removed_pools_[i];
+        log_info("worker %u: node %s left [nodes]; its servers of %s/%s close as they come free", index_,
+                 p.node_name().c_str(), p.database().c_str(), p.user().c_str());
+        p.node_removed();
+    }
+    for (pool::Pool* p : readdressed) p->readdress();
 }
 
 void Worker::load_functions() {
@@ -190,6 +231,7 @@ ShadowRead& Worker::add_shadow(std::unique_ptr<ShadowRead> run) {
 }
 
 shm::NodeSample Worker::node_sample(std::uint32_t node) const {
+    if (node >= node_idents_.size()) return shm::NodeSample{};
     shm::NodeSample s = shm_.node(node).read();
     return s.ident == node_idents_[node] ? s : shm::NodeSample{};
 }
@@ -273,7 +315,7 @@ pool::Pool* Worker::replica_pool(const std::string& database, const std::string&
                 if (config_.nodes[node].role == config::NodeRole::Primary || config_.nodes[node].weight == 0) continue;
                 pool::Pool* p = fit(node);
                 if (p == nullptr) continue;
-                auto entry = shm_.pool_index(database, user, node);
+                auto entry = shm_.pool_index(database, user, config_.nodes[node].name);
                 double servers = entry ? shm_.pool(*entry).servers.load(std::memory_order_relaxed) : 0;
                 double load = servers / config_.nodes[node].weight;
                 if (best == nullptr || load < best_load) {
@@ -394,6 +436,7 @@ int Worker::run() {
     cancels_ = {};
     servers_ = {};
     pools_.clear();
+    removed_pools_.clear();
     log_info("worker %u exiting", index_);
     return exit_code_;
 }
@@ -448,10 +491,10 @@ void Worker::forward_cancel(std::uint32_t pid, std::uint32_t secret, net::Buffer
                target->slot);
 }
 
-void Worker::cancel_backend(std::uint32_t node, const protocol::BackendKey& key) {
-    if (key.pid == 0 || node >= node_addresses_.size() || !node_addresses_[node]) return;
+void Worker::cancel_backend(const std::optional<net::SocketAddress>& address, const protocol::BackendKey& key) {
+    if (key.pid == 0 || !address) return;
     CancelForward* c = cancels_.add(std::make_unique<CancelForward>(*this, nullptr));
-    c->start(&*node_addresses_[node], key);
+    c->start(&*address, key);
 }
 
 void Worker::retire(ClientConn* c) {
@@ -485,11 +528,13 @@ pool::Pool* Worker::pool_for(const std::string& database, const std::string& use
     auto key = std::make_tuple(database, user, node);
     auto it = pools_.find(key);
     if (it != pools_.end()) return it->second.get();
-    auto index = shm_.pool_index(database, user, node);
+    if (node >= config_.nodes.size()) return nullptr;
+    const std::string& name = config_.nodes[node].name;
+    auto index = shm_.pool_index(database, user, name);
     auto of_database = shm_.pool_index(database, "", shm::kAllNodes);
     auto of_user = shm_.pool_index("", user, shm::kAllNodes);
     if (!index || !of_database || !of_user) return nullptr;
-    auto p = std::make_unique<pool::Pool>(*this, database, user, node,
+    auto p = std::make_unique<pool::Pool>(*this, database, user, node, name,
                                           pool::Pool::Entries{*index, *of_database, *of_user},
                                           config_.pool_settings(database, user));
     pool::Pool* raw = p.get();
@@ -573,6 +618,9 @@ void Worker::on_timeout_sweep(evutil_socket_t, short, void* arg) {
 void Worker::on_pool_tick(evutil_socket_t, short, void* arg) {
     auto* w = static_cast<Worker*>(arg);
     auto now = pool::Clock::now();
+    // Servers a removed pool closed were collected after the callback that
+    // closed them, so a drained pool has no one left to call it.
+    std::erase_if(w->removed_pools_, [](const std::unique_ptr<pool::Pool>& p) { return p->drained(); });
     for (auto& [key, p] : w->pools_) p->tick(now);
     w->wake_awaiting();
     w->configure_auth_query();

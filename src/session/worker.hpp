@@ -106,7 +106,9 @@ public:
     // Whether the health process marked `node` down.
     bool node_down(std::uint32_t node) const { return node_sample(node).health == shm::NodeHealth::Down; }
     // Asks the health process to check `node` now (a connection to it failed).
-    void request_check(std::uint32_t node) { shm_.node(node).check_requests.fetch_add(1, std::memory_order_relaxed); }
+    void request_check(std::uint32_t node) {
+        if (node < config_.nodes.size()) shm_.node(node).check_requests.fetch_add(1, std::memory_order_relaxed);
+    }
     const config::Node& node(std::uint32_t i) const { return config_.nodes[i]; }
     const std::optional<net::SocketAddress>& node_address(std::uint32_t i) const { return node_addresses_[i]; }
     std::uint32_t next_connection_id() { return ++connection_ids_; }
@@ -124,9 +126,9 @@ public:
     // once the server has taken the request.
     void forward_cancel(std::uint32_t pid, std::uint32_t secret, net::BuffereventPtr client);
 
-    // Cancels whatever the backend with `key` on `node` is running (for a
+    // Cancels whatever the backend with `key` at `address` is running (for a
     // server connection pggate abandons mid-query).
-    void cancel_backend(std::uint32_t node, const protocol::BackendKey& key);
+    void cancel_backend(const std::optional<net::SocketAddress>& address, const protocol::BackendKey& key);
 
     // Collects a finished connection or cancel after the current callback returns.
     void retire(ClientConn* c);
@@ -207,6 +209,10 @@ private:
     static void on_timeout_sweep(evutil_socket_t, short, void* arg);
 
     void apply_config(config::Config config);
+    // A reload's new [nodes] (already in config_) against the `running` one:
+    // pools, servers and counters follow their node to its new place; those
+    // of a removed or readdressed node close as they come free.
+    void follow_nodes(const std::vector<config::Node>& running);
     // Parses configuration text the master sent (or a SET made of it) and
     // runs with it; throws config::ConfigError.
     void reconfigure(std::string text);
@@ -249,6 +255,8 @@ private:
     Owned<CancelForward> cancels_;
     std::vector<net::BuffereventPtr> retired_connections_;
     std::map<std::tuple<std::string, std::string, std::uint32_t>, std::unique_ptr<pool::Pool>> pools_;
+    // Pools of nodes a reload removed, until nothing refers to them (pool tick).
+    std::vector<std::unique_ptr<pool::Pool>> removed_pools_;
     std::unordered_map<std::string, auth::Credentials> credentials_;
     std::optional<auth::HbaRules> hba_;
     net::SslCtxPtr client_tls_;

@@ -110,6 +110,12 @@ void ServerRecord::publish_connection(std::string_view local, std::int32_t port,
     lock.end_write();
 }
 
+void ServerRecord::publish_node(std::uint32_t n) {
+    lock.begin_write();
+    node.store(n, std::memory_order_relaxed);
+    lock.end_write();
+}
+
 void ServerRecord::publish_activity(ServerActivity a, std::int64_t since, std::uint32_t linked, std::uint32_t pid) {
     lock.begin_write();
     activity.store(static_cast<std::uint32_t>(a), std::memory_order_relaxed);

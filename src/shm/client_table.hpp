@@ -93,6 +93,8 @@ struct alignas(64) ServerRecord {
     void publish_activity(ServerActivity activity, std::int64_t since_ms, std::uint32_t client, std::uint32_t backend_pid);
     // Once the connection (and TLS, if any) is up.
     void publish_connection(std::string_view local_addr, std::int32_t local_port, std::string_view tls);
+    // A reload moved or removed its node.
+    void publish_node(std::uint32_t node);
     void clear() { publish_activity(ServerActivity::Free, 0, 0, 0); }
     std::optional<ServerInfo> read() const;
 };

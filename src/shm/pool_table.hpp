@@ -1,6 +1,7 @@
-// Pools in shared memory: one entry per (database, user, node), found by key
-// from any worker, plus one per database and one per user for their limits. It holds the pool's global server count (the limit that
-// holds across workers) and per-worker occupancy for the admin console.
+// Pools in shared memory: one entry per (database, user, node name), found by
+// key from any worker, plus one per database and one per user for their
+// limits. It holds the pool's global server count (the limit that holds across
+// workers) and per-worker occupancy for the admin console.
 #pragma once
 
 #include <atomic>
@@ -12,8 +13,8 @@ namespace pggate::shm {
 
 constexpr std::uint32_t kMaxPools = 512;
 // The node of the entries that count a whole database's servers (user "")
-// or a whole user's (database "").
-constexpr std::uint32_t kAllNodes = 0xFFFFFFFF;
+// or a whole user's (database ""): no node has an empty name.
+constexpr std::string_view kAllNodes;
 constexpr std::size_t kPoolKeySize = 192;
 
 // What one worker has in one pool; written by that worker only.
@@ -40,7 +41,10 @@ struct alignas(64) PoolOccupancy {
 
 struct alignas(64) PoolEntry {
     std::atomic<std::uint32_t> state;  // 0 free, 1 being claimed, 2 in use
-    char key[kPoolKeySize];            // "database\0user\0node", set before state = 2
+    // "database\0user\0node name", set before state = 2. By name, not by
+    // place in [nodes], so a reload that reorders the nodes leaves each
+    // entry with its node whichever worker reloaded first.
+    char key[kPoolKeySize];
     std::atomic<std::uint32_t> servers;  // server connections of all workers
     // Clients waiting in all workers with no server on its way to them: what
     // a worker holding idle servers of a full pool gives places up for.
@@ -53,9 +57,17 @@ struct alignas(64) PoolEntry {
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(std::atomic<std::int64_t>::is_always_lock_free);
 
-// Turns (database, user, node) into the bytes stored as an entry's key;
+// Turns (database, user, node name) into the bytes stored as an entry's key;
 // nullopt if they do not fit.
-std::optional<std::size_t> make_pool_key(std::string_view database, std::string_view user, std::uint32_t node,
+std::optional<std::size_t> make_pool_key(std::string_view database, std::string_view user, std::string_view node,
                                          char (&out)[kPoolKeySize]);
+
+// An entry's key read back; views into the entry.
+struct PoolKey {
+    std::string_view database, user, node;
+    // A pool of one node, not a database's or a user's total.
+    bool is_pool() const { return !node.empty() && !database.empty() && !user.empty(); }
+};
+std::optional<PoolKey> parse_pool_key(const PoolEntry& entry);
 
 }  // namespace pggate::shm

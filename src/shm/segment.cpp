@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -157,20 +158,30 @@ void Segment::login_ended(std::uint32_t worker) const {
     header_->logins_total.fetch_sub(1, std::memory_order_acq_rel);
 }
 
-std::optional<std::size_t> make_pool_key(std::string_view database, std::string_view user, std::uint32_t node,
+std::optional<std::size_t> make_pool_key(std::string_view database, std::string_view user, std::string_view node,
                                          char (&out)[kPoolKeySize]) {
-    std::string node_text = std::to_string(node);
-    std::size_t len = database.size() + 1 + user.size() + 1 + node_text.size();
+    std::size_t len = database.size() + 1 + user.size() + 1 + node.size();
     if (len >= kPoolKeySize) return std::nullopt;
     std::memset(out, 0, kPoolKeySize);
-    std::memcpy(out, database.data(), database.size());
-    std::memcpy(out + database.size() + 1, user.data(), user.size());
-    std::memcpy(out + database.size() + 1 + user.size() + 1, node_text.data(), node_text.size());
+    // std::copy: an empty part (kAllNodes) may have no data pointer at all.
+    char* at = std::copy(database.begin(), database.end(), out) + 1;
+    at = std::copy(user.begin(), user.end(), at) + 1;
+    std::copy(node.begin(), node.end(), at);
     return len;
 }
 
+std::optional<PoolKey> parse_pool_key(const PoolEntry& entry) {
+    const std::string_view key(entry.key, kPoolKeySize);
+    const std::size_t a = key.find('\0');
+    const std::size_t b = a == std::string_view::npos ? a : key.find('\0', a + 1);
+    if (b == std::string_view::npos) return std::nullopt;
+    const std::size_t c = key.find('\0', b + 1);
+    if (c == std::string_view::npos) return std::nullopt;
+    return PoolKey{key.substr(0, a), key.substr(a + 1, b - a - 1), key.substr(b + 1, c - b - 1)};
+}
+
 std::optional<std::uint32_t> Segment::pool_index(std::string_view database, std::string_view user,
-                                                 std::uint32_t node) const {
+                                                 std::string_view node) const {
     char key[kPoolKeySize];
     if (!make_pool_key(database, user, node, key)) return std::nullopt;
     // Entries are never freed, so a key found once stays at its index: each

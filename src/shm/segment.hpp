@@ -114,7 +114,7 @@ public:
 
     // Finds or creates the pool entry for a key; nullopt when the table is full.
     std::optional<std::uint32_t> pool_index(std::string_view database, std::string_view user,
-                                            std::uint32_t node) const;
+                                            std::string_view node) const;
     PoolEntry& pool(std::uint32_t index) const { return pools_[index]; }
     PoolOccupancy& occupancy(std::uint32_t pool, std::uint32_t worker) const {
         return occupancy_[std::size_t{pool} * workers() + worker];

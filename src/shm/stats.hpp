@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "shm/node_table.hpp"
 
@@ -81,8 +82,14 @@ struct alignas(64) WorkerStats {
     std::atomic<std::uint64_t> clients_rejected;
     Histogram pool_wait;
     std::array<std::atomic<std::uint64_t>, kErrorClasses.size()> errors;
-    std::array<NodeStats, kMaxNodes> nodes;
+    std::array<NodeStats, kMaxNodes> nodes;  // by place in [nodes]
     PreparedStats prepared;
+
+    // The owning worker, when a reload reorders [nodes]: the counters of
+    // place `from[i]` move to place i, so they stay with their node's name;
+    // a place with kNoPlace (a new node) and places no longer used start at 0.
+    static constexpr std::uint32_t kNoPlace = 0xFFFFFFFF;
+    void move_nodes(const std::vector<std::uint32_t>& from);
 };
 
 // Written by the master only.

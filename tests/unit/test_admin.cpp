@@ -223,7 +223,7 @@ TEST_CASE("admin views: SHOW POOLS sums the workers' occupancy; SHOW NODES reads
         "pg2 = host=db2 port=5433 role=replica\n",
         "t.ini");
     shm::Segment shm = shm::Segment::create(2, 4);
-    const std::uint32_t pool = *shm.pool_index("app", "alice", 1);
+    const std::uint32_t pool = *shm.pool_index("app", "alice", "pg2");
     shm.pool_index("app", "", shm::kAllNodes);  // a database total: not a pool row
     REQUIRE(shm.try_take_server(pool, 0, 10));
     REQUIRE(shm.try_take_server(pool, 1, 10));

@@ -167,7 +167,7 @@ TEST_CASE("snapshot: sums what worker processes counted in shared memory") {
         "[pggate]\n[nodes]\npg1 = host=127.0.0.1 port=5432 role=primary\npg2 = host=127.0.0.1 port=5433 role=replica\n",
         "t.ini");
     shm::Segment seg = shm::Segment::create(2, 4);
-    auto pool = seg.pool_index("db", "alice", 1);
+    auto pool = seg.pool_index("db", "alice", "pg2");
     REQUIRE(pool);
     REQUIRE(seg.pool_index("db", "", shm::kAllNodes));
     for (std::uint32_t w = 0; w < 2; ++w) {

@@ -115,13 +115,13 @@ TEST_CASE("shm: max_login_clients holds across processes and a dead worker's log
 
 TEST_CASE("shm: a pool's server places are shared by all workers and given back by the master") {
     Segment shm = Segment::create(2, 8);
-    auto pool = shm.pool_index("db", "alice", 0);
+    auto pool = shm.pool_index("db", "alice", "pg1");
     REQUIRE(pool.has_value());
-    CHECK(in_child([&] { return shm.pool_index("db", "alice", 0) == pool ? 0 : 1; }) == 0);
+    CHECK(in_child([&] { return shm.pool_index("db", "alice", "pg1") == pool ? 0 : 1; }) == 0);
     CHECK(in_child([&] { return (shm.try_take_server(*pool, 1, 3) ? 1 : 0) + (shm.try_take_server(*pool, 1, 3) ? 1 : 0); }) == 2);
     CHECK(shm.try_take_server(*pool, 0, 3));
     CHECK_FALSE(shm.try_take_server(*pool, 0, 3));
-    CHECK(shm.pool_index("db", "bob", 0) != pool);
+    CHECK(shm.pool_index("db", "bob", "pg1") != pool);
     shm.reclaim_worker(1);
     CHECK(shm.try_take_server(*pool, 0, 3));
     CHECK(shm.pool(*pool).servers.load() == 2);
