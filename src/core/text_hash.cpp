@@ -27,6 +27,12 @@ std::uint64_t load64(const char* p) {
     return w;
 }
 
+std::uint32_t load32(const char* p) {
+    std::uint32_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+}
+
 std::uint64_t mix(std::uint64_t lane, std::uint64_t word) { return std::rotl(lane + word * kMulB, 29) * kMulA; }
 
 std::uint64_t finish(std::uint64_t h) {
@@ -42,8 +48,19 @@ std::uint64_t finish(std::uint64_t h) {
 std::uint64_t text_hash(std::string_view text) {
     static const std::uint64_t seed = process_seed();
     const char* p = text.data();
-    std::size_t left = text.size();
-    std::uint64_t h = seed ^ (text.size() * kMulA);
+    const std::size_t size = text.size();
+    std::uint64_t h = seed ^ (size * kMulA);
+    if (size < 8) {
+        // Short texts in one word, from loads that may overlap: the length
+        // is in h, so overlapping bytes cannot make two texts alike.
+        if (size >= 4) return finish(mix(h, (std::uint64_t{load32(p)} << 32) | load32(p + size - 4)));
+        if (size > 0) {
+            const auto byte = [p](std::size_t i) { return std::uint64_t{static_cast<unsigned char>(p[i])}; };
+            return finish(mix(h, byte(0) | byte(size / 2) << 8 | byte(size - 1) << 16));
+        }
+        return finish(h);
+    }
+    std::size_t left = size;
     if (left >= 32) {
         std::uint64_t a = seed + kMulA, b = seed ^ kMulB, c = seed, d = seed - kMulC;
         for (; left >= 32; p += 32, left -= 32) {
@@ -55,11 +72,9 @@ std::uint64_t text_hash(std::string_view text) {
         h += std::rotl(a, 1) + std::rotl(b, 13) + std::rotl(c, 27) + std::rotl(d, 41);
     }
     for (; left >= 8; p += 8, left -= 8) h = mix(h, load64(p));
-    if (left > 0) {
-        std::uint64_t w = 0;
-        std::memcpy(&w, p, left);
-        h = mix(h, w);
-    }
+    // The last 1 to 7 bytes as the text's last word, overlapping the one
+    // before (the text is at least 8 bytes long here).
+    if (left > 0) h = mix(h, load64(text.data() + size - 8));
     return finish(h);
 }
 
