@@ -886,12 +886,24 @@ void ClientConn::on_server_assigned(ServerConn* server) {
     completions_seen_ = 0;
     paused_[0] = paused_[1] = false;
     const protocol::BackendKey& key = server->backend_key();
+    const bool only_welcome = !welcomed_ && evbuffer_get_length(bufferevent_get_input(bev_.get())) == 0;
     if (!welcomed_) send_welcome(server->params());
     worker_.shm().publish_backend(*slot_, client_secret_, server->node(), key.pid, key.secret);
     set_state(ClientState::Active);
     ready_at_ = state_since_;
-    sync_params();
     bufferevent_enable(bev_.get(), EV_READ);
+    // A client that waited in its pool only to learn what to be welcomed
+    // with has sent nothing yet. In transaction pooling its server goes
+    // back at once, before any SET of the client's parameters (the server
+    // of its first transaction gets those): were the server still busy
+    // with them when the first statement came, that statement would run
+    // on the welcoming server, the primary's, however it should be routed.
+    if (only_welcome && transaction_pooling() && pinned_ == nullptr && server_->tracker().releasable()) {
+        net::write_now(bev_.get());
+        release_server();
+        return;
+    }
+    sync_params();
     pump(Side::Client);
     if (state_ == ClientState::Active && transaction_pooling() &&
         pinned_ == nullptr && evbuffer_get_length(bufferevent_get_input(bev_.get())) == 0 && server_->tracker().releasable() &&
