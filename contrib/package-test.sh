@@ -22,22 +22,9 @@ work=$(mktemp -d /tmp/pggate-package.XXXXXX)
 chmod 755 "$work"
 pgcluster="$repo/tests/harness/pgcluster.sh"
 results="$repo/build/results"
-passed=0 failed=0
+. "$repo/contrib/steps.sh"
 under_systemd=false
 [ -d /run/systemd/system ] && under_systemd=true
-
-step() {  # step "what" command...: runs it, counts it, shows its output on failure
-  local what=$1 out
-  shift
-  if out=$("$@" 2>&1); then
-    passed=$((passed + 1))
-    echo "ok: $what"
-  else
-    failed=$((failed + 1))
-    echo "FAILED: $what"
-    echo "$out" | tail -n 30 | sed 's/^/    /'
-  fi
-}
 
 finish() {
   if $under_systemd; then

@@ -9,20 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 results=build/results
 stage=$(mktemp -d /tmp/pggate-install.XXXXXX)
-passed=0 failed=0
-
-step() {  # step "what" command...: runs it, counts it, shows its output on failure
-  local what=$1 out
-  shift
-  if out=$("$@" 2>&1); then
-    passed=$((passed + 1))
-    echo "ok: $what"
-  else
-    failed=$((failed + 1))
-    echo "FAILED: $what"
-    echo "$out" | tail -n 30 | sed 's/^/    /'
-  fi
-}
+. contrib/steps.sh
 
 finish() {
   rm -rf "$stage"

@@ -297,6 +297,17 @@ std::string read_text_file(const std::string& path) {
     return out.str();
 }
 
+void replace_file(const std::string& path, const std::string& text) {
+    const std::string next = path + ".next";
+    {
+        std::ofstream out(next, std::ios::trunc);
+        out << text;
+        out.close();
+        REQUIRE_MESSAGE(out.good(), "writing " << next << " failed");
+    }
+    REQUIRE_MESSAGE(std::rename(next.c_str(), path.c_str()) == 0, "rename() over " << path << " failed");
+}
+
 std::string last_lines(const std::string& text, int lines) {
     if (lines <= 0) return "";
     std::size_t pos = text.size();

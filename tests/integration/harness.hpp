@@ -47,6 +47,9 @@ bool eventually(const std::function<bool()>& condition, double timeout_s, double
 int free_port();
 
 std::string read_text_file(const std::string& path);  // "" when missing
+// Replaces `path` with `text` at once (a rename), so a pggate reading it
+// never sees half a file; REQUIREs that it worked.
+void replace_file(const std::string& path, const std::string& text);
 std::string last_lines(const std::string& text, int lines);
 
 // ---- processes (from /proc) ----------------------------------------------

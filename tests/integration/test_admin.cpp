@@ -8,7 +8,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,19 +80,6 @@ long pools_sum(PgConn& console, const std::string& user, const std::string& fiel
         if (r.value(row, column(r, "database")) == "postgres" && r.value(row, column(r, "user")) == user)
             sum += std::stol(r.value(row, column(r, field)));
     return sum;
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".new";
-    std::ofstream(tmp) << text;
-    REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0);
 }
 
 }  // namespace
@@ -248,9 +234,9 @@ TEST_CASE("admin: RELOAD applies a good file and refuses a bad one, saying why")
     write_users(file);
     Pggate gate(console_options(file, {"default_pool_size = 20"}));
     PgConn console(gate.unix_conninfo("dbname=pggate"));
-    const std::string good = read_file(gate.ini_path());
+    const std::string good = read_text_file(gate.ini_path());
 
-    write_file(gate.ini_path(), good + "\n[pggate]\nno_such_setting = 1\n");
+    replace_file(gate.ini_path(), good + "\n[pggate]\nno_such_setting = 1\n");
     PgResult refused = console.exec("RELOAD");
     CHECK_MESSAGE(refused.sqlstate() == "F0000", refused.describe());
     CHECK_MESSAGE(refused.error().find("no_such_setting") != std::string::npos, refused.describe());
@@ -261,7 +247,7 @@ TEST_CASE("admin: RELOAD applies a good file and refuses a bad one, saying why")
     const auto at = changed.find("default_pool_size = 20");
     REQUIRE(at != std::string::npos);
     changed.replace(at, std::string("default_pool_size = 20").size(), "default_pool_size = 7");
-    write_file(gate.ini_path(), changed);
+    replace_file(gate.ini_path(), changed);
     CHECK(console.exec("RELOAD").status() == PGRES_COMMAND_OK);
     CHECK(eventually([&] { return gate.log_text().find("configuration reloaded") != std::string::npos; }, 5));
     PgResult databases = console.exec("SHOW DATABASES");
@@ -308,13 +294,13 @@ TEST_CASE("admin: SHOW CONFIG shows running values and waiting restart-only ones
     CHECK(config_row(console, "query_wait_timeout") == Row{"120", "120", "yes", "NULL"});
 
     // A reload applies what it can and shows what waits for a restart.
-    std::string text = read_file(gate.ini_path());
+    std::string text = read_text_file(gate.ini_path());
     const std::string port_line = "listen_port = " + port;
     REQUIRE(text.find(port_line) != std::string::npos);
     text.replace(text.find(port_line), port_line.size(), "listen_port = " + std::to_string(gate.port() + 1));
     text.replace(text.find("default_pool_size = 20"), std::string("default_pool_size = 20").size(),
                  "default_pool_size = 7");
-    write_file(gate.ini_path(), text);
+    replace_file(gate.ini_path(), text);
     REQUIRE(console.exec("RELOAD").status() == PGRES_COMMAND_OK);
     CHECK(eventually([&] { return config_row(console, "default_pool_size")[0] == "7"; }, 5));
     CHECK(config_row(console, "listen_port") == Row{port, "6432", "restart", std::to_string(gate.port() + 1)});

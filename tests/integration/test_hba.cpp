@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
-#include <fstream>
 
 #include "auth_support.hpp"
 #include "harness.hpp"
@@ -13,14 +12,6 @@
 using namespace pggate::test;
 
 namespace {
-
-void write_file(const std::string& path, const std::string& text) {
-    std::ofstream out(path + ".new", std::ios::trunc);
-    out << text;
-    out.close();
-    REQUIRE(out.good());
-    REQUIRE(std::rename((path + ".new").c_str(), path.c_str()) == 0);
-}
 
 // The Authentication request code pggate answers a startup as `user` with
 // (3 cleartext, 5 MD5, 10 SASL), or -1 with `error` set to its ErrorResponse message.
@@ -57,7 +48,7 @@ TEST_CASE("hba: each connection gets the method of the first matching line") {
     AuthFile users;
     users.write({{"hba_rejected", "pw-r"}, {"hba_plain", "pw-p"}, {"hba_scram", "pw-s"}, {"hba_nobody", "pw-n"}});
     std::string hba = users.path() + ".hba";
-    write_file(hba, kRules);
+    replace_file(hba, kRules);
     PggateOptions options;
     options.settings = {"auth_type = hba", "auth_hba_file = " + hba, "auth_file = " + users.path(),
                         "pool_mode = transaction", "workers = 2"};
@@ -81,13 +72,13 @@ TEST_CASE("hba: each connection gets the method of the first matching line") {
     CHECK(local.scalar("select current_user") == "hba_nobody");
 
     // A broken file on reload: the old rules stay in force.
-    write_file(hba, std::string(kRules) + "host all all db.example.com trust\n");
+    replace_file(hba, std::string(kRules) + "host all all db.example.com trust\n");
     gate.send_signal(SIGHUP);
     CHECK(eventually([&] { return gate.log_text().find("auth_hba_file") != std::string::npos; }, 5));
     CHECK(auth_request_for(gate, "hba_nobody", error) == -1);
     CHECK(auth_request_for(gate, "hba_plain", error) == 3);
     // A good one: the new rules apply to new connections (md5 with a plain secret: an MD5 challenge).
-    write_file(hba, "host all all 127.0.0.1/32 md5\nlocal all all trust\n");
+    replace_file(hba, "host all all 127.0.0.1/32 md5\nlocal all all trust\n");
     gate.send_signal(SIGHUP);
     CHECK(eventually([&] { std::string e; return auth_request_for(gate, "hba_nobody", e) == 5; }, 5));
     check_login_works(gate, "hba_nobody", "pw-n");
@@ -99,9 +90,9 @@ namespace {
 // auth_hba_file: its exit status, and what it printed in `out`.
 int check_config(const AuthFile& users, const std::string& hba_text, const std::string& extra, std::string& out) {
     std::string hba = users.path() + ".hba";
-    write_file(hba, hba_text);
+    replace_file(hba, hba_text);
     std::string ini = users.path() + ".ini";
-    write_file(ini, "[pggate]\nauth_type = hba\nauth_hba_file = " + hba + "\n" + extra +
+    replace_file(ini, "[pggate]\nauth_type = hba\nauth_hba_file = " + hba + "\n" + extra +
                         "[nodes]\npg1 = host=127.0.0.1 port=" + std::to_string(cluster().primary_port()) + "\n");
     std::string cmd = std::string(getenv("PGGATE_BIN") ? getenv("PGGATE_BIN") : "./pggate") + " -t " + ini + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -77,18 +76,6 @@ std::string with_settings(const std::string& ini, const std::vector<std::pair<st
         pos = end + 1;
     }
     return out;
-}
-
-// The master reads the file when SIGHUP arrives: it must never see half of it.
-void replace_file(const std::string& path, const std::string& text) {
-    const std::string next = path + ".next";
-    {
-        std::ofstream out(next, std::ios::trunc);
-        out << text;
-        out.close();
-        REQUIRE_MESSAGE(out.good(), "writing " << next << " failed");
-    }
-    REQUIRE_MESSAGE(std::rename(next.c_str(), path.c_str()) == 0, "rename() over " << path << " failed");
 }
 
 int log_count(const Pggate& gate, const std::string& needle) {

@@ -66,12 +66,7 @@ public:
         REQUIRE(at != std::string::npos);
         std::string text = ini.substr(0, at) + "[nodes]\n";
         for (const std::string& line : nodes) text += line + "\n";
-        const std::string next = gate_->ini_path() + ".next";
-        {
-            std::ofstream out(next, std::ios::trunc);
-            out << text;
-        }
-        REQUIRE(std::rename(next.c_str(), gate_->ini_path().c_str()) == 0);
+        replace_file(gate_->ini_path(), text);
         const int before = log_count(*gate_, kWorkerReloaded);
         gate_->send_signal(SIGHUP);
         REQUIRE_MESSAGE(eventually([&] { return log_count(*gate_, kWorkerReloaded) >= before + 1; }, 10),

@@ -62,15 +62,6 @@ int direct_tls_answer(int port, std::string_view alpn) {
     return answer;
 }
 
-// Replaces `path` at once, so pggate never reads half a file.
-void write_file(const std::string& path, const std::string& text) {
-    std::ofstream out(path + ".new", std::ios::trunc);
-    out << text;
-    out.close();
-    REQUIRE(out.good());
-    REQUIRE(std::rename((path + ".new").c_str(), path.c_str()) == 0);
-}
-
 // Replaces a node's pg_hba.conf (keeping its owner) and reloads it; the
 // reload takes effect a moment later.
 void write_hba(const Cluster& nodes, const std::string& text) {
@@ -465,7 +456,7 @@ TEST_CASE("tls: hba clientcert=verify-full asks for the user's certificate and t
         "hostssl all postgres 127.0.0.1/32 scram-sha-256\n"
         "hostssl all tls_ca   127.0.0.1/32 scram-sha-256 clientcert=verify-ca\n"
         "hostssl all all      127.0.0.1/32 scram-sha-256 clientcert=verify-full\n";
-    write_file(hba, rules);
+    replace_file(hba, rules);
     std::vector<std::string> settings = client_tls(ca, "require");
     settings.insert(settings.end(), {"auth_type = hba", "auth_hba_file = " + hba, "auth_file = " + users.path()});
     Pggate gate(settings);
@@ -498,7 +489,7 @@ TEST_CASE("tls: hba clientcert=verify-full asks for the user's certificate and t
     CHECK_FALSE(login("tls_ca", "ca_pw", "").ok());
 
     // An option pggate cannot honour: the reload is refused, the rules stay.
-    write_file(hba, rules + "hostssl all all 127.0.0.1/32 cert map=certmap\n");
+    replace_file(hba, rules + "hostssl all all 127.0.0.1/32 cert map=certmap\n");
     gate.send_signal(SIGHUP);
     CHECK(eventually([&] {
         return gate.log_text().find("line 4: authentication option \"map\" is not supported") != std::string::npos;
