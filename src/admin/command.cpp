@@ -1,5 +1,6 @@
 // Parsing of admin console statements.
 #include "admin/command.hpp"
+#include "core/ascii.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -15,11 +16,7 @@ struct Token {
     std::string text;  // Word: as written; Quoted: the unquoted content
 };
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
+std::string lower(std::string_view s) { return ascii_lowered(s); }
 
 bool word_char(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '$' ||

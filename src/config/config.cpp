@@ -2,6 +2,7 @@
 // each entry into a Config field, and every problem becomes a ConfigError
 // that names the file, the line and the key.
 #include "config/config.hpp"
+#include "core/ascii.hpp"
 
 #include <arpa/inet.h>
 #include <ini.h>
@@ -60,14 +61,6 @@ std::string_view trim(std::string_view s) {
     while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
     while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
     return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 std::string quoted(std::string_view s) {
@@ -286,7 +279,7 @@ std::string set_name_list(std::string_view value, bool lower, std::vector<std::s
         if (name.empty()) return "empty entry in the list";
         std::string entry(name);
         if (lower)
-            for (char& ch : entry) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            for (char& ch : entry) ch = ascii_lower(ch);
         names.push_back(std::move(entry));
         if (comma == std::string_view::npos) break;
         value.remove_prefix(comma + 1);

@@ -1,6 +1,7 @@
 // Statement classification over the SQL tokenizer. It errs towards the
 // primary: whatever it cannot show to be a read is not Read.
 #include "route/classifier.hpp"
+#include "core/ascii.hpp"
 
 #include <algorithm>
 #include <array>
@@ -247,19 +248,11 @@ bool is_name(Tokens st, std::size_t i, std::string_view name) {
     return i < st.size() && is_name(st[i]) && st[i].text == name;
 }
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
-bool equal_ci(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return lower(x) == lower(y);
-           });
-}
-
 // PostgreSQL's boolean spellings: true/false/yes/no and their prefixes,
 // on/off (at least two letters), 1/0; any case.
 std::optional<bool> parse_bool(std::string_view v) {
     auto spells = [v](std::string_view word, std::size_t min_length) {
-        return v.size() >= min_length && v.size() <= word.size() && equal_ci(v, word.substr(0, v.size()));
+        return v.size() >= min_length && v.size() <= word.size() && iequals(v, word.substr(0, v.size()));
     };
     if (spells("true", 1) || spells("yes", 1) || spells("on", 2) || v == "1") return true;
     if (spells("false", 1) || spells("no", 1) || spells("off", 2) || v == "0") return false;
@@ -651,7 +644,7 @@ bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c
 // Whether `text` holds `word` (any case) with no letter, digit or _ glued to it.
 bool holds_word(std::string_view text, std::string_view word) {
     for (std::size_t at = 0; at + word.size() <= text.size(); ++at) {
-        if (!equal_ci(text.substr(at, word.size()), word)) continue;
+        if (!iequals(text.substr(at, word.size()), word)) continue;
         const bool starts = at == 0 || !word_char(text[at - 1]);
         const bool ends = at + word.size() == text.size() || !word_char(text[at + word.size()]);
         if (starts && ends) return true;

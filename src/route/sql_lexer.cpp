@@ -1,7 +1,9 @@
 // PostgreSQL lexical rules as documented in "Lexical Structure" (SQL Syntax).
 #include "route/sql_lexer.hpp"
+#include "core/ascii.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace pggate::route {
 
@@ -13,7 +15,6 @@ namespace {
 bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
 bool ident_start(char c) { return is_letter(c) || c == '_' || static_cast<unsigned char>(c) >= 0x80; }
 bool ident_char(char c) { return ident_start(c) || is_digit(c) || c == '$'; }
 bool operator_char(char c) {
@@ -165,7 +166,7 @@ private:
             std::size_t start = i_;
             while (i_ < s_.size() && ident_char(s_[i_])) ++i_;
             std::string word(s_.substr(start, i_ - start));
-            for (char& ch : word) ch = to_lower(ch);
+            for (char& ch : word) ch = ascii_lower(ch);
             emit(TokenKind::Word, std::move(word));
         } else if (is_digit(c) || (c == '.' && is_digit(n))) {
             std::size_t start = i_;
@@ -220,9 +221,25 @@ bool names_temp_object(std::span<const Token> st) {
 }
 
 bool mentions(std::string_view sql, std::string_view lower_word) {
-    auto it = std::search(sql.begin(), sql.end(), lower_word.begin(), lower_word.end(),
-                          [](char a, char b) { return to_lower(a) == b; });
-    return it != sql.end();
+    if (lower_word.size() > sql.size()) return false;
+    if (lower_word.empty()) return true;
+    // Candidates are found by memchr, for each case of the first letter.
+    const char lower = lower_word.front();
+    const char upper = is_letter(lower) ? static_cast<char>(lower - ('a' - 'A')) : lower;
+    const char* const text = sql.data();
+    const std::size_t starts = sql.size() - lower_word.size() + 1;  // positions a match can start at
+    for (std::size_t at = 0; at < starts;) {
+        const char* found = static_cast<const char*>(std::memchr(text + at, lower, starts - at));
+        const std::size_t before = found != nullptr ? static_cast<std::size_t>(found - text) : starts;
+        if (upper != lower)
+            if (const void* up = std::memchr(text + at, upper, before - at)) found = static_cast<const char*>(up);
+        if (found == nullptr) return false;
+        std::size_t k = 1;
+        while (k < lower_word.size() && ascii_lower(found[k]) == lower_word[k]) ++k;
+        if (k == lower_word.size()) return true;
+        at = static_cast<std::size_t>(found - text) + 1;
+    }
+    return false;
 }
 
 LexResult lex_sql(std::string_view sql, std::size_t max_tokens) { return Lexer(sql, max_tokens).run(); }

@@ -1,11 +1,11 @@
 // Per-client server parameters and the SETs that bring a server to them.
 #include "session/client_params.hpp"
+#include "core/ascii.hpp"
 
 #include "route/sql_lexer.hpp"
 #include "session/session_sets.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 namespace pggate::session {
 
@@ -14,12 +14,6 @@ namespace {
 // Reported by PostgreSQL and settable by a session, in their reported spelling.
 constexpr std::string_view kTracked[] = {"client_encoding", "DateStyle", "IntervalStyle", "TimeZone",
                                          "application_name", "standard_conforming_strings"};
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 // The reported spelling of a tracked name, or empty.
 std::string_view canonical(std::string_view name) {
@@ -106,7 +100,6 @@ void ClientParams::note(std::string_view name, std::string_view value) {
 std::string ClientParams::sync_query(const pool::ParamList& server) const {
     std::string q;
     for (const auto& [name, value] : values_) {
-        if (!tracked(name)) continue;
         const std::string* have = find(server, name);
         if (have != nullptr && *have == value) continue;
         q += "SET " + name + " = " + sql_literal(value) + ";";

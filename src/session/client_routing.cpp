@@ -7,9 +7,9 @@
 #include <event2/buffer.h>
 
 #include <algorithm>
-#include <cctype>
 
 #include "core/bytes.hpp"
+#include "core/ascii.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
 #include "net/frame_scan.hpp"
@@ -39,8 +39,7 @@ bool ClientConn::splits_reads() const {
 }
 
 bool ClientConn::parse_route_mode(std::string_view value, RouteMode& mode) {
-    std::string v;
-    for (char c : value) v += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string v = ascii_lowered(value);
     if (v == "auto") mode = RouteMode::Auto;
     else if (v == "primary") mode = RouteMode::Primary;
     else if (v == "replica") mode = RouteMode::Replica;

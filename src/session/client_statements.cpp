@@ -137,6 +137,7 @@ bool ClientConn::answer_parses_locally(bool unvalidated) {
 }
 
 std::optional<std::string> ClientConn::deallocate(std::string_view sql, bool extended) {
+    if (!route::mentions(sql, "deallocate")) return std::nullopt;  // most statements: no tokenizing
     route::LexResult lexed = route::lex_sql(sql, 4);
     if (!lexed.complete || lexed.statements.size() != 1) return std::nullopt;
     const route::Statement& st = lexed.statements[0];

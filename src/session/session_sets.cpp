@@ -1,8 +1,8 @@
 // Session SET tracking with transactional and savepoint semantics.
 #include "session/session_sets.hpp"
+#include "core/ascii.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 #include "route/sql_lexer.hpp"
 #include "session/client_params.hpp"
@@ -64,7 +64,7 @@ std::string literal_name(const route::Token& t) {
         char c = raw[i];
         if (c == '\'') ++i;  // '' stands for one quote
         if (c == '\\') return {};
-        name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        name += ascii_lower(c);
     }
     return name;
 }
@@ -169,7 +169,7 @@ std::vector<std::pair<std::string, std::string>> parse_startup_options(std::stri
         if (eq == std::string::npos || eq == 0) continue;
         std::string name = setting.substr(0, eq);
         for (char& ch : name) {
-            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            ch = ascii_lower(ch);
             if (ch == '-') ch = '_';  // --work-mem=1MB is work_mem
         }
         out.emplace_back(std::move(name), setting.substr(eq + 1));

@@ -176,12 +176,10 @@ void Worker::configure_auth_query() {
 }
 
 route::PrimaryChoice Worker::primary() const {
-    std::array<shm::NodeSample, shm::kMaxNodes> samples;
-    const std::size_t n = std::min<std::size_t>(config_.nodes.size(), samples.size());
     const bool checks = config_.health_check_period > 0;
-    if (checks)
-        for (std::uint32_t i = 0; i < n; ++i) samples[i] = node_sample(i);
-    return route::choose_primary(config_, std::span(samples.data(), n), checks);
+    primary_samples_.resize(checks ? std::min<std::size_t>(config_.nodes.size(), shm::kMaxNodes) : 0);
+    for (std::uint32_t i = 0; i < primary_samples_.size(); ++i) primary_samples_[i] = node_sample(i);
+    return route::choose_primary(config_, primary_samples_, checks);
 }
 
 std::string Worker::primary_refusal(const route::PrimaryChoice& choice) const {

@@ -236,6 +236,9 @@ private:
     std::vector<UniqueFd> listen_fds_;
     UniqueFd channel_fd_;
     std::vector<std::optional<net::SocketAddress>> node_addresses_;
+    // primary()'s copy of the node samples, kept between calls: it runs for
+    // every transaction that goes to the primary.
+    mutable std::vector<shm::NodeSample> primary_samples_;
     std::uint32_t auth_query_node_ = kNoNode;  // where auth_query was last pointed
 
     net::EventBasePtr base_;

@@ -15,6 +15,7 @@ namespace {
 
 using pggate::route::lex_sql;
 using pggate::route::LexResult;
+using pggate::route::mentions;
 using pggate::route::Statement;
 using pggate::route::TokenKind;
 
@@ -320,6 +321,33 @@ TEST_CASE("sql_lexer survives random mixes of quote and comment characters") {
             CHECK_FALSE(st.empty());
             for (const auto& t : st) CHECK(t.text.size() <= s.size());
         }
+    }
+}
+
+TEST_CASE("mentions finds a lower-case word in any case, anywhere in the text") {
+    CHECK(mentions("SELECT 1", "select"));
+    CHECK(mentions("select 1", "select"));
+    CHECK(mentions("x; DeAlLoCaTe foo", "deallocate"));
+    CHECK(mentions("abc", "abc"));           // the whole text
+    CHECK(mentions("xxabc", "abc"));         // at the last place a match can start
+    CHECK(mentions("PpPpgg", "ppgg"));       // after candidates of both cases that fail
+    CHECK(mentions("a_1", "_1"));            // a first byte that is no letter
+    CHECK(mentions("anything", ""));
+    CHECK_FALSE(mentions("ab", "abc"));      // shorter than the word
+    CHECK_FALSE(mentions("xxab", "abc"));    // a prefix at the very end
+    CHECK_FALSE(mentions("SELECT 1", "prepare"));
+    CHECK_FALSE(mentions("p r e p a r e", "prepare"));
+    CHECK_FALSE(mentions("A_1", "a-1"));
+    // Every position and case mix of a word in random text, against a plain search.
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (int iter = 0; iter < 2000; ++iter) {
+        std::string text(static_cast<std::size_t>(iter % 40), 'x');
+        for (char& c : text) c = static_cast<char>(byte(rng) % 4 == 0 ? "pPrR"[byte(rng) % 4] : byte(rng));
+        std::string lowered;
+        for (char c : text) lowered += (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+        for (std::string_view word : {"p", "pr", "prp", "rp"})
+            CHECK(mentions(text, word) == (lowered.find(word) != std::string::npos));
     }
 }
 
