@@ -5,11 +5,19 @@
 // client can choose texts that collide.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 namespace pggate {
 
 std::uint64_t text_hash(std::string_view text);
+
+// text_hash for string-keyed containers, which it lets search with a
+// string_view, without a copy.
+struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return text_hash(s); }
+};
 
 }  // namespace pggate

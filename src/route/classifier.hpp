@@ -68,12 +68,6 @@ struct Classification {
     std::uint32_t statements = 0;
 };
 
-// Lets string-keyed containers be searched with a string_view, without a copy.
-struct TextHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return text_hash(s); }
-};
-
 // Which functions are known not to write. A call of any other function
 // sends the statement to the primary.
 //

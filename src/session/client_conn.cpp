@@ -1335,20 +1335,22 @@ bool ClientConn::handle_message(Side from, char type, std::span<const std::uint8
     }
 }
 
-void ClientConn::note_session_ops(std::string_view sql, const route::LexResult& lexed,
+bool ClientConn::note_session_ops(std::string_view sql, const route::LexResult& lexed,
                                   std::string_view statement_name) {
     std::vector<std::string> resets = ClientParams::resets(lexed);
     std::vector<SetOp> ops = session_ops(sql, lexed);
+    const bool any = !resets.empty() || !ops.empty();
     if (!statement_name.empty()) {
         // A name used again (after DEALLOCATE or Close) does what its new statement does.
-        if (resets.empty() && ops.empty())
+        if (!any)
             stmt_effects_.erase(std::string(statement_name));
         else
             stmt_effects_[std::string(statement_name)] = {std::move(resets), std::move(ops)};
-        return;
+        return any;
     }
     params_reset_.insert(params_reset_.end(), resets.begin(), resets.end());
     if (!ops.empty()) sets_.add(ops);
+    return any;
 }
 
 void ClientConn::note_bind(std::string_view statement_name) {

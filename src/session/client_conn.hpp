@@ -223,7 +223,8 @@ private:
     bool server_ready_for_query(char status);
     // Records the session-state operations of `sql`: at once for an unnamed
     // statement or a Query, at each Bind (note_bind) for a named statement.
-    void note_session_ops(std::string_view sql, const route::LexResult& lexed, std::string_view statement_name);
+    // Returns whether `sql` has any.
+    bool note_session_ops(std::string_view sql, const route::LexResult& lexed, std::string_view statement_name);
     void note_bind(std::string_view statement_name);
     // After a segment that reset parameters: the client is told its
     // connect-time values and the server is brought back to them.

@@ -80,10 +80,15 @@ void ClientConn::note_parse(std::string_view name, std::string_view sql, bool ma
         if (pinned_ == nullptr) pin("a malformed statement");
         return;
     }
-    const route::LexResult lexed = route::lex_sql(sql, route::kAllTokens);
-    if (pinned_ == nullptr)
-        if (const char* why = pin_reason(lexed)) pin(why);
-    note_session_ops(sql, lexed, name);
+    InertTexts& inert = worker_.inert_texts();
+    if (!inert.contains(sql)) {
+        const route::LexResult lexed = route::lex_sql(sql, route::kAllTokens);
+        const char* why = pin_reason(lexed);
+        if (why != nullptr && pinned_ == nullptr) pin(why);
+        if (!note_session_ops(sql, lexed, name) && why == nullptr) inert.add(sql);
+    } else if (!name.empty() && !stmt_effects_.empty()) {
+        stmt_effects_.erase(std::string(name));  // as note_session_ops does for a name used again
+    }
     // A named statement writes when it runs (see Bind); an unnamed one runs now.
     if (name.empty()) note_write(sql);
 }

@@ -26,6 +26,7 @@
 #include "net/tls.hpp"
 #include "route/classifier.hpp"
 #include "route/primary.hpp"
+#include "session/inert_texts.hpp"
 #include "session/prepared.hpp"
 #include "session/shadow_read.hpp"
 #include "shm/segment.hpp"
@@ -162,6 +163,7 @@ public:
     SSL_CTX* client_tls() const { return client_tls_.get(); }
     SSL_CTX* server_tls() const { return server_tls_.get(); }
     StatementRegistry& statements() { return statements_; }
+    InertTexts& inert_texts() { return inert_texts_; }
 
     // Read/write splitting: what a statement text does (cached per worker).
     const route::Classification& classify(std::string_view sql) { return classifications_.classify(sql, functions_); }
@@ -267,6 +269,7 @@ private:
     // Secrets auth_query found, kept past the cache's TTL for server logins.
     std::unordered_map<std::string, auth::Credentials> queried_;
     StatementRegistry statements_;
+    InertTexts inert_texts_;
     route::FunctionCatalog functions_;
     std::uint32_t functions_version_ = 0;  // of the learned names in functions_
     std::uint64_t controls_seen_ = 0;      // shm controls().generation last acted on
