@@ -135,32 +135,49 @@ bool Console::simple_query(std::string_view text, Bytes& out) {
     return run_statements(std::move(statements), 0, out);
 }
 
+bool Console::answer(Outcome& o, bool simple, Bytes& out) {
+    if (!o.sqlstate.empty()) {
+        if (simple)
+            error(out, o.sqlstate, o.error);
+        else
+            extended_error(o.sqlstate, o.error, out);
+        return false;
+    }
+    if (o.table) {
+        if (simple) o.table->encode_description(out);
+        o.table->encode_rows(out);
+    } else {
+        command_complete(out, o.tag);
+    }
+    return true;
+}
+
 bool Console::run_statements(std::vector<std::string> statements, std::size_t first, Bytes& out) {
     for (std::size_t i = first; i < statements.size(); ++i) {
         Outcome o = run(parse_command(statements[i]), false);
-        if (!o.sqlstate.empty()) {
-            error(out, o.sqlstate, o.error);
-            return true;
+        if (o.sqlstate.empty() && o.until) {
+            std::optional<Outcome> finished = o.until();
+            if (!finished) {
+                deferred_ = Deferred{std::move(o.until), std::move(statements), i + 1, true};
+                return false;
+            }
+            o = std::move(*finished);
         }
-        if (o.until && !o.until()) {
-            deferred_ = Deferred{std::move(o.until), std::move(o.tag), std::move(statements), i + 1, true};
-            return false;
-        }
-        if (o.table) {
-            o.table->encode_description(out);
-            o.table->encode_rows(out);
-        } else {
-            command_complete(out, o.tag);
-        }
+        if (!answer(o, true, out)) return true;
     }
     return true;
 }
 
 void Console::poll(Bytes& out) {
-    if (!deferred_ || !deferred_->until()) return;
+    if (!deferred_) return;
+    std::optional<Outcome> finished = deferred_->until();
+    if (!finished) return;
     Deferred done = std::move(*deferred_);
     deferred_.reset();
-    command_complete(out, done.tag);
+    if (!answer(*finished, done.simple, out)) {
+        if (done.simple) protocol::build_ready_for_query(out, 'I');
+        return;
+    }
     if (done.simple && run_statements(std::move(done.statements), done.next, out))
         protocol::build_ready_for_query(out, 'I');
 }
@@ -193,18 +210,15 @@ void Console::execute(const std::string& query, Bytes& out) {
         return;
     }
     Outcome o = run(command, false);
-    if (!o.sqlstate.empty()) {
-        extended_error(o.sqlstate, o.error, out);
-        return;
+    if (o.sqlstate.empty() && o.until) {
+        std::optional<Outcome> finished = o.until();
+        if (!finished) {
+            deferred_ = Deferred{std::move(o.until), {}, 0, false};
+            return;
+        }
+        o = std::move(*finished);
     }
-    if (o.until && !o.until()) {
-        deferred_ = Deferred{std::move(o.until), std::move(o.tag), {}, 0, false};
-        return;
-    }
-    if (o.table)
-        o.table->encode_rows(out);
-    else
-        command_complete(out, o.tag);
+    answer(o, false, out);
 }
 
 void Console::extended_error(const std::string& sqlstate, const std::string& message, Bytes& out) {

@@ -26,9 +26,10 @@ struct Outcome {
     std::string tag;
     std::string sqlstate;  // set: an error with `error` as its message
     std::string error;
-    // Set: the command is done only once this returns true (PAUSE waits
-    // for servers to be released); the console answers nothing meanwhile.
-    std::function<bool()> until;
+    // Set: the command is done only once this returns its outcome (PAUSE
+    // waits for servers to be released, RELOAD for the master's answer),
+    // which may still be an error; the console answers nothing meanwhile.
+    std::function<std::optional<Outcome>()> until;
 
     static Outcome done(std::string tag) { return Outcome{std::nullopt, std::move(tag), {}, {}, {}}; }
     static Outcome fail(std::string sqlstate, std::string message) {
@@ -71,9 +72,13 @@ private:
     std::map<std::string, std::string> statements_;  // prepared statement name -> query text
     std::map<std::string, std::string> portals_;     // portal name -> query text
     bool skip_to_sync_ = false;  // an extended-protocol error: ignore all up to Sync
+    // Appends a finished command's answer: its rows, its tag, or its error.
+    // `simple`: in a simple query (rows come with their description); else
+    // an Execute's (an error skips all up to Sync). False for an error.
+    bool answer(Outcome& o, bool simple, Bytes& out);
+
     struct Deferred {
-        std::function<bool()> until;
-        std::string tag;
+        std::function<std::optional<Outcome>()> until;
         // A simple query's statements, and the one to go on from; empty for an Execute.
         std::vector<std::string> statements;
         std::size_t next = 0;

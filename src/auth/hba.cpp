@@ -180,6 +180,10 @@ std::string parse_rule(const std::vector<Token>& t, HbaRule& rule) {
     auto method = method_named(t[at].text);
     if (!method) return "authentication method \"" + t[at].text + "\" is not supported";
     rule.method = *method;
+    // A line that could only ever refuse (no certificate without TLS) is an
+    // error, as PostgreSQL makes it.
+    if (rule.method == HbaMethod::Cert && rule.kind != HbaRule::Kind::HostSsl)
+        return "cert authentication is only supported on hostssl connections";
     return parse_options(t, at + 1, rule);
 }
 

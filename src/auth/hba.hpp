@@ -40,8 +40,9 @@ struct HbaRules {
 };
 
 // Parses the text of an hba file. On a line pggate cannot honour (a syntax
-// error, or a feature it does not support such as host names, +groups, the
-// ident method or an option other than clientcert) returns nullopt and
+// error, a feature it does not support such as host names, +groups, the
+// ident method or an option other than clientcert, or a line PostgreSQL
+// refuses such as cert on a line that is not hostssl) returns nullopt and
 // `error` = "line N: what is wrong".
 std::optional<HbaRules> parse_hba(std::string_view text, std::string& error);
 

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "auth/auth_file.hpp"
@@ -399,10 +400,16 @@ void Health::on_signal(evutil_socket_t sig, short, void* arg) {
 
 void Health::on_channel_read(bufferevent* bev, void* arg) {
     auto* h = static_cast<Health*>(arg);
-    std::string text;
-    while (master::read_channel_frame(bufferevent_get_input(bev), text)) {
+    std::string payload;
+    while (master::read_channel_frame(bufferevent_get_input(bev), payload)) {
+        // Only a worker asks for reloads, so all this process is sent are configurations.
+        const std::optional<master::MasterMessage> message = master::decode_master_message(payload);
+        if (!message || message->kind != master::MasterMessage::Kind::Config) {
+            log_error("malformed message from master ignored");
+            continue;
+        }
         try {
-            config::Config c = config::parse_config(text, h->config_.source);
+            config::Config c = config::parse_config(message->text, h->config_.source);
             config::carry_restart_settings(h->config_, c);
             log_configure(config::log_target(c, log_quiet()));
             h->apply_config(std::move(c));

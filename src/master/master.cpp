@@ -201,6 +201,7 @@ void Master::spawn(std::uint32_t index) {
         setup.index = index;
         setup.config = config_;
         setup.config_text = config_text_;
+        setup.config_generation = config_generation_;
         setup.shm = shm_;
         for (UniqueFd& fd : listeners_.tcp[index]) setup.listen_fds.push_back(std::move(fd));
         if (listeners_.unix_socket) setup.listen_fds.push_back(std::move(listeners_.unix_socket));
@@ -259,7 +260,7 @@ void Master::reap() {
     }
 }
 
-void Master::reload() {
+std::string Master::reload() {
     notify_service_manager("RELOADING=1");
     config::Reloadable loaded;
     try {
@@ -268,12 +269,13 @@ void Master::reload() {
         log_error("reload failed, keeping the running configuration: %s", e.what());
         shm::bump(shm_.master_stats().reloads_failed);
         notify_service_manager("READY=1");
-        return;
+        return e.what();
     }
     apply(std::move(loaded), "reload");
     notify_service_manager("READY=1");
     shm::bump(shm_.master_stats().reloads_ok);
     log_info("configuration reloaded from %s", config_path_.c_str());
+    return {};
 }
 
 void Master::apply(config::Reloadable loaded, const char* what) {
@@ -282,8 +284,10 @@ void Master::apply(config::Reloadable loaded, const char* what) {
     config_ = std::move(loaded.config);
     config_text_ = std::move(loaded.text);
     log_configure(config::log_target(config_, log_quiet()));
+    const std::string message =
+        encode_master_message({MasterMessage::Kind::Config, ++config_generation_, 0, config_text_});
     for (Child& c : children_)
-        if (c.pid != 0 && !write_channel_frame(c.channel.get(), config_text_))
+        if (c.pid != 0 && !write_channel_frame(c.channel.get(), message))
             log_warning("%s: could not send the configuration to child pid %d", what, static_cast<int>(c.pid));
 }
 
@@ -300,16 +304,25 @@ void Master::set_setting(const std::string& key, const std::string& value) {
 }
 
 void Master::read_child_requests(std::uint32_t index) {
-    std::string request;
-    if (!read_channel_frame(children_[index].channel.get(), request)) return;  // gone: reap() will see it
-    // "SET\0key\0value"
-    const std::size_t a = request.find('\0');
-    const std::size_t b = a == std::string::npos ? std::string::npos : request.find('\0', a + 1);
-    if (b == std::string::npos || request.compare(0, a, "SET") != 0) {
+    std::string payload;
+    if (!read_channel_frame(children_[index].channel.get(), payload)) return;  // gone: reap() will see it
+    const std::optional<WorkerRequest> request = decode_worker_request(payload);
+    if (!request) {
         log_warning("%s sent an unknown request", child_name(index).c_str());
         return;
     }
-    set_setting(request.substr(a + 1, b - a - 1), request.substr(b + 1));
+    if (request->kind == WorkerRequest::Kind::Set) {
+        set_setting(request->key, request->value);
+        return;
+    }
+    // The answer follows the new configuration on the same channel, so the
+    // worker runs with it by the time it reads the answer.
+    const std::string refusal = reload();
+    const std::uint64_t generation = refusal.empty() ? config_generation_ : 0;
+    const std::string answer =
+        encode_master_message({MasterMessage::Kind::ReloadAnswer, generation, request->request, refusal});
+    if (!write_channel_frame(children_[index].channel.get(), answer))
+        log_warning("reload: could not answer %s", child_name(index).c_str());
 }
 
 void Master::start_upgrade() {

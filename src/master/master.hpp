@@ -48,8 +48,10 @@ private:
 
     void spawn(std::uint32_t index);
     void reap();
-    void reload();
-    // Applies a checked configuration: children get `text`.
+    // Reads the file again and applies it; returns why it was refused
+    // (empty: applied).
+    std::string reload();
+    // Applies a checked configuration: children get `text` as the next generation.
     void apply(config::Reloadable loaded, const char* what);
     // A worker's SET of [pggate] `key` (admin console): applied on top of
     // the running text, until the next reload reads the file again.
@@ -74,6 +76,9 @@ private:
     std::string config_path_;
     std::string config_text_;  // what config_ was parsed from: the file, and any runtime SETs since it was read
     config::Config config_;
+    // Counts the configurations applied: a worker's RELOAD waits until every
+    // worker runs with the one its reload made (shm WorkerSlot).
+    std::uint64_t config_generation_ = 1;
     std::uint32_t workers_ = 0;
     net::Listeners listeners_;
     shm::Segment shm_;

@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -204,10 +205,16 @@ void Metrics::on_signal(evutil_socket_t sig, short, void* arg) {
 
 void Metrics::on_channel_read(bufferevent* bev, void* arg) {
     auto* m = static_cast<Metrics*>(arg);
-    std::string text;
-    while (master::read_channel_frame(bufferevent_get_input(bev), text)) {
+    std::string payload;
+    while (master::read_channel_frame(bufferevent_get_input(bev), payload)) {
+        // Only a worker asks for reloads, so all this process is sent are configurations.
+        const std::optional<master::MasterMessage> message = master::decode_master_message(payload);
+        if (!message || message->kind != master::MasterMessage::Kind::Config) {
+            log_error("malformed message from master ignored");
+            continue;
+        }
         try {
-            config::Config c = config::parse_config(text, m->config_.source);
+            config::Config c = config::parse_config(message->text, m->config_.source);
             config::carry_restart_settings(m->config_, c);
             log_configure(config::log_target(c, log_quiet()));
             m->config_ = std::move(c);

@@ -8,9 +8,11 @@
 #include <charconv>
 #include <csignal>
 #include <ctime>
+#include <memory>
+#include <optional>
+#include <string>
 
 #include "admin/views.hpp"
-#include "config/reload.hpp"
 #include "config/settings.hpp"
 #include "core/clock.hpp"
 #include "core/log.hpp"
@@ -99,8 +101,9 @@ admin::Outcome control_database(const Worker& worker, const admin::Command& comm
     admin::Outcome done = admin::Outcome::done(tag);
     if (command.verb == admin::Verb::Pause) {
         // Done once every worker holds clients back and no server of the database is in use.
-        done.until = [shm = worker.shm(), generation, database = command.what] {
-            return all_workers_saw(shm, generation) && admin::servers_in_use(shm, database) == 0;
+        done.until = [shm = worker.shm(), generation, database = command.what, tag]() -> std::optional<admin::Outcome> {
+            if (!all_workers_saw(shm, generation) || admin::servers_in_use(shm, database) != 0) return std::nullopt;
+            return admin::Outcome::done(tag);
         };
     }
     return done;
@@ -119,10 +122,54 @@ admin::Outcome shutdown_when_servers_free(const Worker& worker, bool describe_on
     controls.entries[*all].paused.store(1, std::memory_order_relaxed);
     const std::uint64_t generation = controls.generation.fetch_add(1, std::memory_order_release) + 1;
     log_info("admin console: SHUTDOWN WAIT_FOR_SERVERS: no new transactions; shutting down once servers are free");
-    done.until = [shm = worker.shm(), generation] {
-        if (!all_workers_saw(shm, generation) || admin::servers_in_use(shm, "") != 0) return false;
+    done.until = [shm = worker.shm(), generation]() -> std::optional<admin::Outcome> {
+        if (!all_workers_saw(shm, generation) || admin::servers_in_use(shm, "") != 0) return std::nullopt;
         kill(getppid(), SIGINT);
-        return true;
+        return admin::Outcome::done("SHUTDOWN");
+    };
+    return done;
+}
+
+// How long RELOAD waits for the master's answer and then for every worker
+// to run with the new configuration.
+constexpr int kReloadWaitSeconds = 5;
+
+// Workers that live and do not run with configuration `generation` yet, as
+// "0, 2" (empty: none).
+std::string workers_behind(const shm::Segment& shm, std::uint64_t generation) {
+    std::string behind;
+    for (std::uint32_t w = 0; w < shm.workers(); ++w)
+        if (shm.worker(w).pid.load(std::memory_order_acquire) != 0 &&
+            shm.worker(w).config_generation.load(std::memory_order_acquire) < generation)
+            behind += (behind.empty() ? "" : ", ") + std::to_string(w);
+    return behind;
+}
+
+// RELOAD: the master reads the file again; answered once the master has
+// applied it and every worker runs with it (so what follows on this or any
+// new connection sees it), or with the master's reason for refusing it.
+admin::Outcome reload(Worker& worker, bool describe_only) {
+    admin::Outcome done = admin::Outcome::done("RELOAD");
+    if (describe_only) return done;
+    std::shared_ptr<const Worker::ReloadAnswer> answer = worker.request_reload();
+    const std::int64_t deadline = steady_now_ns() + std::int64_t{kReloadWaitSeconds} * 1'000'000'000;
+    const shm::Segment shm = worker.shm();
+    done.until = [answer, deadline, shm]() -> std::optional<admin::Outcome> {
+        const bool late = steady_now_ns() >= deadline;
+        if (!answer->answered) {
+            if (!late) return std::nullopt;
+            return admin::Outcome::fail("57014", "RELOAD: the pggate master did not answer within " +
+                                                     std::to_string(kReloadWaitSeconds) +
+                                                     " s; it may still apply the file (its log says)");
+        }
+        if (answer->generation == 0)
+            return admin::Outcome::fail("F0000", "reload refused, the running configuration stays: " + answer->refusal);
+        const std::string behind = workers_behind(shm, answer->generation);
+        if (behind.empty()) return admin::Outcome::done("RELOAD");
+        if (!late) return std::nullopt;
+        return admin::Outcome::fail("57014", "RELOAD: the master applied the file, but after " +
+                                                 std::to_string(kReloadWaitSeconds) + " s worker " + behind +
+                                                 " does not run with it yet");
     };
     return done;
 }
@@ -134,16 +181,7 @@ admin::Outcome run_command(Worker& worker, const admin::Command& command, bool d
         case admin::Verb::Show:
             return admin::show(command.what, config, worker.shm(), {steady_now_ns(), std::time(nullptr)});
         case admin::Verb::Reload:
-            if (describe_only) return admin::Outcome::done("RELOAD");
-            // Checked here as the master will check it, so the client hears
-            // why a file is refused; the master applies it on SIGHUP.
-            try {
-                config::load_reloadable(config.source);
-            } catch (const config::ConfigError& e) {
-                return admin::Outcome::fail("F0000", std::string("reload refused, the running configuration stays: ") + e.what());
-            }
-            kill(getppid(), SIGHUP);
-            return admin::Outcome::done("RELOAD");
+            return reload(worker, describe_only);
         case admin::Verb::Shutdown:
             if (command.what == "wait_for_servers") return shutdown_when_servers_free(worker, describe_only);
             if (!describe_only) kill(getppid(), command.what == "wait_for_clients" ? SIGTERM : SIGINT);

@@ -87,6 +87,9 @@ public:
     // gets an ERROR for the statements that waited and goes on (its reads
     // still have replicas); a login still waiting is refused.
     void on_primary_wait_timeout(const std::string& message);
+    // An admin console command that waits (PAUSE, RELOAD): finished if it is
+    // done. The timeout sweep calls it, and the worker when an answer came.
+    void poll_admin();
 
     // Ends the client if it overstayed one of its timeouts, or the admin
     // console killed it (KILL_CLIENT; KILL of its database, looked at when
@@ -145,8 +148,6 @@ private:
     void begin_admin_login();
     void begin_admin_session();
     void read_admin();
-    // A console command that waits (PAUSE): finish it when it is done.
-    void poll_admin();
 
     pool::Pool* writer_pool();
     // The pool the client counts in (SHOW POOLS cl_active); nullptr: none.

@@ -60,6 +60,7 @@ Worker::Worker(WorkerSetup setup)
     : index_(setup.index),
       config_(std::move(setup.config)),
       config_text_(std::move(setup.config_text)),
+      config_generation_(setup.config_generation),
       shm_(setup.shm),
       listen_fds_(std::move(setup.listen_fds)),
       channel_fd_(std::move(setup.channel)),
@@ -422,7 +423,8 @@ int Worker::run() {
         evconnlistener_set_error_cb(l, on_accept_error);
         listeners_.emplace_back(l);
     }
-    shm_.worker(index_).pid.store(getpid(), std::memory_order_relaxed);
+    shm_.worker(index_).config_generation.store(config_generation_, std::memory_order_relaxed);
+    shm_.worker(index_).pid.store(getpid(), std::memory_order_release);
     shm_.worker(index_).started_at.store(std::time(nullptr), std::memory_order_relaxed);
     log_info("worker %u started", index_);
 
@@ -669,15 +671,54 @@ void Worker::on_shutdown_deadline(evutil_socket_t, short, void* arg) {
 void Worker::on_channel_read(bufferevent* bev, void* arg) {
     auto* w = static_cast<Worker*>(arg);
     evbuffer* in = bufferevent_get_input(bev);
-    std::string text;
-    while (master::read_channel_frame(in, text)) {
+    std::string payload;
+    while (master::read_channel_frame(in, payload)) {
+        std::optional<master::MasterMessage> message = master::decode_master_message(payload);
+        if (!message) {
+            log_error("worker %u: malformed message from master ignored", w->index_);
+            continue;
+        }
+        if (message->kind == master::MasterMessage::Kind::ReloadAnswer) {
+            w->reload_answered(*message);
+            continue;
+        }
         try {
-            w->reconfigure(std::move(text));
+            w->reconfigure(std::move(message->text));
+            w->config_generation_ = message->generation;
+            w->shm_.worker(w->index_).config_generation.store(message->generation, std::memory_order_release);
             log_info("worker %u: configuration reloaded", w->index_);
         } catch (const config::ConfigError& e) {
             log_error("worker %u: configuration from master rejected: %s", w->index_, e.what());
         }
     }
+}
+
+std::shared_ptr<const Worker::ReloadAnswer> Worker::request_reload() {
+    auto answer = std::make_shared<ReloadAnswer>();
+    const std::uint64_t number = ++reload_requests_sent_;
+    reload_requests_.emplace(number, answer);
+    const std::string frame = master::channel_frame(
+        master::encode_worker_request({master::WorkerRequest::Kind::Reload, {}, {}, number}));
+    bufferevent_write(channel_.get(), frame.data(), frame.size());
+    log_info("worker %u: RELOAD from the admin console", index_);
+    return answer;
+}
+
+void Worker::reload_answered(const master::MasterMessage& message) {
+    auto it = reload_requests_.find(message.request);
+    if (it == reload_requests_.end()) return;
+    std::shared_ptr<ReloadAnswer> answer = it->second.lock();
+    reload_requests_.erase(it);
+    if (!answer) return;  // the console gave up waiting, or its client left
+    answer->answered = true;
+    answer->generation = message.generation;
+    answer->refusal = message.text;
+    // Its console answers now rather than at the next timeout sweep.
+    std::vector<ClientConn*> consoles;
+    for (auto& entry : clients_.live)
+        if (entry.first->state() == ClientState::Admin) consoles.push_back(entry.first);
+    for (ClientConn* c : consoles)
+        if (c->state() == ClientState::Admin) c->poll_admin();
 }
 
 void Worker::reconfigure(std::string text) {
@@ -702,8 +743,8 @@ std::optional<Worker::Refusal> Worker::set_setting(const std::string& key, const
     } catch (const config::ConfigError& e) {
         return Refusal{"22023", std::string("invalid value for parameter \"") + key + "\": " + e.what()};
     }
-    const std::string request = "SET" + std::string(1, '\0') + key + std::string(1, '\0') + value;
-    const std::string frame = master::channel_frame(request);
+    const std::string frame =
+        master::channel_frame(master::encode_worker_request({master::WorkerRequest::Kind::Set, key, value, 0}));
     bufferevent_write(channel_.get(), frame.data(), frame.size());
     log_info("worker %u: SET %s = %s from the admin console", index_, key.c_str(), value.c_str());
     return std::nullopt;

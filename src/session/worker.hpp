@@ -21,6 +21,7 @@
 #include "core/bytes.hpp"
 #include "protocol/messages.hpp"
 #include "core/fd.hpp"
+#include "master/channel.hpp"
 #include "net/address.hpp"
 #include "net/event_ptr.hpp"
 #include "net/tls.hpp"
@@ -65,6 +66,7 @@ struct WorkerSetup {
     std::uint32_t index = 0;
     config::Config config;
     std::string config_text;  // what `config` was parsed from
+    std::uint64_t config_generation = 0;  // the master's number of `config`
     shm::Segment shm;
     std::vector<UniqueFd> listen_fds;  // this worker's TCP sockets and the shared Unix socket
     UniqueFd channel;                  // to the master; EOF means the master is gone
@@ -90,6 +92,15 @@ public:
         std::string sqlstate, message;
     };
     std::optional<Refusal> set_setting(const std::string& key, const std::string& value);
+    // RELOAD from the admin console: the master reads the file again. The
+    // answer is filled in when the master's comes, which is after the new
+    // configuration (if any) runs in this worker.
+    struct ReloadAnswer {
+        bool answered = false;
+        std::uint64_t generation = 0;  // the configuration the reload made; 0: refused
+        std::string refusal;           // why, as the master logged it
+    };
+    std::shared_ptr<const ReloadAnswer> request_reload();
     const shm::Segment& shm() const { return shm_; }
     std::uint32_t index() const { return index_; }
     // The node that takes writes now: from the health process's samples
@@ -218,6 +229,7 @@ private:
     // Parses configuration text the master sent (or a SET made of it) and
     // runs with it; throws config::ConfigError.
     void reconfigure(std::string text);
+    void reload_answered(const master::MasterMessage& answer);
     // auth_query asks the primary: it follows promotions.
     void configure_auth_query();
     void wake_awaiting();
@@ -234,6 +246,10 @@ private:
     std::uint32_t index_;
     config::Config config_;
     std::string config_text_;
+    std::uint64_t config_generation_;
+    // RELOADs sent to the master, by number, while their console waits.
+    std::unordered_map<std::uint64_t, std::weak_ptr<ReloadAnswer>> reload_requests_;
+    std::uint64_t reload_requests_sent_ = 0;
     shm::Segment shm_;
     std::vector<UniqueFd> listen_fds_;
     UniqueFd channel_fd_;

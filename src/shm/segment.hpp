@@ -19,7 +19,7 @@
 namespace pggate::shm {
 
 constexpr std::uint64_t kMagic = 0x7067676174650001ULL;  // "pggate" + 1
-constexpr std::uint32_t kLayoutVersion = 7;
+constexpr std::uint32_t kLayoutVersion = 8;
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -53,6 +53,9 @@ struct alignas(64) WorkerSlot {
     // Shadow reads compared, and those whose answers differed.
     std::atomic<std::uint64_t> shadow_reads;
     std::atomic<std::uint64_t> shadow_mismatches;
+    // The master's number of the configuration this worker runs with
+    // (RELOAD waits for all); written before `pid` is published.
+    std::atomic<std::uint64_t> config_generation;
 };
 
 // Links the cancel key pggate gave a client to its current backend.

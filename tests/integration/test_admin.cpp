@@ -1,11 +1,14 @@
 // The admin console (database "pggate"): SHOW POOLS with PgBouncer's columns
 // from psql, psycopg 3 and JDBC, counts that hold across workers, who may
-// log in and run what, and RELOAD of a good and of a bad file.
+// log in and run what, and RELOAD of a good and of a bad file, answered once
+// the workers run with it.
 #include <doctest/doctest.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <fstream>
+#include <optional>
 #include <map>
 #include <set>
 #include <string>
@@ -341,6 +344,90 @@ TEST_CASE("admin: SHOW CONFIG shows running values and waiting restart-only ones
     // A SET lasts until a reload reads the file again.
     REQUIRE(console.exec("RELOAD").status() == PGRES_COMMAND_OK);
     CHECK(eventually([&] { return config_row(console, "default_pool_size")[0] == "7"; }, 5));
+}
+
+TEST_CASE("admin: RELOAD answers once the new configuration runs: SHOW CONFIG right after it sees it; a refused file gets the master's reason") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file, {"default_pool_size = 20"}));
+    PgConn console(gate.unix_conninfo("dbname=pggate"));
+    const std::string good = read_text_file(gate.ini_path());
+    const std::string line = "default_pool_size = 20";
+    REQUIRE(good.find(line) != std::string::npos);
+    auto with_pool_size = [&](const std::string& value) {
+        std::string text = good;
+        text.replace(text.find(line), line.size(), "default_pool_size = " + value);
+        return text;
+    };
+
+    // Several rounds: an answer that came before the worker ran with the
+    // file would show the previous value in one of them.
+    std::string running = "20";
+    for (int round = 0; round < 5; ++round) {
+        running = std::to_string(30 + round);
+        replace_file(gate.ini_path(), with_pool_size(running));
+        PgResult reloaded = console.exec("RELOAD");
+        REQUIRE_MESSAGE(reloaded.status() == PGRES_COMMAND_OK, reloaded.describe());
+        CHECK(config_row(console, "default_pool_size")[0] == running);  // the same connection, at once
+        PgConn fresh(gate.unix_conninfo("dbname=pggate"));  // whichever worker it lands on
+        CHECK(config_row(fresh, "default_pool_size")[0] == running);
+    }
+
+    // Refused by the master: its reason (what it logged), and the running value stays.
+    replace_file(gate.ini_path(), with_pool_size("many"));
+    PgResult refused = console.exec("RELOAD");
+    CHECK_MESSAGE(refused.sqlstate() == "F0000", refused.describe());
+    const std::string prefix = "reload refused, the running configuration stays: ";
+    REQUIRE_MESSAGE(refused.error().rfind(prefix, 0) == 0, refused.describe());
+    const std::string reason = refused.error().substr(prefix.size());
+    CHECK_MESSAGE(reason.find("\"many\"") != std::string::npos, refused.describe());
+    CHECK_MESSAGE(gate.log_text().find("reload failed, keeping the running configuration: " + reason) !=
+                      std::string::npos,
+                  gate.log_tail());
+    CHECK(config_row(console, "default_pool_size")[0] == running);
+}
+
+TEST_CASE("admin: RELOAD waits without stalling its worker, and says so when the master does not answer in 5 s") {
+    PGGATE_ONLY();
+    AuthFile file;
+    write_users(file);
+    Pggate gate(console_options(file));
+    const std::string tcp_admin = gate.conninfo("dbname=pggate user=ops_admin password=admin_pw");
+    PgConn console(tcp_admin);
+    // Another console on the same worker: its loop must go on while RELOAD waits.
+    const pid_t worker = gate.worker_serving(console);
+    REQUIRE(worker != 0);
+    std::optional<PgConn> neighbour;
+    for (int attempt = 0; attempt < 40 && !neighbour; ++attempt) {
+        PgConn c(tcp_admin);
+        if (gate.worker_serving(c) == worker) neighbour.emplace(std::move(c));
+    }
+    REQUIRE(neighbour);
+
+    struct Resume {  // whatever fails below, the master must not stay stopped
+        pid_t master;
+        ~Resume() { kill(master, SIGCONT); }
+    } resume{gate.master_pid()};
+    gate.send_signal(SIGSTOP);
+    const auto start = Clock::now();
+    REQUIRE(PQsendQuery(console.get(), "RELOAD") == 1);
+    sleep_for(1);
+    CHECK(neighbour->exec("SHOW VERSION").status() == PGRES_TUPLES_OK);
+    PgResult late = get_result(console.get(), 15);
+    const double waited = seconds_since(start);
+    CHECK(get_result(console.get(), 5).get() == nullptr);
+    CHECK_MESSAGE(late.sqlstate() == "57014", late.describe());
+    CHECK_MESSAGE(late.error().find("did not answer within 5 s") != std::string::npos, late.describe());
+    CHECK(waited >= 4.5);
+    CHECK(waited < 10);
+
+    // Once the master goes on, the next RELOAD is answered as usual (the
+    // answer to the abandoned one goes nowhere).
+    gate.send_signal(SIGCONT);
+    PgResult again = console.exec("RELOAD");
+    CHECK_MESSAGE(again.status() == PGRES_COMMAND_OK, again.describe());
+    CHECK(console.exec("SHOW VERSION").status() == PGRES_TUPLES_OK);
 }
 
 TEST_CASE("admin: SHOW PREPARED counts clients' named Parses and the fewer Parses servers needed") {

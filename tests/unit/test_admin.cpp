@@ -3,6 +3,7 @@
 // SHOW POOLS / SHOW NODES tables read from a real shared-memory segment.
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -298,7 +299,10 @@ TEST_CASE("admin console: a command that waits answers nothing until it is done,
             return Outcome{std::move(t), {}, {}, {}, {}};
         }
         Outcome o = Outcome::done("PAUSE");
-        o.until = [&] { return released; };
+        o.until = [&]() -> std::optional<Outcome> {
+            if (!released) return std::nullopt;
+            return Outcome::done("PAUSE");
+        };
         return o;
     });
     Bytes out;
@@ -325,4 +329,45 @@ TEST_CASE("admin console: a command that waits answers nothing until it is done,
     console.poll(out);
     CHECK(types(out) == "C");
     CHECK_FALSE(console.busy());
+}
+
+TEST_CASE("admin console: a command that waits may fail after all: an error ends its query, or skips to Sync") {
+    std::optional<Outcome> finished;
+    Console console(true, [&](const Command& c, bool) {
+        if (c.verb == Verb::Show) return Outcome::done("SHOW");
+        Outcome o = Outcome::done("RELOAD");
+        o.until = [&] { return finished; };
+        return o;
+    });
+    Bytes out;
+    REQUIRE(console.on_message('Q', body({"RELOAD; SHOW VERSION", kNul}), out));
+    CHECK(out.empty());
+    finished = Outcome::fail("F0000", "reload refused");
+    console.poll(out);
+    CHECK(types(out) == "EZ");  // the error, no SHOW VERSION, ReadyForQuery
+    CHECK(sqlstate(out) == "F0000");
+    CHECK_FALSE(console.busy());
+
+    // An Execute's error: all up to Sync is ignored, Sync answers.
+    finished.reset();
+    out.clear();
+    console.on_message('P', body({kNul, "RELOAD", kNul, kZero16}), out);
+    console.on_message('B', body({kNul, kNul, kZero16, kZero16, kZero16}), out);
+    console.on_message('E', body({kNul, kZero32}), out);
+    CHECK(types(out) == "12");
+    finished = Outcome::fail("57014", "no answer");
+    out.clear();
+    console.poll(out);
+    CHECK(types(out) == "E");
+    out.clear();
+    console.on_message('E', body({kNul, kZero32}), out);
+    CHECK(out.empty());
+    console.on_message('S', {}, out);
+    CHECK(types(out) == "Z");
+
+    // Done at once (the answer was already there): answered like any command.
+    out.clear();
+    finished = Outcome::done("RELOAD");
+    REQUIRE(console.on_message('Q', body({"RELOAD", kNul}), out));
+    CHECK(types(out) == "CZ");
 }

@@ -3,8 +3,11 @@
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "auth/hba.hpp"
 
@@ -130,6 +133,11 @@ TEST_CASE("hba: options pggate cannot honour, and misplaced clientcert, are erro
           "line 2: clientcert can only be configured for \"hostssl\" rows");
     CHECK(error_of("hostnossl all all all md5 clientname=CN\n") ==
           "line 1: clientname can only be configured for \"hostssl\" rows");
+    // No certificate comes without TLS, so PostgreSQL refuses such a line at load.
+    for (const char* kind : {"host", "hostnossl"})
+        CHECK(error_of(std::string("host all all all md5\n") + kind + " all all 10.0.0.0/8 cert\n") ==
+              "line 2: cert authentication is only supported on hostssl connections");
+    CHECK(error_of("local all all cert\n") == "line 1: cert authentication is only supported on hostssl connections");
     CHECK(error_of("hostssl all all all cert clientcert=verify-ca\n") ==
           "line 1: clientcert only accepts \"verify-full\" when using \"cert\" authentication");
     CHECK(error_of("hostssl all all all md5 clientcert=1\n") ==
@@ -145,6 +153,26 @@ TEST_CASE("hba: options pggate cannot honour, and misplaced clientcert, are erro
     CHECK(error_of("hostssl all all all md5 verify-full\n") ==
           "line 1: authentication option not in name=value format: verify-full");
     CHECK(error_of("hostssl all all all md5 =x\n") == "line 1: authentication option not in name=value format: =x");
+}
+
+TEST_CASE("hba: a file with cert on a host line is refused at load, naming the file and the line") {
+    char path[] = "/tmp/pggate_test_hba_XXXXXX";
+    const int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    {
+        std::ofstream out(path);
+        out << "# TLS or not\nlocal all all trust\nhost all all 127.0.0.1/32 cert\n";
+    }
+    std::string error;
+    CHECK_FALSE(load_hba_file(path, error));
+    CHECK(error == std::string(path) + ": line 3: cert authentication is only supported on hostssl connections");
+    {
+        std::ofstream out(path);
+        out << "local all all trust\nhostssl all all 127.0.0.1/32 cert\n";
+    }
+    CHECK(load_hba_file(path, error));
+    unlink(path);
 }
 
 TEST_CASE("hba: replication lines never match client connections") {
