@@ -42,20 +42,20 @@ void set(pool::ParamList& list, std::string_view name, std::string_view value) {
 bool ClientParams::tracked(std::string_view name) { return !canonical(name).empty(); }
 
 void ClientParams::init(const pool::ParamList& welcome, const pool::ParamList& startup) {
-    values_.clear();
+    initial_.clear();
+    changed_ = {};
     for (const auto& [name, value] : welcome)
-        if (tracked(name)) values_.emplace_back(name, value);
+        if (tracked(name)) initial_.emplace_back(name, value);
     for (const auto& [name, value] : startup) {
         std::string_view c = canonical(name);
-        if (!c.empty()) set(values_, c, value);
+        if (!c.empty()) set(initial_, c, value);
     }
-    values_.shrink_to_fit();
-    initial_ = values_;
+    initial_.shrink_to_fit();
 }
 
 pool::ParamList ClientParams::welcome(const pool::ParamList& welcome) const {
     pool::ParamList all = welcome;
-    for (const auto& [name, value] : values_) set(all, name, value);
+    for (const auto& [name, value] : values()) set(all, name, value);
     return all;
 }
 
@@ -84,22 +84,29 @@ pool::ParamList ClientParams::restore(const std::vector<std::string>& names) {
     bool all = !names.empty() && names.front() == "all";
     for (const auto& [name, value] : initial_) {
         if (!all && std::find(names.begin(), names.end(), name) == names.end()) continue;
-        const std::string* now = find(values_, name);
+        const std::string* now = find(values(), name);
         if (now != nullptr && *now == value) continue;
-        set(values_, name, value);
+        set(changed_, name, value);
         changed.emplace_back(name, value);
     }
+    if (changed_ == initial_) changed_ = {};
     return changed;
 }
 
 void ClientParams::note(std::string_view name, std::string_view value) {
     std::string_view c = canonical(name);
-    if (!c.empty()) set(values_, c, value);
+    if (c.empty()) return;
+    if (changed_.empty()) {
+        const std::string* now = find(initial_, c);
+        if (now != nullptr && *now == value) return;
+        changed_ = initial_;
+    }
+    set(changed_, c, value);
 }
 
 std::string ClientParams::sync_query(const pool::ParamList& server) const {
     std::string q;
-    for (const auto& [name, value] : values_) {
+    for (const auto& [name, value] : values()) {
         const std::string* have = find(server, name);
         if (have != nullptr && *have == value) continue;
         q += "SET " + name + " = " + sql_literal(value) + ";";

@@ -27,7 +27,7 @@ public:
     pool::ParamList welcome(const pool::ParamList& welcome) const;
     // A ParameterStatus the client received from its own statements.
     void note(std::string_view name, std::string_view value);
-    const pool::ParamList& values() const { return values_; }
+    const pool::ParamList& values() const { return changed_.empty() ? initial_ : changed_; }
 
     // A query setting every tracked value that differs on `server`; empty if none.
     std::string sync_query(const pool::ParamList& server) const;
@@ -43,7 +43,10 @@ public:
 
 private:
     pool::ParamList initial_;
-    pool::ParamList values_;
+    // The values once the client's statements changed one; empty while they
+    // are the connect-time ones, as for most clients, which then keep one
+    // copy of them, not two.
+    pool::ParamList changed_;
 };
 
 }  // namespace pggate::session

@@ -2,9 +2,11 @@
 #include "shm/segment.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <new>
@@ -22,6 +24,18 @@ static_assert(std::is_trivially_destructible_v<FunctionList>);
 namespace {
 
 std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+
+// Gives the whole pages of [begin, end) back to the kernel. They hold only
+// zero bytes, which is what the per-connection records start as, and read
+// as zeros again when next touched: a slot's page is resident only once a
+// connection used it, not because the creating process initialized every
+// one (with max_client_conn = 10,000 that is about 20 MB per process).
+void release_zero_pages(unsigned char* begin, unsigned char* end) {
+    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+    const std::uintptr_t from = round_up(reinterpret_cast<std::uintptr_t>(begin), page);
+    const std::uintptr_t to = reinterpret_cast<std::uintptr_t>(end) / page * page;
+    if (to > from) madvise(reinterpret_cast<void*>(from), to - from, MADV_REMOVE);
+}
 
 // One more of a global count, unless it is at `limit` already.
 bool take_place(std::atomic<std::uint32_t>& total, std::uint32_t limit) {
@@ -78,6 +92,8 @@ Segment Segment::create(std::uint32_t workers, std::uint32_t slots_per_worker) {
     s.clients_ = new (clients_at) ClientRecord[std::size_t{workers} * slots_per_worker]{};
     s.servers_ = new (clients_at + clients_size) ServerRecord[std::size_t{workers} * slots_per_worker]{};
     s.controls_ = new (clients_at + clients_size + servers_size) ControlTable{};
+    release_zero_pages(base + header_size + workers_size, base + header_size + workers_size + slots_size);
+    release_zero_pages(clients_at, clients_at + clients_size + servers_size);
     return s;
 }
 

@@ -4,8 +4,11 @@
 // while another process writes them.
 #include <doctest/doctest.h>
 
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <vector>
 
 #include "shm/segment.hpp"
 
@@ -195,6 +198,31 @@ TEST_CASE("client records: published fields read back, long text is cut, free sl
     CHECK(got->user == "alice");  // untouched by an activity update
     shm.client(5).clear();
     CHECK_FALSE(shm.client(5).read());
+}
+
+TEST_CASE("shm: the per-connection records of a new segment are not resident until a connection uses one") {
+    Segment shm = Segment::create(2, 20000);
+    auto* base = reinterpret_cast<unsigned char*>(&shm.header());
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    const std::size_t pages = (shm.header().size + page - 1) / page;
+    auto resident = [&] {
+        std::vector<unsigned char> in_core(pages);
+        REQUIRE(mincore(base, pages * page, in_core.data()) == 0);
+        std::size_t n = 0;
+        for (unsigned char c : in_core) n += c & 1;
+        return n;
+    };
+    const std::size_t at_start = resident();
+    CHECK(pages > 4000);                // 40,000 slots of client, server and cancel records
+    CHECK(at_start * 20 < pages);       // the records' pages were given back
+    CHECK_FALSE(shm.client(39999).read());
+    ClientInfo info;
+    info.activity = ClientActivity::Idle;
+    info.user = "alice";
+    shm.client(30000).publish(info);
+    REQUIRE(shm.client(30000).read());
+    CHECK(shm.client(30000).read()->user == "alice");
+    CHECK(resident() <= at_start + 4);  // one record costs its own page or two
 }
 
 TEST_CASE("server records: the connection's end and TLS read back; a record taken again starts without them") {
