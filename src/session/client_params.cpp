@@ -37,20 +37,35 @@ void set(pool::ParamList& list, std::string_view name, std::string_view value) {
     list.emplace_back(name, value);
 }
 
+// The one copy of `list` in this process: a worker keeps up to kShared
+// distinct connect-time lists; one no client holds any more makes room.
+std::shared_ptr<const pool::ParamList> shared_copy(pool::ParamList list) {
+    constexpr std::size_t kShared = 64;
+    static std::vector<std::shared_ptr<const pool::ParamList>> lists;
+    for (const auto& l : lists)
+        if (*l == list) return l;
+    if (lists.size() >= kShared) std::erase_if(lists, [](const auto& l) { return l.use_count() == 1; });
+    auto copy = std::make_shared<const pool::ParamList>(std::move(list));
+    if (lists.size() < kShared) lists.push_back(copy);
+    return copy;
+}
+
 }  // namespace
+
+ClientParams::ClientParams() : initial_(shared_copy({})) {}
 
 bool ClientParams::tracked(std::string_view name) { return !canonical(name).empty(); }
 
 void ClientParams::init(const pool::ParamList& welcome, const pool::ParamList& startup) {
-    initial_.clear();
-    changed_ = {};
+    pool::ParamList initial;
     for (const auto& [name, value] : welcome)
-        if (tracked(name)) initial_.emplace_back(name, value);
+        if (tracked(name)) initial.emplace_back(name, value);
     for (const auto& [name, value] : startup) {
         std::string_view c = canonical(name);
-        if (!c.empty()) set(initial_, c, value);
+        if (!c.empty()) set(initial, c, value);
     }
-    initial_.shrink_to_fit();
+    initial_ = shared_copy(std::move(initial));
+    changed_ = {};
 }
 
 pool::ParamList ClientParams::welcome(const pool::ParamList& welcome) const {
@@ -82,14 +97,14 @@ std::vector<std::string> ClientParams::resets(const route::LexResult& lexed) {
 pool::ParamList ClientParams::restore(const std::vector<std::string>& names) {
     pool::ParamList changed;
     bool all = !names.empty() && names.front() == "all";
-    for (const auto& [name, value] : initial_) {
+    for (const auto& [name, value] : *initial_) {
         if (!all && std::find(names.begin(), names.end(), name) == names.end()) continue;
         const std::string* now = find(values(), name);
         if (now != nullptr && *now == value) continue;
         set(changed_, name, value);
         changed.emplace_back(name, value);
     }
-    if (changed_ == initial_) changed_ = {};
+    if (changed_ == *initial_) changed_ = {};
     return changed;
 }
 
@@ -97,9 +112,9 @@ void ClientParams::note(std::string_view name, std::string_view value) {
     std::string_view c = canonical(name);
     if (c.empty()) return;
     if (changed_.empty()) {
-        const std::string* now = find(initial_, c);
+        const std::string* now = find(*initial_, c);
         if (now != nullptr && *now == value) return;
-        changed_ = initial_;
+        changed_ = *initial_;
     }
     set(changed_, c, value);
 }

@@ -4,6 +4,7 @@
 // values before the client's traffic.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -16,6 +17,8 @@ namespace pggate::session {
 
 class ClientParams {
 public:
+    ClientParams();
+
     // Whether a startup/ParameterStatus name is one pggate keeps per client.
     static bool tracked(std::string_view name);
 
@@ -27,7 +30,7 @@ public:
     pool::ParamList welcome(const pool::ParamList& welcome) const;
     // A ParameterStatus the client received from its own statements.
     void note(std::string_view name, std::string_view value);
-    const pool::ParamList& values() const { return changed_.empty() ? initial_ : changed_; }
+    const pool::ParamList& values() const { return changed_.empty() ? *initial_ : changed_; }
 
     // A query setting every tracked value that differs on `server`; empty if none.
     std::string sync_query(const pool::ParamList& server) const;
@@ -42,7 +45,9 @@ public:
     pool::ParamList restore(const std::vector<std::string>& names);
 
 private:
-    pool::ParamList initial_;
+    // Shared with the worker's other clients that connected with the same
+    // values (most clients of an application do).
+    std::shared_ptr<const pool::ParamList> initial_;
     // The values once the client's statements changed one; empty while they
     // are the connect-time ones, as for most clients, which then keep one
     // copy of them, not two.

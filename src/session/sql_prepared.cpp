@@ -115,7 +115,7 @@ void SqlPrepared::on_command_complete() {
 }
 
 void SqlPrepared::on_ready_for_query() {
-    if (!in_flight_.empty()) in_flight_.pop_front();
+    if (!in_flight_.empty()) in_flight_.erase(in_flight_.begin());
 }
 
 }  // namespace pggate::session

@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -74,7 +73,9 @@ private:
     void apply(const Pending& p);
 
     std::unordered_map<std::string, SqlStatementPtr> by_name_;  // client name (as PostgreSQL folds it)
-    std::deque<InFlight> in_flight_;
+    // Oldest first; a vector, which costs a client nothing while empty (a
+    // deque allocates half a kilobyte at once).
+    std::vector<InFlight> in_flight_;
 };
 
 }  // namespace pggate::session

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "pool/pool.hpp"
 #include "session/client_params.hpp"
@@ -114,6 +115,30 @@ TEST_CASE("client_params init twice starts over") {
     p.init(server_welcome(), {{"application_name", "first"}});
     p.init({{"TimeZone", "UTC"}}, {});
     CHECK(p.values() == ParamList{{"TimeZone", "UTC"}});
+}
+
+TEST_CASE("client_params: clients that connect with the same values share one copy; a SET changes only its own") {
+    ClientParams a, b, c;
+    a.init(server_welcome(), {{"application_name", "app"}});
+    b.init(server_welcome(), {{"application_name", "app"}});
+    c.init(server_welcome(), {{"application_name", "other"}});
+    CHECK(&a.values() == &b.values());
+    CHECK(&a.values() != &c.values());
+
+    b.note("TimeZone", "Asia/Tokyo");
+    CHECK(*value_of(b, "TimeZone") == "Asia/Tokyo");
+    CHECK(*value_of(a, "TimeZone") == "UTC");
+    CHECK(b.restore({"all"}) == ParamList{{"TimeZone", "UTC"}});
+    CHECK(&a.values() == &b.values());
+    CHECK(*value_of(c, "application_name") == "other");
+}
+
+TEST_CASE("client_params: a worker's many distinct connect-time lists stay correct past the shared ones") {
+    std::vector<ClientParams> clients(200);
+    for (std::size_t i = 0; i < clients.size(); ++i)
+        clients[i].init(server_welcome(), {{"application_name", "app" + std::to_string(i)}});
+    for (std::size_t i = 0; i < clients.size(); ++i)
+        CHECK(*value_of(clients[i], "application_name") == "app" + std::to_string(i));
 }
 
 TEST_CASE("client_params note records tracked values only") {
