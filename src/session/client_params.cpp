@@ -52,7 +52,10 @@ std::shared_ptr<const pool::ParamList> shared_copy(pool::ParamList list) {
 
 }  // namespace
 
-ClientParams::ClientParams() : initial_(shared_copy({})) {}
+ClientParams::ClientParams() {
+    static const auto none = std::make_shared<const pool::ParamList>();
+    initial_ = none;
+}
 
 bool ClientParams::tracked(std::string_view name) { return !canonical(name).empty(); }
 
